@@ -1,0 +1,143 @@
+"""The command line: a thin typer layer; every command body is one call into the library."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from buildkit import __version__, project
+from buildkit.errors import EXIT_DRIFT, BuildkitError
+from buildkit.render.apply import Change, Status
+
+app = typer.Typer(
+    help="Stop Rust builds from eating disks and CPUs where many builds run at once.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+PathArg = Annotated[
+    Path, typer.Argument(help="Root of the Cargo workspace (or package).", show_default=True)
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", "-n", help="Write nothing; list what would change.")]
+ShowDiff = Annotated[bool, typer.Option("--diff", help="Show a unified diff of each change.")]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite files whose generated parts you edited.")]
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"buildkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Library errors become one line on stderr and an exit code, here and nowhere else."""
+    try:
+        yield
+    except BuildkitError as exc:
+        if _state["debug"]:
+            raise
+        typer.echo(f"buildkit: error: {exc}", err=True)
+        conflicts = getattr(exc, "conflicts", ())
+        for change in conflicts:
+            sys.stderr.write(change.diff())
+        raise typer.Exit(exc.exit_code) from None
+
+
+@app.command()
+def init(
+    path: PathArg = Path("."),
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to every question.")] = False,
+    dry_run: DryRun = False,
+    diff: ShowDiff = False,
+    force: Force = False,
+) -> None:
+    """Detect the workspace, write buildkit.yaml if absent, and render every artifact."""
+    with _errors():
+        result = project.run_init(path, dry_run=dry_run, force=force)
+    profile_verb = "would write" if dry_run else "wrote"
+    if result.profile_created:
+        typer.echo(f"{profile_verb} buildkit.yaml ({result.workspace.kind}, "
+                   f"{len(result.workspace.members)} member(s))")
+    else:
+        typer.echo("using the existing buildkit.yaml")
+    if len(result.worktrees) > 1:
+        typer.echo(f"git worktrees: {len(result.worktrees)} (cq queues builds across them)")
+    for note in result.notes:
+        typer.echo(note)
+    _report(result.render, diff=diff)
+
+
+@app.command()
+def render(path: PathArg = Path("."), dry_run: DryRun = False, diff: ShowDiff = False,
+           force: Force = False) -> None:
+    """Render every artifact from buildkit.yaml."""
+    with _errors():
+        result = project.run_render(path, dry_run=dry_run, force=force)
+    _report(result, diff=diff)
+
+
+@app.command()
+def check(path: PathArg = Path(".")) -> None:
+    """Exit 1 when any generated file differs from what buildkit.yaml renders (for CI, pre-commit)."""
+    with _errors():
+        result = project.run_check(path)
+    if not result.pending:
+        typer.echo(f"ok: {len(result.changes)} artifact(s) match buildkit.yaml")
+        return
+    for change in result.pending:
+        typer.echo(f"drift: {change.path}: {_drift_reason(change)}", err=True)
+        sys.stdout.write(change.diff())
+    typer.echo(f"{len(result.pending)} artifact(s) drifted; run `buildkit render` "
+               "(or `buildkit render --diff` to see the changes)", err=True)
+    raise typer.Exit(EXIT_DRIFT)
+
+
+def _drift_reason(change: Change) -> str:
+    return {
+        Status.CREATE: "missing",
+        Status.UPDATE: "differs from buildkit.yaml" + (f" ({change.reason})" if change.reason else ""),
+        Status.DELETE: "should no longer exist",
+        Status.CONFLICT: f"{change.reason}",
+    }.get(change.status, change.status.value)
+
+
+_VERBS = {Status.CREATE: "create", Status.UPDATE: "update", Status.DELETE: "delete",
+          Status.CONFLICT: "overwrite edited"}
+
+
+def _report(result: project.RenderResult, *, diff: bool) -> None:
+    for change in result.changes:
+        if change.status is Status.UNCHANGED:
+            continue
+        verb = _VERBS[change.status]
+        verb = f"would {verb}" if result.dry_run else {
+            "create": "created", "update": "updated", "delete": "deleted",
+            "overwrite edited": "overwrote edited"}[verb]
+        typer.echo(f"{verb}: {change.path} ({change.artifact.ownership})")
+        if diff:
+            sys.stdout.write(change.diff())
+    if not result.pending:
+        typer.echo(f"up to date: {len(result.changes)} artifact(s)")
+
+
+def main() -> None:
+    app()

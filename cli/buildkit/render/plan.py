@@ -1,0 +1,38 @@
+"""The render plan: every artifact of every output family, from one profile."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from buildkit.profile import Profile
+from buildkit.render import cargo_config, envfiles, hakari_config
+from buildkit.render.ownership import Artifact
+
+# One entry per output family; each returns the artifacts its part of the profile renders.
+FAMILIES: tuple[Callable[[Profile], list[Artifact]], ...] = (
+    cargo_config.artifacts,
+    envfiles.artifacts,
+    hakari_config.artifacts,
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    artifacts: tuple[Artifact, ...]
+
+
+def build_plan(profile: Profile) -> Plan:
+    artifacts: list[Artifact] = []
+    for family in FAMILIES:
+        artifacts.extend(family(profile))
+    paths = [a.path for a in artifacts]
+    duplicates = sorted({p for p in paths if paths.count(p) > 1})
+    if duplicates:
+        from buildkit.errors import BadInput
+
+        raise BadInput(
+            f"{profile.path}: two artifacts would be written to {duplicates[0]}; "
+            "give them different paths in the profile"
+        )
+    return Plan(artifacts=tuple(artifacts))

@@ -1,0 +1,43 @@
+"""Jinja environments over the output families, configured like ansible's template module.
+
+The templates in ``templates/`` are shared with the ansible roles, so they may use only what
+both sides have: Jinja's built-in filters plus ``quote``, ``to_json``, ``dirname`` and ``basename`` (ansible's names, given
+the same meaning here), ``trim_blocks`` on and trailing newlines kept, as ansible renders them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os.path
+import shlex
+from typing import Any
+
+import jinja2
+
+from buildkit.resources import data_dir
+
+
+def _to_json(value: Any) -> str:
+    return json.dumps(value)
+
+
+@functools.cache
+def environment(family: str = "templates") -> jinja2.Environment:
+    """The Jinja environment for one family's folder (``templates``, ``devcontainer``, …)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(data_dir(family))),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - renders shell, TOML and YAML, never HTML
+    )
+    env.filters["quote"] = shlex.quote
+    env.filters["to_json"] = _to_json
+    env.filters["dirname"] = os.path.dirname
+    env.filters["basename"] = os.path.basename
+    return env
+
+
+def render(family: str, name: str, context: dict[str, Any]) -> str:
+    return environment(family).get_template(name).render(**context)

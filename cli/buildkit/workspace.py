@@ -1,0 +1,115 @@
+"""Detect a Cargo workspace with the real ``cargo metadata`` and its git worktrees."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from buildkit.errors import BadInput, EnvironmentProblem
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    path: str
+    features: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    kind: str  # "workspace" or "package"
+    members: tuple[Member, ...]
+    default_members: tuple[str, ...]
+    resolver: str | None
+
+    def as_profile_section(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "members": [
+                {"name": m.name, "path": m.path, "features": list(m.features)} for m in self.members
+            ],
+            "default_members": list(self.default_members),
+        }
+
+
+def find_cargo() -> str:
+    cargo = shutil.which("cargo")
+    if cargo is None:
+        raise EnvironmentProblem(
+            "cargo is not on PATH; install Rust (rustup) or add cargo's bin folder to PATH"
+        )
+    return cargo
+
+
+def detect_workspace(root: Path) -> Workspace:
+    """Read members, features and default members of the workspace rooted at ``root``."""
+    manifest = root / "Cargo.toml"
+    if not manifest.is_file():
+        raise BadInput(f"{root}: no Cargo.toml here; run buildkit in a Cargo workspace or package")
+    try:
+        parsed = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{manifest}: invalid TOML: {exc}; fix the manifest") from None
+    metadata = _cargo_metadata(manifest)
+
+    by_id = {pkg["id"]: pkg for pkg in metadata["packages"]}
+    workspace_root = Path(metadata["workspace_root"])
+    members = []
+    for member_id in metadata["workspace_members"]:
+        pkg = by_id[member_id]
+        member_dir = Path(pkg["manifest_path"]).parent
+        rel = member_dir.relative_to(workspace_root).as_posix() or "."
+        features = tuple(sorted(f for f in pkg.get("features", {}) if f != "default"))
+        members.append(Member(name=pkg["name"], path=rel, features=features))
+    default_ids = metadata.get("workspace_default_members") or metadata["workspace_members"]
+    defaults = tuple(by_id[i]["name"] for i in default_ids if i in by_id)
+    workspace_table = parsed.get("workspace")
+    resolver = None
+    if isinstance(workspace_table, dict):
+        resolver = workspace_table.get("resolver")
+    return Workspace(
+        root=root,
+        kind="workspace" if isinstance(workspace_table, dict) else "package",
+        members=tuple(members),
+        default_members=defaults,
+        resolver=str(resolver) if resolver is not None else None,
+    )
+
+
+def _cargo_metadata(manifest: Path) -> dict[str, Any]:
+    cargo = find_cargo()
+    command = [cargo, "metadata", "--no-deps", "--format-version", "1",
+               "--manifest-path", str(manifest)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        detail = _last_error_line(result.stderr)
+        raise BadInput(f"{manifest}: `cargo metadata` failed: {detail}")
+    loaded: dict[str, Any] = json.loads(result.stdout)
+    return loaded
+
+
+def _last_error_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error")]
+    return (errors or lines or ["no output"])[0]
+
+
+def git_worktrees(root: Path) -> list[Path]:
+    """The worktrees of the git repository holding ``root`` (empty when not in git)."""
+    git = shutil.which("git")
+    if git is None:
+        return []
+    result = subprocess.run(
+        [git, "-C", str(root), "worktree", "list", "--porcelain"],
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        return []
+    return [Path(line.split(" ", 1)[1]) for line in result.stdout.splitlines()
+            if line.startswith("worktree ")]
