@@ -1,0 +1,57 @@
+"""Shared fixtures: real workspaces copied into tmp_path, and the CLI run in-process."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from buildkit.cli import app
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "hello-workspace"
+SHARED = REPO.parent / "shared"
+SEEDLIKE = SHARED / "fixtures" / "seedlike-workspace"
+
+
+def build_file_tree(root: Path, spec: Mapping[str, str | bytes]) -> Path:
+    """Create files from {relative path: content} under ``root``."""
+    for relative, content in spec.items():
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content, encoding="utf-8")
+    return root
+
+
+@dataclass
+class Ran:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run_buildkit(*args: str | Path) -> Ran:
+    """Run the CLI in-process, stdout and stderr kept apart."""
+    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A fresh copy of examples/hello-workspace (no crates.io dependencies)."""
+    return Path(shutil.copytree(EXAMPLE, tmp_path / "hello-workspace"))
+
+
+@pytest.fixture
+def seedlike(tmp_path: Path) -> Path:
+    """A fresh copy of the shared seedlike workspace (needs crates.io to build)."""
+    if not SEEDLIKE.is_dir():
+        pytest.fail(f"the shared fixture is missing: {SEEDLIKE}")
+    return Path(shutil.copytree(SEEDLIKE, tmp_path / "seedlike-workspace"))
