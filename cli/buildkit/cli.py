@@ -13,6 +13,7 @@ import typer
 from buildkit import __version__, project
 from buildkit.errors import EXIT_DRIFT, BuildkitError
 from buildkit.render.apply import Change, Status
+from buildkit.render.steps import StepContext
 
 app = typer.Typer(
     help="Stop Rust builds from eating disks and CPUs where many builds run at once.",
@@ -27,6 +28,8 @@ PathArg = Annotated[
 DryRun = Annotated[bool, typer.Option("--dry-run", "-n", help="Write nothing; list what would change.")]
 ShowDiff = Annotated[bool, typer.Option("--diff", help="Show a unified diff of each change.")]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite files whose generated parts you edited.")]
+Yes = Annotated[bool, typer.Option(
+    "--yes", "-y", help="Answer yes to every question (e.g. installing cargo-hakari).")]
 
 _state = {"debug": False}
 
@@ -65,14 +68,14 @@ def _errors() -> Iterator[None]:
 @app.command()
 def init(
     path: PathArg = Path("."),
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to every question.")] = False,
+    yes: Yes = False,
     dry_run: DryRun = False,
     diff: ShowDiff = False,
     force: Force = False,
 ) -> None:
     """Detect the workspace, write buildkit.yaml if absent, and render every artifact."""
     with _errors():
-        result = project.run_init(path, dry_run=dry_run, force=force)
+        result = project.run_init(path, dry_run=dry_run, force=force, ctx=_step_context(yes))
     profile_verb = "would write" if dry_run else "wrote"
     if result.profile_created:
         typer.echo(f"{profile_verb} buildkit.yaml ({result.workspace.kind}, "
@@ -88,10 +91,10 @@ def init(
 
 @app.command()
 def render(path: PathArg = Path("."), dry_run: DryRun = False, diff: ShowDiff = False,
-           force: Force = False) -> None:
+           force: Force = False, yes: Yes = False) -> None:
     """Render every artifact from buildkit.yaml."""
     with _errors():
-        result = project.run_render(path, dry_run=dry_run, force=force)
+        result = project.run_render(path, dry_run=dry_run, force=force, ctx=_step_context(yes))
     _report(result, diff=diff)
 
 
@@ -100,15 +103,36 @@ def check(path: PathArg = Path(".")) -> None:
     """Exit 1 when any generated file differs from what buildkit.yaml renders (for CI, pre-commit)."""
     with _errors():
         result = project.run_check(path)
-    if not result.pending:
-        typer.echo(f"ok: {len(result.changes)} artifact(s) match buildkit.yaml")
+    failures = result.step_failures
+    if not result.pending and not failures:
+        typer.echo(f"ok: {len(result.changes)} artifact(s) match buildkit.yaml"
+                   + "".join(f"; {s.name} verified" for s in result.steps))
         return
     for change in result.pending:
         typer.echo(f"drift: {change.path}: {_drift_reason(change)}", err=True)
         sys.stdout.write(change.diff())
-    typer.echo(f"{len(result.pending)} artifact(s) drifted; run `buildkit render` "
-               "(or `buildkit render --diff` to see the changes)", err=True)
+    for name, failure in failures:
+        typer.echo(f"drift: {name}: {failure.what} failed", err=True)
+        if failure.detail:
+            sys.stdout.write(failure.detail + "\n")
+    if result.pending:
+        typer.echo(f"{len(result.pending)} artifact(s) drifted; run `buildkit render` "
+                   "(or `buildkit render --diff` to see the changes)", err=True)
+    for name in sorted({name for name, _ in failures}):
+        typer.echo(f"{name}: verification failed; run `buildkit render` to bring it up to date",
+                   err=True)
     raise typer.Exit(EXIT_DRIFT)
+
+
+def _step_context(yes: bool) -> StepContext:
+    """Questions go to the terminal when there is one; progress goes to stderr."""
+    interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    return StepContext(yes=yes, confirm=_confirm if interactive else None,
+                       progress=lambda line: typer.echo(line, err=True))
+
+
+def _confirm(question: str) -> bool:
+    return typer.confirm(question, default=True, err=True)
 
 
 def _drift_reason(change: Change) -> str:
@@ -135,7 +159,10 @@ def _report(result: project.RenderResult, *, diff: bool) -> None:
         typer.echo(f"{verb}: {change.path} ({change.artifact.ownership})")
         if diff:
             sys.stdout.write(change.diff())
-    if not result.pending:
+    for step in result.steps:
+        for line in step.lines:
+            typer.echo(f"{'would run' if result.dry_run else 'done'}: {step.name}: {line}")
+    if not result.pending and not any(step.lines for step in result.steps):
         typer.echo(f"up to date: {len(result.changes)} artifact(s)")
 
 

@@ -13,8 +13,18 @@ from buildkit.errors import BadInput, CheckFailed
 from buildkit.profile import PROFILE_FILE, PROFILE_VERSION, Profile, load_profile, parse_profile
 from buildkit.render.apply import Change, Status, atomic_write, compute_changes, write_changes
 from buildkit.render.cargo_config import require_linker
-from buildkit.render.plan import build_plan
+from buildkit.render.plan import Plan, build_plan
+from buildkit.render.steps import StepContext, StepFailure
 from buildkit.workspace import Workspace, detect_workspace, find_cargo, git_worktrees
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """One side-effect step: what it would do (dry run), did, or which verifications failed."""
+
+    name: str
+    lines: tuple[str, ...] = ()
+    failures: tuple[StepFailure, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -22,10 +32,15 @@ class RenderResult:
     changes: tuple[Change, ...]
     written: tuple[Change, ...] = ()
     dry_run: bool = False
+    steps: tuple[StepReport, ...] = ()
 
     @property
     def pending(self) -> list[Change]:
         return [c for c in self.changes if c.status is not Status.UNCHANGED]
+
+    @property
+    def step_failures(self) -> list[tuple[str, StepFailure]]:
+        return [(s.name, f) for s in self.steps for f in s.failures]
 
     @property
     def conflicts(self) -> list[Change]:
@@ -53,7 +68,8 @@ def resolve_root(path: Path) -> Path:
     return root
 
 
-def run_init(path: Path, *, dry_run: bool = False, force: bool = False) -> InitResult:
+def run_init(path: Path, *, dry_run: bool = False, force: bool = False,
+             ctx: StepContext | None = None) -> InitResult:
     """Detect the workspace, write ``buildkit.yaml`` if absent, then render every artifact."""
     root = resolve_root(path)
     find_cargo()
@@ -65,41 +81,53 @@ def run_init(path: Path, *, dry_run: bool = False, force: bool = False) -> InitR
         profile = parse_profile(text, root=root, path=profile_path)
     else:
         profile = load_profile(root)
-    result = _render(profile, dry_run=dry_run, force=force,
+    result = _render(profile, dry_run=dry_run, force=force, ctx=ctx,
                      before_write=(lambda: atomic_write(profile_path, text)) if created else None)
     notes = []
     if not profile.hakari_enabled and len(workspace.members) < 2:
-        notes.append("hakari: off, a single package has no features to unify across members")
+        notes.append("hakari: off, a single package has no features to unify across members, "
+                     "so no workspace-hack crate")
     return InitResult(profile=profile, profile_created=created, workspace=workspace,
                       worktrees=tuple(git_worktrees(root)), render=result, notes=tuple(notes))
 
 
-def run_render(path: Path, *, dry_run: bool = False, force: bool = False) -> RenderResult:
+def run_render(path: Path, *, dry_run: bool = False, force: bool = False,
+               ctx: StepContext | None = None) -> RenderResult:
     root = resolve_root(path)
-    return _render(load_profile(root), dry_run=dry_run, force=force)
+    return _render(load_profile(root), dry_run=dry_run, force=force, ctx=ctx)
 
 
 def run_check(path: Path) -> RenderResult:
-    """Compare every artifact with the profile; the caller exits 1 when anything is pending."""
+    """Compare every artifact with the profile and run every step's verifications; the caller
+    exits 1 when anything is pending or a verification failed."""
     root = resolve_root(path)
-    profile = load_profile(root)
-    return RenderResult(changes=tuple(compute_changes(root, build_plan(profile).artifacts)),
-                        dry_run=True)
+    plan = build_plan(load_profile(root))
+    steps = tuple(StepReport(step.name, failures=tuple(step.check(root))) for step in plan.steps)
+    return RenderResult(changes=tuple(compute_changes(root, plan.artifacts)), dry_run=True,
+                        steps=steps)
 
 
-def _render(profile: Profile, *, dry_run: bool, force: bool,
+def _render(profile: Profile, *, dry_run: bool, force: bool, ctx: StepContext | None = None,
             before_write: Any = None) -> RenderResult:
-    changes = compute_changes(profile.root, build_plan(profile).artifacts)
-    result = RenderResult(changes=tuple(changes), dry_run=dry_run)
+    plan: Plan = build_plan(profile)
+    root = profile.root
+    ctx = ctx or StepContext()
+    changes = compute_changes(root, plan.artifacts)
     if dry_run:
-        return result
-    if result.conflicts and not force:
-        raise ConflictError(result.conflicts)
+        planned = tuple(StepReport(s.name, tuple(s.describe(root))) for s in plan.steps)
+        return RenderResult(changes=tuple(changes), dry_run=True, steps=planned)
+    conflicts = [c for c in changes if c.status is Status.CONFLICT]
+    if conflicts and not force:
+        raise ConflictError(conflicts)
     require_linker(profile.section("cargo"))
+    # Everything a step needs (tools installed) is in place before the first file is written.
+    for step in plan.steps:
+        step.prepare(root, ctx)
     if before_write is not None:
         before_write()
-    written = write_changes(profile.root, changes, force=force)
-    return RenderResult(changes=tuple(changes), written=tuple(written))
+    written = write_changes(root, changes, force=force)
+    done = tuple(StepReport(s.name, tuple(s.apply(root, ctx))) for s in plan.steps)
+    return RenderResult(changes=tuple(changes), written=tuple(written), steps=done)
 
 
 class ConflictError(CheckFailed):

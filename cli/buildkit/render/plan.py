@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from buildkit.profile import Profile
 from buildkit.render import cargo_config, envfiles, hakari_config
 from buildkit.render.ownership import Artifact
+from buildkit.render.steps import Step
 
 # One entry per output family; each returns the artifacts its part of the profile renders.
 FAMILIES: tuple[Callable[[Profile], list[Artifact]], ...] = (
@@ -16,10 +17,14 @@ FAMILIES: tuple[Callable[[Profile], list[Artifact]], ...] = (
     hakari_config.artifacts,
 )
 
+# Families that also drive another program; their steps run after every file is written.
+STEP_FAMILIES: tuple[Callable[[Profile], list[Step]], ...] = (hakari_config.steps,)
+
 
 @dataclass(frozen=True)
 class Plan:
     artifacts: tuple[Artifact, ...]
+    steps: tuple[Step, ...] = ()
 
 
 def build_plan(profile: Profile) -> Plan:
@@ -35,4 +40,5 @@ def build_plan(profile: Profile) -> Plan:
             f"{profile.path}: two artifacts would be written to {duplicates[0]}; "
             "give them different paths in the profile"
         )
-    return Plan(artifacts=tuple(artifacts))
+    steps = [step for family in STEP_FAMILIES for step in family(profile)]
+    return Plan(artifacts=tuple(artifacts), steps=tuple(steps))
