@@ -24,9 +24,13 @@ app = typer.Typer(
 PathArg = Annotated[
     Path, typer.Argument(help="Root of the Cargo workspace (or package).", show_default=True)
 ]
-DryRun = Annotated[bool, typer.Option("--dry-run", "-n", help="Write nothing; list what would change.")]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", "-n", help="Write nothing; list what would change.")
+]
 ShowDiff = Annotated[bool, typer.Option("--diff", help="Show a unified diff of each change.")]
-Force = Annotated[bool, typer.Option("--force", help="Overwrite files whose generated parts you edited.")]
+Force = Annotated[
+    bool, typer.Option("--force", help="Overwrite files whose generated parts you edited.")
+]
 
 _state = {"debug": False}
 
@@ -64,7 +68,7 @@ def _errors() -> Iterator[None]:
 
 @app.command()
 def init(
-    path: PathArg = Path("."),
+    path: PathArg = Path(),
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to every question.")] = False,
     dry_run: DryRun = False,
     diff: ShowDiff = False,
@@ -75,8 +79,10 @@ def init(
         result = project.run_init(path, dry_run=dry_run, force=force)
     profile_verb = "would write" if dry_run else "wrote"
     if result.profile_created:
-        typer.echo(f"{profile_verb} buildkit.yaml ({result.workspace.kind}, "
-                   f"{len(result.workspace.members)} member(s))")
+        typer.echo(
+            f"{profile_verb} buildkit.yaml ({result.workspace.kind}, "
+            f"{len(result.workspace.members)} member(s))"
+        )
     else:
         typer.echo("using the existing buildkit.yaml")
     if len(result.worktrees) > 1:
@@ -87,8 +93,9 @@ def init(
 
 
 @app.command()
-def render(path: PathArg = Path("."), dry_run: DryRun = False, diff: ShowDiff = False,
-           force: Force = False) -> None:
+def render(
+    path: PathArg = Path(), dry_run: DryRun = False, diff: ShowDiff = False, force: Force = False
+) -> None:
     """Render every artifact from buildkit.yaml."""
     with _errors():
         result = project.run_render(path, dry_run=dry_run, force=force)
@@ -96,8 +103,8 @@ def render(path: PathArg = Path("."), dry_run: DryRun = False, diff: ShowDiff = 
 
 
 @app.command()
-def check(path: PathArg = Path(".")) -> None:
-    """Exit 1 when any generated file differs from what buildkit.yaml renders (for CI, pre-commit)."""
+def check(path: PathArg = Path()) -> None:
+    """Exit 1 when a generated file differs from what buildkit.yaml renders (CI, pre-commit)."""
     with _errors():
         result = project.run_check(path)
     if not result.pending:
@@ -106,22 +113,30 @@ def check(path: PathArg = Path(".")) -> None:
     for change in result.pending:
         typer.echo(f"drift: {change.path}: {_drift_reason(change)}", err=True)
         sys.stdout.write(change.diff())
-    typer.echo(f"{len(result.pending)} artifact(s) drifted; run `buildkit render` "
-               "(or `buildkit render --diff` to see the changes)", err=True)
+    typer.echo(
+        f"{len(result.pending)} artifact(s) drifted; run `buildkit render` "
+        "(or `buildkit render --diff` to see the changes)",
+        err=True,
+    )
     raise typer.Exit(EXIT_DRIFT)
 
 
 def _drift_reason(change: Change) -> str:
     return {
         Status.CREATE: "missing",
-        Status.UPDATE: "differs from buildkit.yaml" + (f" ({change.reason})" if change.reason else ""),
+        Status.UPDATE: "differs from buildkit.yaml"
+        + (f" ({change.reason})" if change.reason else ""),
         Status.DELETE: "should no longer exist",
         Status.CONFLICT: f"{change.reason}",
     }.get(change.status, change.status.value)
 
 
-_VERBS = {Status.CREATE: "create", Status.UPDATE: "update", Status.DELETE: "delete",
-          Status.CONFLICT: "overwrite edited"}
+_VERBS = {
+    Status.CREATE: "create",
+    Status.UPDATE: "update",
+    Status.DELETE: "delete",
+    Status.CONFLICT: "overwrite edited",
+}
 
 
 def _report(result: project.RenderResult, *, diff: bool) -> None:
@@ -129,9 +144,16 @@ def _report(result: project.RenderResult, *, diff: bool) -> None:
         if change.status is Status.UNCHANGED:
             continue
         verb = _VERBS[change.status]
-        verb = f"would {verb}" if result.dry_run else {
-            "create": "created", "update": "updated", "delete": "deleted",
-            "overwrite edited": "overwrote edited"}[verb]
+        verb = (
+            f"would {verb}"
+            if result.dry_run
+            else {
+                "create": "created",
+                "update": "updated",
+                "delete": "deleted",
+                "overwrite edited": "overwrote edited",
+            }[verb]
+        )
         typer.echo(f"{verb}: {change.path} ({change.artifact.ownership})")
         if diff:
             sys.stdout.write(change.diff())

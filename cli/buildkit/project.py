@@ -59,19 +59,23 @@ def run_init(path: Path, *, dry_run: bool = False, force: bool = False) -> InitR
     find_cargo()
     workspace = detect_workspace(root)
     profile_path = root / PROFILE_FILE
-    created = not profile_path.exists()
-    if created:
-        text = initial_profile_text(workspace)
-        profile = parse_profile(text, root=root, path=profile_path)
-    else:
+    new_profile_text = None if profile_path.exists() else initial_profile_text(workspace)
+    if new_profile_text is None:
         profile = load_profile(root)
-    result = _render(profile, dry_run=dry_run, force=force,
-                     before_write=(lambda: atomic_write(profile_path, text)) if created else None)
+    else:
+        profile = parse_profile(new_profile_text, root=root, path=profile_path)
+    result = _render(profile, dry_run=dry_run, force=force, new_profile_text=new_profile_text)
     notes = []
     if not profile.hakari_enabled and len(workspace.members) < 2:
         notes.append("hakari: off, a single package has no features to unify across members")
-    return InitResult(profile=profile, profile_created=created, workspace=workspace,
-                      worktrees=tuple(git_worktrees(root)), render=result, notes=tuple(notes))
+    return InitResult(
+        profile=profile,
+        profile_created=new_profile_text is not None,
+        workspace=workspace,
+        worktrees=tuple(git_worktrees(root)),
+        render=result,
+        notes=tuple(notes),
+    )
 
 
 def run_render(path: Path, *, dry_run: bool = False, force: bool = False) -> RenderResult:
@@ -83,12 +87,15 @@ def run_check(path: Path) -> RenderResult:
     """Compare every artifact with the profile; the caller exits 1 when anything is pending."""
     root = resolve_root(path)
     profile = load_profile(root)
-    return RenderResult(changes=tuple(compute_changes(root, build_plan(profile).artifacts)),
-                        dry_run=True)
+    return RenderResult(
+        changes=tuple(compute_changes(root, build_plan(profile).artifacts)), dry_run=True
+    )
 
 
-def _render(profile: Profile, *, dry_run: bool, force: bool,
-            before_write: Any = None) -> RenderResult:
+def _render(
+    profile: Profile, *, dry_run: bool, force: bool, new_profile_text: str | None = None
+) -> RenderResult:
+    """Compute every change first; write only when nothing stands in the way."""
     changes = compute_changes(profile.root, build_plan(profile).artifacts)
     result = RenderResult(changes=tuple(changes), dry_run=dry_run)
     if dry_run:
@@ -96,8 +103,8 @@ def _render(profile: Profile, *, dry_run: bool, force: bool,
     if result.conflicts and not force:
         raise ConflictError(result.conflicts)
     require_linker(profile.section("cargo"))
-    if before_write is not None:
-        before_write()
+    if new_profile_text is not None:
+        atomic_write(profile.path, new_profile_text)
     written = write_changes(profile.root, changes, force=force)
     return RenderResult(changes=tuple(changes), written=tuple(written))
 
