@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import typer
 
 from buildkit import __version__, project
 from buildkit.errors import EXIT_DRIFT, BuildkitError
+from buildkit.profile import profile_schema
 from buildkit.render.apply import Change, Status
 
 app = typer.Typer(
@@ -119,6 +121,12 @@ def check(path: PathArg = Path()) -> None:
         err=True,
     )
     raise typer.Exit(EXIT_DRIFT)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of buildkit.yaml (for editors and other tools)."""
+    typer.echo(json.dumps(profile_schema(), indent=2))
 
 
 def _drift_reason(change: Change) -> str:
