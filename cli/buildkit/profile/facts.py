@@ -36,8 +36,7 @@ def replace_workspace_section(text: str, detected: Mapping[str, Any]) -> str:
     The section is written by ``buildkit init`` from ``cargo metadata``; comments elsewhere in
     the profile are the user's and must survive, so this edits text rather than re-dumping YAML.
     """
-    block = yaml.safe_dump({"workspace": dict(detected)}, sort_keys=False,
-                           default_flow_style=False)
+    block = yaml.safe_dump({"workspace": dict(detected)}, sort_keys=False, default_flow_style=False)
     lines = text.splitlines(keepends=True)
     start = next((i for i, line in enumerate(lines) if line.startswith("workspace:")), None)
     if start is None:
