@@ -79,13 +79,9 @@ def init(
     """Detect the workspace, write buildkit.yaml if absent, and render every artifact."""
     with _errors():
         result = project.run_init(path, dry_run=dry_run, force=force)
-    profile_verb = "would write" if dry_run else "wrote"
-    if result.profile_created:
-        typer.echo(
-            f"{profile_verb} buildkit.yaml ({result.workspace.kind}, "
-            f"{len(result.workspace.members)} member(s))"
-        )
-    else:
+    members = ", ".join(m.name for m in result.workspace.members)
+    typer.echo(f"{result.workspace.kind}: {len(result.workspace.members)} member(s) ({members})")
+    if not result.profile_created:
         typer.echo("using the existing buildkit.yaml")
     if len(result.worktrees) > 1:
         typer.echo(f"git worktrees: {len(result.worktrees)} (cq queues builds across them)")
@@ -113,7 +109,7 @@ def check(path: PathArg = Path()) -> None:
         typer.echo(f"ok: {len(result.changes)} artifact(s) match buildkit.yaml")
         return
     for change in result.pending:
-        typer.echo(f"drift: {change.path}: {_drift_reason(change)}", err=True)
+        typer.echo(f"drift: {change.path}: {_drift_reason(change, result)}", err=True)
         sys.stdout.write(change.diff())
     typer.echo(
         f"{len(result.pending)} artifact(s) drifted; run `buildkit render` "
@@ -129,7 +125,9 @@ def schema() -> None:
     typer.echo(json.dumps(profile_schema(), indent=2))
 
 
-def _drift_reason(change: Change) -> str:
+def _drift_reason(change: Change, result: project.RenderResult) -> str:
+    if change.artifact.ownership == "profile":
+        return "workspace facts are stale (" + ", ".join(result.stale_facts) + ")"
     return {
         Status.CREATE: "missing",
         Status.UPDATE: "differs from buildkit.yaml"
@@ -162,7 +160,10 @@ def _report(result: project.RenderResult, *, diff: bool) -> None:
                 "overwrite edited": "overwrote edited",
             }[verb]
         )
-        typer.echo(f"{verb}: {change.path} ({change.artifact.ownership})")
+        detail = change.artifact.ownership
+        if change.artifact.ownership == "profile" and result.stale_facts:
+            detail = "workspace facts: " + ", ".join(result.stale_facts)
+        typer.echo(f"{verb}: {change.path} ({detail})")
         if diff:
             sys.stdout.write(change.diff())
     if not result.pending:

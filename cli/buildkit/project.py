@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,8 +12,10 @@ import yaml
 
 from buildkit.errors import BadInput, CheckFailed
 from buildkit.profile import PROFILE_FILE, PROFILE_VERSION, Profile, load_profile, parse_profile
-from buildkit.render.apply import Change, Status, atomic_write, compute_changes, write_changes
+from buildkit.profile.facts import ProfileFile, replace_workspace_section, workspace_changes
+from buildkit.render.apply import Change, Status, compute_changes, write_changes
 from buildkit.render.cargo_config import require_linker
+from buildkit.render.ownership import Artifact
 from buildkit.render.plan import build_plan
 from buildkit.workspace import Workspace, detect_workspace, find_cargo, git_worktrees
 
@@ -22,6 +25,7 @@ class RenderResult:
     changes: tuple[Change, ...]
     written: tuple[Change, ...] = ()
     dry_run: bool = False
+    stale_facts: tuple[str, ...] = ()  # how buildkit.yaml's workspace section went stale
 
     @property
     def pending(self) -> list[Change]:
@@ -56,22 +60,15 @@ def resolve_root(path: Path) -> Path:
 def run_init(path: Path, *, dry_run: bool = False, force: bool = False) -> InitResult:
     """Detect the workspace, write ``buildkit.yaml`` if absent, then render every artifact."""
     root = resolve_root(path)
-    find_cargo()
-    workspace = detect_workspace(root)
-    profile_path = root / PROFILE_FILE
-    new_profile_text = None if profile_path.exists() else initial_profile_text(workspace)
-    if new_profile_text is None:
-        profile = load_profile(root)
-    else:
-        profile = parse_profile(new_profile_text, root=root, path=profile_path)
-    result = _render(profile, dry_run=dry_run, force=force, new_profile_text=new_profile_text)
+    state = current_profile(root, create=True)
+    result = _render(state, dry_run=dry_run, force=force)
     notes = []
-    if not profile.hakari_enabled and len(workspace.members) < 2:
+    if not state.profile.hakari_enabled and len(state.workspace.members) < 2:
         notes.append("hakari: off, a single package has no features to unify across members")
     return InitResult(
-        profile=profile,
-        profile_created=new_profile_text is not None,
-        workspace=workspace,
+        profile=state.profile,
+        profile_created=state.created,
+        workspace=state.workspace,
         worktrees=tuple(git_worktrees(root)),
         render=result,
         notes=tuple(notes),
@@ -79,34 +76,75 @@ def run_init(path: Path, *, dry_run: bool = False, force: bool = False) -> InitR
 
 
 def run_render(path: Path, *, dry_run: bool = False, force: bool = False) -> RenderResult:
-    root = resolve_root(path)
-    return _render(load_profile(root), dry_run=dry_run, force=force)
+    return _render(current_profile(resolve_root(path), create=False), dry_run=dry_run, force=force)
 
 
 def run_check(path: Path) -> RenderResult:
     """Compare every artifact with the profile; the caller exits 1 when anything is pending."""
-    root = resolve_root(path)
-    profile = load_profile(root)
+    state = current_profile(resolve_root(path), create=False)
     return RenderResult(
-        changes=tuple(compute_changes(root, build_plan(profile).artifacts)), dry_run=True
+        changes=tuple(_changes(state)), dry_run=True, stale_facts=state.fact_changes
     )
 
 
-def _render(
-    profile: Profile, *, dry_run: bool, force: bool, new_profile_text: str | None = None
-) -> RenderResult:
+@dataclass(frozen=True)
+class ProfileState:
+    """The profile to render from, and what ``buildkit.yaml`` itself must become."""
+
+    profile: Profile
+    workspace: Workspace
+    created: bool
+    rewrite: ProfileFile | None  # None: buildkit.yaml stays as it is
+    fact_changes: tuple[str, ...] = ()
+
+
+def current_profile(root: Path, *, create: bool) -> ProfileState:
+    """Load (or, for init, create) the profile with workspace facts as cargo reports them now.
+
+    A profile without a ``workspace`` section gets the detected facts in memory only; a
+    recorded section that went stale is rewritten in place (it is detected, not chosen).
+    """
+    find_cargo()
+    workspace = detect_workspace(root)
+    detected = workspace.as_profile_section()
+    path = root / PROFILE_FILE
+    if create and not path.exists():
+        text = initial_profile_text(workspace)
+        profile = parse_profile(text, root=root, path=path)
+        return ProfileState(profile, workspace, True, ProfileFile(PROFILE_FILE, text))
+    profile = load_profile(root)
+    text = path.read_text(encoding="utf-8")
+    if not re.search(r"^workspace:", text, re.M):
+        in_memory = Profile(root=root, path=path, data={**profile.data, "workspace": detected})
+        return ProfileState(in_memory, workspace, False, None)
+    stale = workspace_changes(profile.section("workspace"), detected)
+    if not stale:
+        return ProfileState(profile, workspace, False, None)
+    text = replace_workspace_section(text, detected)
+    refreshed = parse_profile(text, root=root, path=path)
+    return ProfileState(refreshed, workspace, False, ProfileFile(PROFILE_FILE, text), tuple(stale))
+
+
+def _changes(state: ProfileState) -> list[Change]:
+    artifacts: list[Artifact] = [state.rewrite] if state.rewrite else []
+    artifacts += build_plan(state.profile).artifacts
+    return compute_changes(state.profile.root, artifacts)
+
+
+def _render(state: ProfileState, *, dry_run: bool, force: bool) -> RenderResult:
     """Compute every change first; write only when nothing stands in the way."""
-    changes = compute_changes(profile.root, build_plan(profile).artifacts)
-    result = RenderResult(changes=tuple(changes), dry_run=dry_run)
+    profile = state.profile
+    changes = _changes(state)
+    result = RenderResult(changes=tuple(changes), dry_run=dry_run, stale_facts=state.fact_changes)
     if dry_run:
         return result
     if result.conflicts and not force:
         raise ConflictError(result.conflicts)
     require_linker(profile.section("cargo"))
-    if new_profile_text is not None:
-        atomic_write(profile.path, new_profile_text)
     written = write_changes(profile.root, changes, force=force)
-    return RenderResult(changes=tuple(changes), written=tuple(written))
+    return RenderResult(
+        changes=tuple(changes), written=tuple(written), stale_facts=state.fact_changes
+    )
 
 
 class ConflictError(CheckFailed):

@@ -31,7 +31,8 @@ def snapshot(root: Path) -> dict[str, bytes]:
 def test_init_writes_profile_and_artifacts_then_check_passes(example: Path) -> None:
     ran = run_buildkit("init", example)
     assert ran.exit_code == 0, ran.stderr
-    assert "wrote buildkit.yaml (workspace, 2 member(s))" in ran.stdout
+    assert "workspace: 2 member(s) (greet, hello)" in ran.stdout
+    assert "created: buildkit.yaml (profile)" in ran.stdout
     profile = (example / "buildkit.yaml").read_text()
     assert "name: greet" in profile and "- loud" in profile
     env_file = (example / ".config/buildkit.env").read_text()
@@ -159,7 +160,7 @@ def test_dry_run_writes_nothing_and_lists_changes(example: Path) -> None:
     before = snapshot(example)
     ran = run_buildkit("init", "--dry-run", "--diff", example)
     assert ran.exit_code == 0, ran.stderr
-    assert "would write buildkit.yaml" in ran.stdout
+    assert "would create: buildkit.yaml (profile)" in ran.stdout
     assert "would create: .cargo/config.toml (merged)" in ran.stdout
     assert "+++ b/.config/buildkit.env" in ran.stdout
     assert snapshot(example) == before
@@ -177,3 +178,41 @@ def test_writes_are_atomic_and_leave_no_temp_files(example: Path) -> None:
     leftovers = [p for p in example.rglob("*.tmp")]
     assert leftovers == []
     assert oct((example / ".config/buildkit.env").stat().st_mode & 0o777) == "0o644"
+
+
+def test_new_member_makes_facts_stale_and_render_refreshes_only_that_section(example: Path) -> None:
+    assert run_buildkit("init", example).exit_code == 0
+    profile = example / "buildkit.yaml"
+    profile.write_text(
+        profile.read_text() + "# my note about the cq queue\ncq:\n  grace_seconds: 3\n"
+    )
+    user_part = profile.read_text().split("hakari:", 1)[1]
+    member = example / "crates" / "extra"
+    (member / "src").mkdir(parents=True)
+    (member / "Cargo.toml").write_text(
+        '[package]\nname = "extra"\nversion = "0.1.0"\nedition = "2021"\n\n[features]\nfast = []\n'
+    )
+    (member / "src" / "lib.rs").write_text("")
+    cargo_toml = example / "Cargo.toml"
+    cargo_toml.write_text(
+        cargo_toml.read_text().replace('"crates/hello"]', '"crates/hello", "crates/extra"]')
+    )
+    check = run_buildkit("check", example)
+    assert check.exit_code == 1
+    assert "drift: buildkit.yaml: workspace facts are stale (" in check.stderr
+    assert "member extra added" in check.stderr
+    ran = run_buildkit("render", example)
+    assert ran.exit_code == 0, ran.stderr
+    assert "updated: buildkit.yaml (workspace facts: " in ran.stdout
+    text = profile.read_text()
+    assert "name: extra" in text and "- fast" in text
+    assert text.split("hakari:", 1)[1] == user_part, "the user's sections are untouched"
+    assert run_buildkit("check", example).exit_code == 0
+
+
+def test_profile_without_workspace_section_is_completed_in_memory_only(example: Path) -> None:
+    (example / "buildkit.yaml").write_text("version: 1\n")
+    assert run_buildkit("init", example).exit_code == 0
+    assert (example / "buildkit.yaml").read_text() == "version: 1\n"
+    assert (example / ".config/hakari.toml").is_file(), "two detected members turn hakari on"
+    assert run_buildkit("check", example).exit_code == 0

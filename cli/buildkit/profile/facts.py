@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -51,3 +52,23 @@ def replace_workspace_section(text: str, detected: Mapping[str, Any]) -> str:
     while end - 1 > start and (lines[end - 1].startswith("#") or not lines[end - 1].strip()):
         end -= 1
     return "".join(lines[:start]) + block + "".join(lines[end:])
+
+
+@dataclass(frozen=True)
+class ProfileFile:
+    """``buildkit.yaml`` itself as an artifact: created by init, its workspace facts refreshed.
+
+    Only the ``workspace`` section is ever rewritten (it is detected, not chosen); every other
+    line is the user's.
+    """
+
+    path: str
+    text: str
+    executable: bool = False
+    ownership: str = field(default="profile", init=False)
+
+    def render(self, current: str | None) -> str:
+        return self.text
+
+    def user_edited(self, current: str) -> bool:
+        return False
