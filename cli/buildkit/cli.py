@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import typer
 
 from buildkit import __version__, project
 from buildkit.errors import EXIT_DRIFT, BuildkitError
+from buildkit.profile import profile_schema
 from buildkit.render.apply import Change, Status
 from buildkit.render.steps import StepContext
 
@@ -25,11 +27,17 @@ app = typer.Typer(
 PathArg = Annotated[
     Path, typer.Argument(help="Root of the Cargo workspace (or package).", show_default=True)
 ]
-DryRun = Annotated[bool, typer.Option("--dry-run", "-n", help="Write nothing; list what would change.")]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", "-n", help="Write nothing; list what would change.")
+]
 ShowDiff = Annotated[bool, typer.Option("--diff", help="Show a unified diff of each change.")]
-Force = Annotated[bool, typer.Option("--force", help="Overwrite files whose generated parts you edited.")]
-Yes = Annotated[bool, typer.Option(
-    "--yes", "-y", help="Answer yes to every question (e.g. installing cargo-hakari).")]
+Force = Annotated[
+    bool, typer.Option("--force", help="Overwrite files whose generated parts you edited.")
+]
+Yes = Annotated[
+    bool,
+    typer.Option("--yes", "-y", help="Answer yes to every question (e.g. install cargo-hakari)."),
+]
 
 _state = {"debug": False}
 
@@ -67,7 +75,7 @@ def _errors() -> Iterator[None]:
 
 @app.command()
 def init(
-    path: PathArg = Path("."),
+    path: PathArg = Path(),
     yes: Yes = False,
     dry_run: DryRun = False,
     diff: ShowDiff = False,
@@ -76,11 +84,9 @@ def init(
     """Detect the workspace, write buildkit.yaml if absent, and render every artifact."""
     with _errors():
         result = project.run_init(path, dry_run=dry_run, force=force, ctx=_step_context(yes))
-    profile_verb = "would write" if dry_run else "wrote"
-    if result.profile_created:
-        typer.echo(f"{profile_verb} buildkit.yaml ({result.workspace.kind}, "
-                   f"{len(result.workspace.members)} member(s))")
-    else:
+    members = ", ".join(m.name for m in result.workspace.members)
+    typer.echo(f"{result.workspace.kind}: {len(result.workspace.members)} member(s) ({members})")
+    if not result.profile_created:
         typer.echo("using the existing buildkit.yaml")
     if len(result.worktrees) > 1:
         typer.echo(f"git worktrees: {len(result.worktrees)} (cq queues builds across them)")
@@ -90,62 +96,85 @@ def init(
 
 
 @app.command()
-def render(path: PathArg = Path("."), dry_run: DryRun = False, diff: ShowDiff = False,
-           force: Force = False, yes: Yes = False) -> None:
-    """Render every artifact from buildkit.yaml."""
+def render(
+    path: PathArg = Path(),
+    dry_run: DryRun = False,
+    diff: ShowDiff = False,
+    force: Force = False,
+    yes: Yes = False,
+) -> None:
+    """Render every artifact from buildkit.yaml, then run the side-effect steps (hakari)."""
     with _errors():
         result = project.run_render(path, dry_run=dry_run, force=force, ctx=_step_context(yes))
     _report(result, diff=diff)
 
 
 @app.command()
-def check(path: PathArg = Path(".")) -> None:
-    """Exit 1 when any generated file differs from what buildkit.yaml renders (for CI, pre-commit)."""
+def check(path: PathArg = Path()) -> None:
+    """Exit 1 when a generated file differs from what buildkit.yaml renders (CI, pre-commit)."""
     with _errors():
         result = project.run_check(path)
     failures = result.step_failures
     if not result.pending and not failures:
-        typer.echo(f"ok: {len(result.changes)} artifact(s) match buildkit.yaml"
-                   + "".join(f"; {s.name} verified" for s in result.steps))
+        verified = "".join(f"; {s.name} verified" for s in result.steps)
+        typer.echo(f"ok: {len(result.changes)} artifact(s) match buildkit.yaml{verified}")
         return
     for change in result.pending:
-        typer.echo(f"drift: {change.path}: {_drift_reason(change)}", err=True)
+        typer.echo(f"drift: {change.path}: {_drift_reason(change, result)}", err=True)
         sys.stdout.write(change.diff())
     for name, failure in failures:
         typer.echo(f"drift: {name}: {failure.what} failed", err=True)
         if failure.detail:
             sys.stdout.write(failure.detail + "\n")
     if result.pending:
-        typer.echo(f"{len(result.pending)} artifact(s) drifted; run `buildkit render` "
-                   "(or `buildkit render --diff` to see the changes)", err=True)
+        typer.echo(
+            f"{len(result.pending)} artifact(s) drifted; run `buildkit render` "
+            "(or `buildkit render --diff` to see the changes)",
+            err=True,
+        )
     for name in sorted({name for name, _ in failures}):
-        typer.echo(f"{name}: verification failed; run `buildkit render` to bring it up to date",
-                   err=True)
+        typer.echo(f"{name}: verification failed; run `buildkit render` to fix it", err=True)
     raise typer.Exit(EXIT_DRIFT)
 
 
 def _step_context(yes: bool) -> StepContext:
     """Questions go to the terminal when there is one; progress goes to stderr."""
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
-    return StepContext(yes=yes, confirm=_confirm if interactive else None,
-                       progress=lambda line: typer.echo(line, err=True))
+    return StepContext(
+        yes=yes,
+        confirm=_confirm if interactive else None,
+        progress=lambda line: typer.echo(line, err=True),
+    )
 
 
 def _confirm(question: str) -> bool:
     return typer.confirm(question, default=True, err=True)
 
 
-def _drift_reason(change: Change) -> str:
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of buildkit.yaml (for editors and other tools)."""
+    typer.echo(json.dumps(profile_schema(), indent=2))
+
+
+def _drift_reason(change: Change, result: project.RenderResult) -> str:
+    if change.artifact.ownership == "profile":
+        return "workspace facts are stale (" + ", ".join(result.stale_facts) + ")"
     return {
         Status.CREATE: "missing",
-        Status.UPDATE: "differs from buildkit.yaml" + (f" ({change.reason})" if change.reason else ""),
+        Status.UPDATE: "differs from buildkit.yaml"
+        + (f" ({change.reason})" if change.reason else ""),
         Status.DELETE: "should no longer exist",
         Status.CONFLICT: f"{change.reason}",
     }.get(change.status, change.status.value)
 
 
-_VERBS = {Status.CREATE: "create", Status.UPDATE: "update", Status.DELETE: "delete",
-          Status.CONFLICT: "overwrite edited"}
+_VERBS = {
+    Status.CREATE: "create",
+    Status.UPDATE: "update",
+    Status.DELETE: "delete",
+    Status.CONFLICT: "overwrite edited",
+}
 
 
 def _report(result: project.RenderResult, *, diff: bool) -> None:
@@ -153,10 +182,20 @@ def _report(result: project.RenderResult, *, diff: bool) -> None:
         if change.status is Status.UNCHANGED:
             continue
         verb = _VERBS[change.status]
-        verb = f"would {verb}" if result.dry_run else {
-            "create": "created", "update": "updated", "delete": "deleted",
-            "overwrite edited": "overwrote edited"}[verb]
-        typer.echo(f"{verb}: {change.path} ({change.artifact.ownership})")
+        verb = (
+            f"would {verb}"
+            if result.dry_run
+            else {
+                "create": "created",
+                "update": "updated",
+                "delete": "deleted",
+                "overwrite edited": "overwrote edited",
+            }[verb]
+        )
+        detail = change.artifact.ownership
+        if change.artifact.ownership == "profile" and result.stale_facts:
+            detail = "workspace facts: " + ", ".join(result.stale_facts)
+        typer.echo(f"{verb}: {change.path} ({detail})")
         if diff:
             sys.stdout.write(change.diff())
     for step in result.steps:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,11 @@ import yaml
 
 from buildkit.errors import BadInput, CheckFailed
 from buildkit.profile import PROFILE_FILE, PROFILE_VERSION, Profile, load_profile, parse_profile
-from buildkit.render.apply import Change, Status, atomic_write, compute_changes, write_changes
+from buildkit.profile.facts import ProfileFile, replace_workspace_section, workspace_changes
+from buildkit.render.apply import Change, Status, compute_changes, write_changes
 from buildkit.render.cargo_config import require_linker
-from buildkit.render.plan import Plan, build_plan
+from buildkit.render.ownership import Artifact
+from buildkit.render.plan import build_plan
 from buildkit.render.steps import StepContext, StepFailure
 from buildkit.workspace import Workspace, detect_workspace, find_cargo, git_worktrees
 
@@ -32,6 +35,7 @@ class RenderResult:
     changes: tuple[Change, ...]
     written: tuple[Change, ...] = ()
     dry_run: bool = False
+    stale_facts: tuple[str, ...] = ()  # how buildkit.yaml's workspace section went stale
     steps: tuple[StepReport, ...] = ()
 
     @property
@@ -68,66 +72,122 @@ def resolve_root(path: Path) -> Path:
     return root
 
 
-def run_init(path: Path, *, dry_run: bool = False, force: bool = False,
-             ctx: StepContext | None = None) -> InitResult:
+def run_init(
+    path: Path, *, dry_run: bool = False, force: bool = False, ctx: StepContext | None = None
+) -> InitResult:
     """Detect the workspace, write ``buildkit.yaml`` if absent, then render every artifact."""
     root = resolve_root(path)
-    find_cargo()
-    workspace = detect_workspace(root)
-    profile_path = root / PROFILE_FILE
-    created = not profile_path.exists()
-    if created:
-        text = initial_profile_text(workspace)
-        profile = parse_profile(text, root=root, path=profile_path)
-    else:
-        profile = load_profile(root)
-    result = _render(profile, dry_run=dry_run, force=force, ctx=ctx,
-                     before_write=(lambda: atomic_write(profile_path, text)) if created else None)
+    state = current_profile(root, create=True)
+    result = _render(state, dry_run=dry_run, force=force, ctx=ctx)
     notes = []
-    if not profile.hakari_enabled and len(workspace.members) < 2:
-        notes.append("hakari: off, a single package has no features to unify across members, "
-                     "so no workspace-hack crate")
-    return InitResult(profile=profile, profile_created=created, workspace=workspace,
-                      worktrees=tuple(git_worktrees(root)), render=result, notes=tuple(notes))
+    if not state.profile.hakari_enabled and len(state.workspace.members) < 2:
+        notes.append(
+            "hakari: off, a single package has no features to unify across members, "
+            "so no workspace-hack crate"
+        )
+    return InitResult(
+        profile=state.profile,
+        profile_created=state.created,
+        workspace=state.workspace,
+        worktrees=tuple(git_worktrees(root)),
+        render=result,
+        notes=tuple(notes),
+    )
 
 
-def run_render(path: Path, *, dry_run: bool = False, force: bool = False,
-               ctx: StepContext | None = None) -> RenderResult:
-    root = resolve_root(path)
-    return _render(load_profile(root), dry_run=dry_run, force=force, ctx=ctx)
+def run_render(
+    path: Path, *, dry_run: bool = False, force: bool = False, ctx: StepContext | None = None
+) -> RenderResult:
+    state = current_profile(resolve_root(path), create=False)
+    return _render(state, dry_run=dry_run, force=force, ctx=ctx)
 
 
 def run_check(path: Path) -> RenderResult:
     """Compare every artifact with the profile and run every step's verifications; the caller
     exits 1 when anything is pending or a verification failed."""
-    root = resolve_root(path)
-    plan = build_plan(load_profile(root))
-    steps = tuple(StepReport(step.name, failures=tuple(step.check(root))) for step in plan.steps)
-    return RenderResult(changes=tuple(compute_changes(root, plan.artifacts)), dry_run=True,
-                        steps=steps)
+    state = current_profile(resolve_root(path), create=False)
+    root = state.profile.root
+    steps = tuple(
+        StepReport(step.name, failures=tuple(step.check(root)))
+        for step in build_plan(state.profile).steps
+    )
+    return RenderResult(
+        changes=tuple(_changes(state)), dry_run=True, stale_facts=state.fact_changes, steps=steps
+    )
 
 
-def _render(profile: Profile, *, dry_run: bool, force: bool, ctx: StepContext | None = None,
-            before_write: Any = None) -> RenderResult:
-    plan: Plan = build_plan(profile)
+@dataclass(frozen=True)
+class ProfileState:
+    """The profile to render from, and what ``buildkit.yaml`` itself must become."""
+
+    profile: Profile
+    workspace: Workspace
+    created: bool
+    rewrite: ProfileFile | None  # None: buildkit.yaml stays as it is
+    fact_changes: tuple[str, ...] = ()
+
+
+def current_profile(root: Path, *, create: bool) -> ProfileState:
+    """Load (or, for init, create) the profile with workspace facts as cargo reports them now.
+
+    A profile without a ``workspace`` section gets the detected facts in memory only; a
+    recorded section that went stale is rewritten in place (it is detected, not chosen).
+    """
+    find_cargo()
+    workspace = detect_workspace(root)
+    detected = workspace.as_profile_section()
+    path = root / PROFILE_FILE
+    if create and not path.exists():
+        text = initial_profile_text(workspace)
+        profile = parse_profile(text, root=root, path=path)
+        return ProfileState(profile, workspace, True, ProfileFile(PROFILE_FILE, text))
+    profile = load_profile(root)
+    text = path.read_text(encoding="utf-8")
+    if not re.search(r"^workspace:", text, re.M):
+        in_memory = Profile(root=root, path=path, data={**profile.data, "workspace": detected})
+        return ProfileState(in_memory, workspace, False, None)
+    stale = workspace_changes(profile.section("workspace"), detected)
+    if not stale:
+        return ProfileState(profile, workspace, False, None)
+    text = replace_workspace_section(text, detected)
+    refreshed = parse_profile(text, root=root, path=path)
+    return ProfileState(refreshed, workspace, False, ProfileFile(PROFILE_FILE, text), tuple(stale))
+
+
+def _changes(state: ProfileState) -> list[Change]:
+    artifacts: list[Artifact] = [state.rewrite] if state.rewrite else []
+    artifacts += build_plan(state.profile).artifacts
+    return compute_changes(state.profile.root, artifacts)
+
+
+def _render(
+    state: ProfileState, *, dry_run: bool, force: bool, ctx: StepContext | None = None
+) -> RenderResult:
+    """Compute every change first; write only when nothing stands in the way; then run the
+    plan's side-effect steps."""
+    profile = state.profile
     root = profile.root
-    ctx = ctx or StepContext()
-    changes = compute_changes(root, plan.artifacts)
+    steps = build_plan(profile).steps
+    changes = _changes(state)
+    result = RenderResult(changes=tuple(changes), dry_run=dry_run, stale_facts=state.fact_changes)
     if dry_run:
-        planned = tuple(StepReport(s.name, tuple(s.describe(root))) for s in plan.steps)
-        return RenderResult(changes=tuple(changes), dry_run=True, steps=planned)
-    conflicts = [c for c in changes if c.status is Status.CONFLICT]
-    if conflicts and not force:
-        raise ConflictError(conflicts)
+        planned = tuple(StepReport(s.name, tuple(s.describe(root))) for s in steps)
+        return replace(result, steps=planned)
+    if result.conflicts and not force:
+        raise ConflictError(result.conflicts)
     require_linker(profile.section("cargo"))
-    # Everything a step needs (tools installed) is in place before the first file is written.
-    for step in plan.steps:
+    # Everything a step needs (a tool installed) is in place before the first file is written.
+    ctx = ctx or StepContext()
+    for step in steps:
         step.prepare(root, ctx)
-    if before_write is not None:
-        before_write()
     written = write_changes(root, changes, force=force)
-    done = tuple(StepReport(s.name, tuple(s.apply(root, ctx))) for s in plan.steps)
-    return RenderResult(changes=tuple(changes), written=tuple(written), steps=done)
+    done = tuple(StepReport(s.name, tuple(s.apply(root, ctx))) for s in steps)
+    return RenderResult(
+        changes=tuple(changes),
+        written=tuple(written),
+        stale_facts=state.fact_changes,
+        steps=done,
+    )
 
 
 class ConflictError(CheckFailed):

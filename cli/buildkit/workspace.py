@@ -84,8 +84,15 @@ def detect_workspace(root: Path) -> Workspace:
 
 def _cargo_metadata(manifest: Path) -> dict[str, Any]:
     cargo = find_cargo()
-    command = [cargo, "metadata", "--no-deps", "--format-version", "1",
-               "--manifest-path", str(manifest)]
+    command = [
+        cargo,
+        "metadata",
+        "--no-deps",
+        "--format-version",
+        "1",
+        "--manifest-path",
+        str(manifest),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         detail = _last_error_line(result.stderr)
@@ -107,9 +114,14 @@ def git_worktrees(root: Path) -> list[Path]:
         return []
     result = subprocess.run(
         [git, "-C", str(root), "worktree", "list", "--porcelain"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         return []
-    return [Path(line.split(" ", 1)[1]) for line in result.stdout.splitlines()
-            if line.startswith("worktree ")]
+    return [
+        Path(line.split(" ", 1)[1])
+        for line in result.stdout.splitlines()
+        if line.startswith("worktree ")
+    ]

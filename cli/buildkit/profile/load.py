@@ -41,7 +41,7 @@ class Profile:
         return bool(enabled)
 
     def template_context(self) -> dict[str, Any]:
-        """What every template sees: the profile under ``profile`` (as the ansible roles pass it)."""
+        """What every template sees: the profile as ``profile``, as the ansible roles pass it."""
         data = dict(self.data)
         data["hakari"] = {**data["hakari"], "enabled": self.hakari_enabled}
         return {"profile": data}
@@ -182,8 +182,15 @@ def _dotted(at: Iterator[str | int] | KeyPath) -> str:
 
 
 def _kind(value: Any) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-             list: "a list", dict: "a mapping", type(None): "null"}
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)
 
 

@@ -31,7 +31,7 @@ def profile_schema() -> dict[str, Any]:
         fragment = yaml.safe_load(text)
         fragment.setdefault("default", {})
         properties[section] = fragment
-    return {
+    schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "buildkit.yaml",
         "type": "object",
@@ -39,11 +39,13 @@ def profile_schema() -> dict[str, Any]:
         "required": ["version"],
         "properties": properties,
     }
+    return schema
 
 
 def with_defaults(data: dict[str, Any]) -> dict[str, Any]:
     """Return a copy of a valid profile with every omitted key set to its schema default."""
-    return _fill(profile_schema(), copy.deepcopy(data))
+    filled: dict[str, Any] = _fill(profile_schema(), copy.deepcopy(data))
+    return filled
 
 
 def _fill(schema: dict[str, Any], value: Any) -> Any:

@@ -18,18 +18,27 @@ def cargo_settings(cargo: Mapping[str, Any]) -> tuple[ManagedKey, ...]:
     """The TOML keys a profile's cargo section sets; shared with the machine (ansible) side."""
     keys: list[ManagedKey] = []
     if cargo["dependency_debug"] is not None:
-        keys.append(ManagedKey(("profile", "dev", "package", "*", "debug"),
-                               cargo["dependency_debug"], "cargo.dependency_debug"))
+        keys.append(
+            ManagedKey(
+                ("profile", "dev", "package", "*", "debug"),
+                cargo["dependency_debug"],
+                "cargo.dependency_debug",
+            )
+        )
     if cargo["jobs"] is not None:
         keys.append(ManagedKey(("build", "jobs"), cargo["jobs"], "cargo.jobs"))
     if cargo["incremental"] is not None:
-        keys.append(ManagedKey(("build", "incremental"), cargo["incremental"],
-                               "cargo.incremental"))
+        keys.append(ManagedKey(("build", "incremental"), cargo["incremental"], "cargo.incremental"))
     if cargo["build_dir"] is not None:
         keys.append(ManagedKey(("build", "build-dir"), cargo["build_dir"], "cargo.build_dir"))
     if cargo["linker"] != "none":
-        keys.append(ManagedKey(("target", LINUX_TARGET, "rustflags"),
-                               ["-C", f"link-arg=-fuse-ld={cargo['linker']}"], "cargo.linker"))
+        keys.append(
+            ManagedKey(
+                ("target", LINUX_TARGET, "rustflags"),
+                ["-C", f"link-arg=-fuse-ld={cargo['linker']}"],
+                "cargo.linker",
+            )
+        )
     return tuple(keys)
 
 

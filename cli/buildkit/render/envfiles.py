@@ -14,7 +14,7 @@ def artifacts(profile: Profile) -> list[Artifact]:
         OwnedFile(path=env["file"], body=templating.render("templates", "env.sh.j2", context))
     ]
     if env["direnv"]:
-        out.append(ManagedBlock(path=".envrc",
-                                body=templating.render("templates", "envrc.j2", context)))
+        out.append(
+            ManagedBlock(path=".envrc", body=templating.render("templates", "envrc.j2", context))
+        )
     return out
-

@@ -31,8 +31,10 @@ def artifacts(profile: Profile) -> list[Artifact]:
     hack = profile.section("hakari")["path"].strip("/")
     # A merge conflict marker in the generated Cargo.toml breaks cargo, and hakari needs LF.
     attributes = f"/{hack}/Cargo.toml merge=binary -crlf\n"
-    return [OwnedFile(path=HAKARI_CONFIG, body=body),
-            ManagedBlock(path=GITATTRIBUTES, body=attributes)]
+    return [
+        OwnedFile(path=HAKARI_CONFIG, body=body),
+        ManagedBlock(path=GITATTRIBUTES, body=attributes),
+    ]
 
 
 def steps(profile: Profile) -> list[Step]:
@@ -55,10 +57,13 @@ class HakariStep:
         if not hakari_installed(root):
             lines.append(f"{INSTALL_SHOWN} (cargo-hakari is not installed)")
         if not self._crate_exists(root):
-            lines.append(f"cargo hakari init {self.path} --package-name {self.package} "
-                         "--skip-config --yes")
-        lines += ["cargo hakari generate (when `generate --diff` shows a change)",
-                  "cargo hakari manage-deps --yes (when `manage-deps --dry-run` has operations)"]
+            lines.append(
+                f"cargo hakari init {self.path} --package-name {self.package} --skip-config --yes"
+            )
+        lines += [
+            "cargo hakari generate (when `generate --diff` shows a change)",
+            "cargo hakari manage-deps --yes (when `manage-deps --dry-run` has operations)",
+        ]
         return lines
 
     def prepare(self, root: Path, ctx: StepContext) -> None:
@@ -69,26 +74,32 @@ class HakariStep:
             if ctx.confirm is None:
                 raise EnvironmentProblem(
                     "hakari: `cargo hakari` is not installed and there is no terminal to ask; "
-                    f"pass --yes to install it with `{INSTALL_SHOWN}`, or run that yourself")
+                    f"pass --yes to install it with `{INSTALL_SHOWN}`, or run that yourself"
+                )
             if not ctx.confirm(question):
                 raise EnvironmentProblem(
                     f"hakari: `cargo hakari` is not installed; run `{INSTALL_SHOWN}`, or set "
-                    "hakari.enabled: false in buildkit.yaml")
-        ctx.progress(f"hakari: cargo-hakari is not installed; running `{INSTALL_SHOWN}` "
-                     "(cargo's progress follows)")
+                    "hakari.enabled: false in buildkit.yaml"
+                )
+        ctx.progress(
+            f"hakari: cargo-hakari is not installed; running `{INSTALL_SHOWN}` "
+            "(cargo's progress follows)"
+        )
         # cargo's own progress goes straight to the user's terminal.
         done = subprocess.run(INSTALL, cwd=root, stdout=subprocess.DEVNULL, check=False)
         if done.returncode != 0 or not hakari_installed(root):
             raise EnvironmentProblem(
                 f"hakari: `{INSTALL_SHOWN}` failed (exit {done.returncode}; its output is above); "
-                "nothing was written: fix the install (network, toolchain) and run again")
+                "nothing was written: fix the install (network, toolchain) and run again"
+            )
 
     def apply(self, root: Path, ctx: StepContext) -> list[str]:
         done = []
         if not self._crate_exists(root):
             ctx.progress(f"hakari: creating the {self.package} crate in {self.path}/")
-            _hakari(root, "init", self.path, "--package-name", self.package, "--skip-config",
-                    "--yes")
+            _hakari(
+                root, "init", self.path, "--package-name", self.package, "--skip-config", "--yes"
+            )
             done.append(f"created the {self.package} crate in {self.path}/")
         if _hakari(root, "generate", "--diff", ok=(0, 1)).returncode == 1:
             _hakari(root, "generate")
@@ -100,18 +111,24 @@ class HakariStep:
 
     def check(self, root: Path) -> list[StepFailure]:
         if not self._crate_exists(root):
-            return [StepFailure(f"{self.path}/Cargo.toml is missing",
-                                "run `buildkit render` to create the workspace-hack crate")]
+            return [
+                StepFailure(
+                    f"{self.path}/Cargo.toml is missing",
+                    "run `buildkit render` to create the workspace-hack crate",
+                )
+            ]
         if not hakari_installed(root):
             raise EnvironmentProblem(
                 f"hakari: `cargo hakari` is not installed, so the workspace-hack cannot be "
-                f"verified; run `{INSTALL_SHOWN}`")
+                f"verified; run `{INSTALL_SHOWN}`"
+            )
         failures = []
         for args in (("generate", "--diff"), ("manage-deps", "--dry-run"), ("verify",)):
             run = _hakari(root, *args, ok=None)
             if run.returncode != 0:
-                failures.append(StepFailure("cargo hakari " + " ".join(args),
-                                            (run.stdout + run.stderr).strip()))
+                failures.append(
+                    StepFailure("cargo hakari " + " ".join(args), (run.stdout + run.stderr).strip())
+                )
         return failures
 
     def _crate_exists(self, root: Path) -> bool:
@@ -120,20 +137,29 @@ class HakariStep:
 
 def hakari_installed(root: Path) -> bool:
     try:
-        run = subprocess.run(["cargo", "hakari", "--version"], cwd=root, capture_output=True,
-                             text=True, check=False)
+        run = subprocess.run(
+            ["cargo", "hakari", "--version"], cwd=root, capture_output=True, text=True, check=False
+        )
     except FileNotFoundError:
         return False
     return run.returncode == 0 and "cargo-hakari" in run.stdout
 
 
-def _hakari(root: Path, *args: str,
-            ok: tuple[int, ...] | None = (0,)) -> subprocess.CompletedProcess[str]:
+def _hakari(
+    root: Path, *args: str, ok: tuple[int, ...] | None = (0,)
+) -> subprocess.CompletedProcess[str]:
     """Run ``cargo hakari ARGS`` in root; a return code outside ``ok`` is an error."""
-    run = subprocess.run(["cargo", "hakari", *args, "--color", "never"], cwd=root,
-                         capture_output=True, text=True, check=False)
+    run = subprocess.run(
+        ["cargo", "hakari", *args, "--color", "never"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if ok is not None and run.returncode not in ok:
         lines = (run.stderr or run.stdout).strip().splitlines() or ["no output"]
-        raise BadInput(f"hakari: `cargo hakari {' '.join(args)}` failed in {root}: {lines[-1]}; "
-                       "run it there by hand to see the whole error")
+        raise BadInput(
+            f"hakari: `cargo hakari {' '.join(args)}` failed in {root}: {lines[-1]}; "
+            "run it there by hand to see the whole error"
+        )
     return run

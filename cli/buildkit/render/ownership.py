@@ -101,7 +101,7 @@ def is_pristine(text: str, comment: str) -> bool:
     if len(lines) < 3 or GENERATED not in lines[0]:
         return False
     match = _CHECKSUM.search(lines[1])
-    return bool(match) and match.group(1) == checksum(shebang + lines[2])
+    return match is not None and match.group(1) == checksum(shebang + lines[2])
 
 
 def _split_shebang(text: str) -> tuple[str, str]:
@@ -246,8 +246,9 @@ def _unwrap(item: Any) -> Any:
 
 
 def _is_table(value: Any) -> bool:
-    return isinstance(value, (Container, OutOfOrderTableProxy, tomlkit.items.Table,
-                              tomlkit.items.InlineTable))
+    return isinstance(
+        value, (Container, OutOfOrderTableProxy, tomlkit.items.Table, tomlkit.items.InlineTable)
+    )
 
 
 def _marked_keys(doc: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

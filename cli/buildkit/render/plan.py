@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from buildkit.errors import BadInput
 from buildkit.profile import Profile
 from buildkit.render import cargo_config, envfiles, hakari_config
 from buildkit.render.ownership import Artifact
@@ -34,8 +35,6 @@ def build_plan(profile: Profile) -> Plan:
     paths = [a.path for a in artifacts]
     duplicates = sorted({p for p in paths if paths.count(p) > 1})
     if duplicates:
-        from buildkit.errors import BadInput
-
         raise BadInput(
             f"{profile.path}: two artifacts would be written to {duplicates[0]}; "
             "give them different paths in the profile"

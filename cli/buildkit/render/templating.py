@@ -1,8 +1,9 @@
 """Jinja environments over the output families, configured like ansible's template module.
 
 The templates in ``templates/`` are shared with the ansible roles, so they may use only what
-both sides have: Jinja's built-in filters plus ``quote``, ``to_json``, ``dirname`` and ``basename`` (ansible's names, given
-the same meaning here), ``trim_blocks`` on and trailing newlines kept, as ansible renders them.
+both sides have: Jinja's built-in filters plus ``quote``, ``to_json``, ``dirname`` and
+``basename`` (ansible's names, given the same meaning here), with ``trim_blocks`` on and
+trailing newlines kept, as ansible renders them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,113 @@
+"""Bad input: exit 2, one line on stderr naming what and where, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+
+def buildkit(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real console entry point in a subprocess, so exit codes and stderr are the user's."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO / "cli"), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "buildkit", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def assert_one_clear_line(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("buildkit: error: ")
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_no_cargo_toml(tmp_path: Path) -> None:
+    result = buildkit("init", cwd=tmp_path)
+    assert_one_clear_line(result, "no Cargo.toml here")
+    assert files(tmp_path) == {}
+
+
+@pytest.mark.parametrize(
+    ("profile", "needles"),
+    [
+        ("version: 1\ncargo: [\n", ("buildkit.yaml:3", "invalid YAML")),
+        (
+            "version: 1\ncargo:\n  jbos: 2\n",
+            ("buildkit.yaml:3", "cargo.jbos", "did you mean 'jobs'"),
+        ),
+        (
+            "version: 1\ncq:\n  grace_seconds: soon\n",
+            ("buildkit.yaml:3", "cq.grace_seconds", "expected integer"),
+        ),
+        ("version: 7\n", ("buildkit.yaml:1", "unsupported profile version 7")),
+    ],
+    ids=["malformed-yaml", "unknown-key", "wrong-type", "unsupported-version"],
+)
+@pytest.mark.parametrize("command", ["init", "render", "check"])
+def test_bad_profile(example: Path, profile: str, needles: tuple[str, ...], command: str) -> None:
+    (example / "buildkit.yaml").write_text(profile)
+    before = files(example)
+    result = buildkit(command, cwd=example)
+    assert_one_clear_line(result, *needles)
+    assert files(example) == before
+
+
+def test_cargo_missing_from_path(example: Path, tmp_path: Path) -> None:
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    python_dir = str(Path(sys.executable).parent)
+    result = buildkit("init", cwd=example, env={"PATH": f"{empty_bin}:{python_dir}"})
+    assert_one_clear_line(result, "cargo is not on PATH")
+    assert not (example / "buildkit.yaml").exists()
+
+
+def test_broken_manifest_reports_cargo_metadata(example: Path) -> None:
+    (example / "Cargo.toml").write_text('[workspace]\nmembers = ["crates/missing"]\n')
+    result = buildkit("init", cwd=example)
+    assert_one_clear_line(result, "Cargo.toml", "cargo metadata")
+    assert not (example / "buildkit.yaml").exists()
+
+
+def test_render_without_profile(example: Path) -> None:
+    result = buildkit("render", cwd=example)
+    assert_one_clear_line(result, "buildkit.yaml", "run `buildkit init`")
+
+
+def test_unterminated_block_in_envrc(example: Path) -> None:
+    (example / ".envrc").write_text("use nix\n# >>> buildkit >>>\nPATH_add scripts\n")
+    result = buildkit("init", cwd=example)
+    assert_one_clear_line(result, ".envrc:2", "end marker")
+    assert not (example / "buildkit.yaml").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = buildkit("--debug", "init", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+
+
+def test_cargo_on_path_is_really_used(example: Path) -> None:
+    assert shutil.which("cargo"), "the tests need a Rust toolchain"
+    result = buildkit("init", cwd=example)
+    assert result.returncode == 0, result.stderr
