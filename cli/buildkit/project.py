@@ -15,6 +15,7 @@ from buildkit.profile import PROFILE_FILE, PROFILE_VERSION, Profile, load_profil
 from buildkit.profile.facts import ProfileFile, replace_workspace_section, workspace_changes
 from buildkit.render.apply import Change, Status, compute_changes, write_changes
 from buildkit.render.cargo_config import require_linker
+from buildkit.render.hakari_config import drop_workspace_hack
 from buildkit.render.ownership import Artifact
 from buildkit.render.plan import build_plan
 from buildkit.render.steps import StepContext, StepFailure
@@ -134,7 +135,7 @@ def current_profile(root: Path, *, create: bool) -> ProfileState:
     recorded section that went stale is rewritten in place (it is detected, not chosen).
     """
     find_cargo()
-    workspace = detect_workspace(root)
+    workspace = drop_workspace_hack(detect_workspace(root), root)
     detected = workspace.as_profile_section()
     path = root / PROFILE_FILE
     if create and not path.exists():

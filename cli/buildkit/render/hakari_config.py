@@ -8,6 +8,7 @@ it is absent (``cargo hakari init --skip-config``, so buildkit's config stays pr
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +18,33 @@ from buildkit.profile import Profile
 from buildkit.render import templating
 from buildkit.render.ownership import Artifact, ManagedBlock, OwnedFile, RetiredFile
 from buildkit.render.steps import Step, StepContext, StepFailure
+from buildkit.workspace import Workspace
 
 HAKARI_CONFIG = ".config/hakari.toml"
 GITATTRIBUTES = ".gitattributes"
 INSTALL = ("cargo", "install", "--locked", "cargo-hakari")
 INSTALL_SHOWN = " ".join(INSTALL)
+HAKARI_MARK = "### BEGIN HAKARI SECTION"
+
+
+def drop_workspace_hack(workspace: Workspace, root: Path) -> Workspace:
+    """The workspace without its workspace-hack crate (recognised by hakari's section marker):
+    it is cargo-hakari's output, not a member anyone works on, so it is no workspace fact."""
+
+    def is_hack(path: str) -> bool:
+        try:
+            return HAKARI_MARK in (root / path / "Cargo.toml").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+
+    hacks = {m.name for m in workspace.members if is_hack(m.path)}
+    if not hacks:
+        return workspace
+    return dataclasses.replace(
+        workspace,
+        members=tuple(m for m in workspace.members if m.name not in hacks),
+        default_members=tuple(n for n in workspace.default_members if n not in hacks),
+    )
 
 
 def artifacts(profile: Profile) -> list[Artifact]:
