@@ -26,8 +26,21 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 DEFAULT_WORKSPACE = REPO.parent / "shared" / "fixtures" / "seedlike-workspace"
 WORKTREES = ("wt1", "wt2", "wt3")
-SHARED_DEPS = ("hashbrown", "getrandom", "sha2", "url", "idna", "serde", "serde_json", "regex",
-               "regex_automata", "smallvec", "memchr", "rand", "rand_core")
+SHARED_DEPS = (
+    "hashbrown",
+    "getrandom",
+    "sha2",
+    "url",
+    "idna",
+    "serde",
+    "serde_json",
+    "regex",
+    "regex_automata",
+    "smallvec",
+    "memchr",
+    "rand",
+    "rand_core",
+)
 # cq's incremental policy: one-shot commands never keep an incremental cache.
 ONESHOT = {"test", "check", "clippy", "bench", "doc"}
 SERVER = "app-server"
@@ -57,8 +70,13 @@ def sh(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
 
 
 def members_of(root: Path) -> list[str]:
-    out = subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1"], cwd=root,
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["cargo", "metadata", "--no-deps", "--format-version", "1"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     data = json.loads(out)
     ids = set(data["workspace_members"])
     return sorted(p["name"] for p in data["packages"] if p["id"] in ids)
@@ -87,23 +105,32 @@ def env_file_vars(tree: Path) -> dict[str, str]:
     env_file = tree / ".config" / "buildkit.env"
     if not env_file.is_file():
         return {}
-    out = subprocess.run(["sh", "-c", '. "$1" && env -0', "sh", str(env_file)],
-                         env={"PATH": os.environ["PATH"]}, check=True, capture_output=True)
+    out = subprocess.run(
+        ["sh", "-c", '. "$1" && env -0', "sh", str(env_file)],
+        env={"PATH": os.environ["PATH"]},
+        check=True,
+        capture_output=True,
+    )
     pairs = (item.split("=", 1) for item in out.stdout.decode().split("\0") if "=" in item)
     return {k: v for k, v in pairs if k not in {"PATH", "PWD", "SHLVL", "_", "OLDPWD"}}
 
 
 def run_command(cmd: list[str], tree: Path, env: dict[str, str]) -> dict[str, object]:
     start = time.monotonic()
-    proc = subprocess.Popen(["cargo", *cmd], cwd=tree, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["cargo", *cmd], cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"cargo {' '.join(cmd)} failed in {tree} (exit {code})")
-    return {"cmd": "cargo " + " ".join(cmd), "worktree": tree.name, "wall_s": round(wall, 2),
-            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
+    return {
+        "cmd": "cargo " + " ".join(cmd),
+        "worktree": tree.name,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+    }
 
 
 def incremental_dirs(tree: Path) -> set[str]:
@@ -119,21 +146,36 @@ def find_count(target: Path, *expr: str) -> list[str]:
 
 
 def copies(tree: Path) -> dict[str, dict[str, int]]:
-    """Distinct compiled copies of each shared dependency in target/debug/deps: `rlib` counts
-    full builds (build/test), `any` adds metadata-only compilations (check/clippy)."""
+    """Compiled copies of each shared dependency in target/debug/deps, for the version compiled
+    most often (two versions of one crate are two packages, not a duplicate): `rlib` counts full
+    builds (build/test), `any` adds metadata-only compilations (check/clippy); `versions` is how
+    many versions were compiled at all. Each copy's `.d` file names its source directory."""
     deps = tree / "target" / "debug" / "deps"
-    result: dict[str, dict[str, int]] = {}
     files = [p.name for p in deps.iterdir()] if deps.is_dir() else []
+    result: dict[str, dict[str, int]] = {}
     for dep in SHARED_DEPS:
         pat = re.compile(rf"^lib{dep}-([0-9a-f]+)\.(rlib|rmeta)$")
-        rlib, anyk = set(), set()
+        crate = dep.replace("_", "[-_]")
+        source = re.compile(rf"/{crate}-(\d+\.\d+\.\d+[^/]*)/")
+        rlib: dict[str, set[str]] = {}
+        anyk: dict[str, set[str]] = {}
         for name in files:
             m = pat.match(name)
-            if m:
-                anyk.add(m.group(1))
-                if m.group(2) == "rlib":
-                    rlib.add(m.group(1))
-        result[dep] = {"rlib": len(rlib), "any": len(anyk)}
+            if not m:
+                continue
+            d_file = deps / f"{dep}-{m.group(1)}.d"
+            found = (
+                source.search(d_file.read_text().split("\n", 1)[0]) if d_file.is_file() else None
+            )
+            version = found.group(1) if found else "?"
+            anyk.setdefault(version, set()).add(m.group(1))
+            if m.group(2) == "rlib":
+                rlib.setdefault(version, set()).add(m.group(1))
+        result[dep] = {
+            "rlib": max((len(v) for v in rlib.values()), default=0),
+            "any": max((len(v) for v in anyk.values()), default=0),
+            "versions": len(anyk),
+        }
     return result
 
 
@@ -165,8 +207,11 @@ def run_side(side: str, src: Path, base: Path, buildkit: str) -> dict[str, objec
             incr_by_kind["oneshot" if oneshot else "other"] += new
             run["new_incremental_dirs"] = new
             runs.append(run)
-            print(f"[{side}] {tree.name}: {run['cmd']}: {run['cpu_s']} s CPU, "
-                  f"{run['wall_s']} s wall", file=sys.stderr, flush=True)
+            print(
+                f"[{side}] {tree.name}: {run['cmd']}: {run['cpu_s']} s CPU, {run['wall_s']} s wall",
+                file=sys.stderr,
+                flush=True,
+            )
     per_tree = {}
     for tree in trees:
         target = tree / "target"
@@ -190,7 +235,10 @@ def run_side(side: str, src: Path, base: Path, buildkit: str) -> dict[str, objec
         "cpu_s": round(sum(float(r["cpu_s"]) for r in runs), 1),
         "wall_s": round(sum(float(r["wall_s"]) for r in runs), 1),
         "copies_max_per_worktree": {
-            dep: {k: max(t["copies"][dep][k] for t in per_tree.values()) for k in ("rlib", "any")}
+            dep: {
+                k: max(t["copies"][dep][k] for t in per_tree.values())
+                for k in ("rlib", "any", "versions")
+            }
             for dep in SHARED_DEPS
         },
         "worktrees": per_tree,
@@ -202,8 +250,11 @@ def ratio(before: float, after: float) -> str:
 
 
 def report(out: Path) -> None:
-    sides = {s: json.loads((out / f"{s}.json").read_text())
-             for s in ("before", "after") if (out / f"{s}.json").is_file()}
+    sides = {
+        s: json.loads((out / f"{s}.json").read_text())
+        for s in ("before", "after")
+        if (out / f"{s}.json").is_file()
+    }
     (out / "result.json").write_text(json.dumps(sides, indent=2) + "\n")
     if len(sides) < 2:
         return
@@ -211,8 +262,11 @@ def report(out: Path) -> None:
     rows = [
         ("`.rlib` files (3 worktrees)", b["rlib"], a["rlib"]),
         ("incremental dirs, total", b["incremental_dirs"], a["incremental_dirs"]),
-        ("incremental dirs from one-shot commands", b["incremental_dirs_from_oneshot"],
-         a["incremental_dirs_from_oneshot"]),
+        (
+            "incremental dirs from one-shot commands",
+            b["incremental_dirs_from_oneshot"],
+            a["incremental_dirs_from_oneshot"],
+        ),
         ("target dirs, MB", round(b["bytes"] / 1e6), round(a["bytes"] / 1e6)),
         ("CPU seconds", b["cpu_s"], a["cpu_s"]),
         ("wall seconds", b["wall_s"], a["wall_s"]),
@@ -220,12 +274,20 @@ def report(out: Path) -> None:
     for dep in SHARED_DEPS:
         cb, ca = b["copies_max_per_worktree"][dep], a["copies_max_per_worktree"][dep]
         if cb["any"] or ca["any"]:
-            rows.append((f"copies of {dep} per worktree (rlib / rlib+rmeta)",
-                         f"{cb['rlib']} / {cb['any']}", f"{ca['rlib']} / {ca['any']}"))
+            rows.append(
+                (
+                    f"copies of {dep} per worktree (rlib / rlib+rmeta)",
+                    f"{cb['rlib']} / {cb['any']}",
+                    f"{ca['rlib']} / {ca['any']}",
+                )
+            )
     lines = ["| measure | before | after | after/before |", "| --- | ---: | ---: | ---: |"]
     for name, vb, va in rows:
-        r = ratio(float(vb), float(va)) if not isinstance(vb, str) else \
-            ratio(float(vb.split(" / ")[0]), float(str(va).split(" / ")[0]))
+        r = (
+            ratio(float(vb), float(va))
+            if not isinstance(vb, str)
+            else ratio(float(vb.split(" / ")[0]), float(str(va).split(" / ")[0]))
+        )
         lines.append(f"| {name} | {vb} | {va} | {r} |")
     (out / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -235,8 +297,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workspace", nargs="?", type=Path, default=DEFAULT_WORKSPACE)
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--buildkit", default=shutil.which("buildkit") or
-                        str(REPO / ".venv" / "bin" / "buildkit"))
+    parser.add_argument(
+        "--buildkit", default=shutil.which("buildkit") or str(REPO / ".venv" / "bin" / "buildkit")
+    )
     parser.add_argument("--sides", default="before,after")
     parser.add_argument("--keep", action="store_true", help="keep the built worktrees")
     args = parser.parse_args()
