@@ -2,7 +2,7 @@
 """Reproduce the seed article's table: an agent command matrix over 3 git worktrees, before and
 after buildkit, measured with the OS's own accounting (wait4 rusage), ``du`` and ``find``.
 
-    python3 bench/article/run.py [WORKSPACE] [--out DIR] [--buildkit PATH] [--sides before,after]
+    python3 bench/article/run.py [WORKSPACE] [--out DIR] [--buildkit PATH] [--sides LIST]
 
 WORKSPACE defaults to ../shared/fixtures/seedlike-workspace; it is copied, never built in place.
 Each side writes DIR/<side>.json as soon as it finishes; the report (DIR/result.json and
@@ -89,8 +89,14 @@ def prepare(src: Path, base: Path, side: str, buildkit: str) -> list[Path]:
     git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
     sh([*git, "init", "-q", "-b", "main"], main)
     (main / ".gitignore").write_text("/target\n")
-    if side == "after":
+    if side != "before":
         sh([buildkit, "init", "--yes", str(main)], main)
+    if side == "after-shared":
+        # One build-dir for the repository's worktrees: cargo's intermediate artifacts (deps/,
+        # incremental/) are shared, each worktree keeps its own target/ for final binaries.
+        with (main / "buildkit.yaml").open("a") as profile:
+            profile.write(f"cargo:\n  build_dir: {json.dumps(str(shared_build_dir(base)))}\n")
+        sh([buildkit, "render", str(main)], main)
     sh([*git, "add", "-A"], main)
     sh([*git, "commit", "-q", "-m", side], main)
     trees = [main]
@@ -133,10 +139,23 @@ def run_command(cmd: list[str], tree: Path, env: dict[str, str]) -> dict[str, ob
     }
 
 
-def incremental_dirs(tree: Path) -> set[str]:
+def shared_build_dir(base: Path) -> Path:
+    return base / "after-shared" / "build-dir"
+
+
+def build_roots(side: str, trees: list[Path], base: Path) -> list[Path]:
+    """Every directory cargo writes `<profile>/deps` and `<profile>/incremental` into."""
+    roots = [tree / "target" for tree in trees]
+    if side == "after-shared":
+        roots.append(shared_build_dir(base))
+    return roots
+
+
+def incremental_dirs(roots: list[Path]) -> set[str]:
     found = set()
-    for profile_dir in (tree / "target").glob("*/incremental"):
-        found |= {f"{profile_dir.parent.name}/{d.name}" for d in profile_dir.iterdir()}
+    for root in roots:
+        for profile_dir in root.glob("*/incremental"):
+            found |= {str(d) for d in profile_dir.iterdir()}
     return found
 
 
@@ -145,12 +164,12 @@ def find_count(target: Path, *expr: str) -> list[str]:
     return [line for line in out.stdout.splitlines() if line]
 
 
-def copies(tree: Path) -> dict[str, dict[str, int]]:
+def copies(root: Path) -> dict[str, dict[str, int]]:
     """Compiled copies of each shared dependency in target/debug/deps, for the version compiled
     most often (two versions of one crate are two packages, not a duplicate): `rlib` counts full
     builds (build/test), `any` adds metadata-only compilations (check/clippy); `versions` is how
     many versions were compiled at all. Each copy's `.d` file names its source directory."""
-    deps = tree / "target" / "debug" / "deps"
+    deps = root / "debug" / "deps"
     files = [p.name for p in deps.iterdir()] if deps.is_dir() else []
     result: dict[str, dict[str, int]] = {}
     for dep in SHARED_DEPS:
@@ -186,6 +205,7 @@ def du_bytes(path: Path) -> int:
 
 def run_side(side: str, src: Path, base: Path, buildkit: str) -> dict[str, object]:
     trees = prepare(src, base, side, buildkit)
+    roots = build_roots(side, trees, base)
     members = members_of(trees[0])
     runs = []
     incr_by_kind = {"oneshot": 0, "other": 0}
@@ -194,16 +214,16 @@ def run_side(side: str, src: Path, base: Path, buildkit: str) -> dict[str, objec
         env.pop("CARGO_TARGET_DIR", None)
         env.pop("CARGO_BUILD_TARGET_DIR", None)
         env.pop("CARGO_INCREMENTAL", None)
-        if side == "after":
+        if side != "before":
             env.update(env_file_vars(tree))
         for cmd in matrix([m for m in members if m != "workspace-hack"]):
             cmd_env = dict(env)
             oneshot = cmd[0] in ONESHOT
-            if side == "after" and oneshot:
+            if side != "before" and oneshot:
                 cmd_env["CARGO_INCREMENTAL"] = "0"
-            before = incremental_dirs(tree)
+            before = incremental_dirs(roots)
             run = run_command(cmd, tree, cmd_env)
-            new = len(incremental_dirs(tree) - before)
+            new = len(incremental_dirs(roots) - before)
             incr_by_kind["oneshot" if oneshot else "other"] += new
             run["new_incremental_dirs"] = new
             runs.append(run)
@@ -213,19 +233,20 @@ def run_side(side: str, src: Path, base: Path, buildkit: str) -> dict[str, objec
                 flush=True,
             )
     per_tree = {}
-    for tree in trees:
-        target = tree / "target"
-        per_tree[tree.name] = {
-            "rlib": len(find_count(target, "-name", "*.rlib")),
-            "incremental_dirs": len(incremental_dirs(tree)),
-            "bytes": du_bytes(target),
-            "copies": copies(tree),
+    for root in roots:
+        name = root.parent.name if root.name == "target" else root.name
+        per_tree[name] = {
+            "rlib": len(find_count(root, "-name", "*.rlib")),
+            "incremental_dirs": len(incremental_dirs([root])),
+            "bytes": du_bytes(root),
+            "copies": copies(root),
         }
     return {
         "side": side,
         "workspace": str(src),
         "members": members,
         "commands_per_worktree": len(runs) // len(trees),
+        "build_roots": [str(r) for r in roots],
         "runs": runs,
         "rlib": sum(t["rlib"] for t in per_tree.values()),
         "incremental_dirs": sum(t["incremental_dirs"] for t in per_tree.values()),
@@ -245,50 +266,58 @@ def run_side(side: str, src: Path, base: Path, buildkit: str) -> dict[str, objec
     }
 
 
+SIDES = ("before", "after", "after-shared")
+
+
 def ratio(before: float, after: float) -> str:
     return f"{after / before:.2f}" if before else "n/a"
 
 
 def report(out: Path) -> None:
+    """result.json with every side found in out/, and table.md: before, after and the ratio
+    (plus the shared build-dir variant when it was run)."""
     sides = {
         s: json.loads((out / f"{s}.json").read_text())
-        for s in ("before", "after")
+        for s in SIDES
         if (out / f"{s}.json").is_file()
     }
     (out / "result.json").write_text(json.dumps(sides, indent=2) + "\n")
-    if len(sides) < 2:
+    if "before" not in sides or "after" not in sides:
         return
-    b, a = sides["before"], sides["after"]
-    rows = [
-        ("`.rlib` files (3 worktrees)", b["rlib"], a["rlib"]),
-        ("incremental dirs, total", b["incremental_dirs"], a["incremental_dirs"]),
+    cols = [s for s in SIDES if s in sides]
+    measures: list[tuple[str, object]] = [
+        ("`.rlib` files (all target dirs)", lambda d: d["rlib"]),
+        ("incremental dirs, total", lambda d: d["incremental_dirs"]),
         (
-            "incremental dirs from one-shot commands",
-            b["incremental_dirs_from_oneshot"],
-            a["incremental_dirs_from_oneshot"],
+            "incremental dirs made by one-shot commands",
+            lambda d: d["incremental_dirs_from_oneshot"],
         ),
-        ("target dirs, MB", round(b["bytes"] / 1e6), round(a["bytes"] / 1e6)),
-        ("CPU seconds", b["cpu_s"], a["cpu_s"]),
-        ("wall seconds", b["wall_s"], a["wall_s"]),
+        ("target dirs, MB (`du -sb`)", lambda d: round(d["bytes"] / 1e6)),
+        ("CPU seconds (user+sys, wait4)", lambda d: d["cpu_s"]),
+        ("wall seconds", lambda d: d["wall_s"]),
     ]
     for dep in SHARED_DEPS:
-        cb, ca = b["copies_max_per_worktree"][dep], a["copies_max_per_worktree"][dep]
-        if cb["any"] or ca["any"]:
-            rows.append(
+        if any(sides[c]["copies_max_per_worktree"][dep]["any"] for c in cols):
+            measures.append(
                 (
-                    f"copies of {dep} per worktree (rlib / rlib+rmeta)",
-                    f"{cb['rlib']} / {cb['any']}",
-                    f"{ca['rlib']} / {ca['any']}",
+                    f"copies of {dep} (`.rlib`), most per version and target dir",
+                    lambda d, dep=dep: d["copies_max_per_worktree"][dep]["rlib"],
                 )
             )
-    lines = ["| measure | before | after | after/before |", "| --- | ---: | ---: | ---: |"]
-    for name, vb, va in rows:
-        r = (
-            ratio(float(vb), float(va))
-            if not isinstance(vb, str)
-            else ratio(float(vb.split(" / ")[0]), float(str(va).split(" / ")[0]))
+    head = (
+        "| measure | "
+        + " | ".join(cols)
+        + " | "
+        + " | ".join(f"{c}/before" for c in cols[1:])
+        + " |"
+    )
+    lines = [head, "| --- |" + " ---: |" * (2 * len(cols) - 1)]
+    for name, get in measures:
+        values = [get(sides[c]) for c in cols]  # type: ignore[operator]
+        ratios = [ratio(float(values[0]), float(v)) for v in values[1:]]
+        lines.append(
+            f"| {name} | " + " | ".join(map(str, values)) + " | " + " | ".join(ratios) + " |"
         )
-        lines.append(f"| {name} | {vb} | {va} | {r} |")
     (out / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -300,10 +329,18 @@ def main() -> int:
     parser.add_argument(
         "--buildkit", default=shutil.which("buildkit") or str(REPO / ".venv" / "bin" / "buildkit")
     )
-    parser.add_argument("--sides", default="before,after")
+    parser.add_argument(
+        "--sides",
+        default="before,after",
+        help="comma-separated: before, after, after-shared (after + one shared cargo build-dir)",
+    )
+    parser.add_argument("--report-only", action="store_true", help="rebuild the table from --out")
     parser.add_argument("--keep", action="store_true", help="keep the built worktrees")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        report(args.out)
+        return 0
     base = Path(tempfile.mkdtemp(prefix="buildkit-bench-"))
     try:
         for side in args.sides.split(","):
