@@ -195,7 +195,8 @@ def test_new_member_makes_facts_stale_and_render_refreshes_only_that_section(exa
     (member / "src" / "lib.rs").write_text("")
     cargo_toml = example / "Cargo.toml"
     cargo_toml.write_text(
-        cargo_toml.read_text().replace('"crates/hello"]', '"crates/hello", "crates/extra"]')
+        # (`cargo hakari init` appended the workspace-hack to this list: no `]` after hello)
+        cargo_toml.read_text().replace('"crates/hello"', '"crates/hello", "crates/extra"')
     )
     check = run_buildkit("check", example)
     assert check.exit_code == 1

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from buildkit.errors import EnvironmentProblem
+from buildkit.project import run_init
 from buildkit.render.ownership import is_pristine
+from buildkit.render.steps import StepContext
 from conftest import build_file_tree, run_buildkit
 
 MEMBERS = ("app-cli", "app-core", "app-db", "app-search", "app-server")
@@ -168,4 +171,18 @@ def test_without_yes_and_a_terminal_it_says_how_to_install(no_hakari: Path, seed
     ran = run_buildkit("init", seedlike)
     assert ran.exit_code == 2
     assert "pass --yes to install it with `cargo install --locked cargo-hakari`" in ran.stderr
+    assert snapshot(seedlike) == before
+
+
+def test_declining_the_install_question_writes_nothing(no_hakari: Path, seedlike: Path) -> None:
+    asked = []
+
+    def decline(question: str) -> bool:
+        asked.append(question)
+        return False
+
+    before = snapshot(seedlike)
+    with pytest.raises(EnvironmentProblem, match="run `cargo install --locked cargo-hakari`"):
+        run_init(seedlike, ctx=StepContext(confirm=decline))
+    assert asked and "cargo install --locked cargo-hakari" in asked[0]
     assert snapshot(seedlike) == before
