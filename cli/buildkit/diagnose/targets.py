@@ -186,6 +186,8 @@ def _is_profile_dir(path: str) -> bool:
 def scan_target(location: TargetLocation, progress: ProgressFn | None = None) -> TargetScan:
     scan = TargetScan(location)
     root = str(location.path)
+    if progress is not None:
+        progress(root, 0, 0)
     if os.path.islink(root):
         scan.symlink_to = Path(os.readlink(root))
         walker = Walker(root, progress)
@@ -194,6 +196,7 @@ def scan_target(location: TargetLocation, progress: ProgressFn | None = None) ->
     walker = Walker(root, progress)
     total = Usage()
     total.add(walker.stat_only(root)[1])
+    scan.other_bytes += total.bytes  # the directory's own blocks
     try:
         top = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError:
