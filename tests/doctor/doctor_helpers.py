@@ -13,10 +13,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from conftest import build_file_tree, run_buildkit
 
@@ -51,8 +48,11 @@ FEATURE_MIXES = (
 
 def cargo_env() -> dict[str, str]:
     """Incremental on, the default target dir, the shared registry cache."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CARGO_TARGET_DIR", "CARGO_BUILD_", "CARGO_INCREMENTAL", "CQ_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CARGO_TARGET_DIR", "CARGO_BUILD_", "CARGO_INCREMENTAL", "CQ_"))
+    }
     env["CARGO_INCREMENTAL"] = "1"
     env["CARGO_TERM_COLOR"] = "never"
     return env
@@ -63,8 +63,9 @@ def cargo(root: Path, *args: str) -> None:
 
 
 def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def make_repo(root: Path) -> Path:
@@ -80,39 +81,29 @@ def build_all(root: Path) -> None:
         cargo(root, *args)
 
 
-@pytest.fixture(scope="session")
-def built_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One real build of every feature mix; tests copy it (``cp -a`` keeps the hard links)."""
-    root = make_repo(tmp_path_factory.mktemp("built") / "ws")
-    build_all(root)
-    return root
-
-
-@pytest.fixture
-def built(built_once: Path, tmp_path: Path) -> Path:
-    """A private copy of the built workspace (a git repository of its own)."""
-    copy = tmp_path / "ws"
-    subprocess.run(["cp", "-a", str(built_once), str(copy)], check=True)
-    return copy
-
-
 def du(path: Path) -> int:
     """Allocated bytes as GNU du counts them (hard links once)."""
-    out = subprocess.run(["du", "-s", "-B1", str(path)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["du", "-s", "-B1", str(path)], capture_output=True, text=True, check=True
+    ).stdout
     return int(out.split()[0])
 
 
 def find(path: Path, *expr: str) -> list[str]:
-    out = subprocess.run(["find", str(path), *expr, "-print"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["find", str(path), *expr, "-print"], capture_output=True, text=True, check=True
+    ).stdout
     return sorted(line for line in out.splitlines() if line)
 
 
 def listing(path: Path) -> list[str]:
     """Every entry with its type, size and mtime: equal before and after means nothing changed."""
-    out = subprocess.run(["find", str(path), "-printf", "%p %y %s %T@\\n"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["find", str(path), "-printf", "%p %y %s %T@\\n"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return sorted(out.splitlines())
 
 
@@ -121,8 +112,9 @@ LIB_COPY = re.compile(r"/lib(?P<crate>.+)-(?P<hash>[0-9a-f]{16})\.(rlib|rmeta)$"
 
 def find_duplicates(target: Path) -> dict[str, int]:
     copies: dict[str, set[str]] = {}
-    for line in find(target, "-path", "*/deps/lib*", "(", "-name", "*.rlib", "-o", "-name",
-                     "*.rmeta", ")"):
+    for line in find(
+        target, "-path", "*/deps/lib*", "(", "-name", "*.rlib", "-o", "-name", "*.rmeta", ")"
+    ):
         match = LIB_COPY.search(line)
         assert match is not None, line
         copies.setdefault(match["crate"], set()).add(match["hash"])
@@ -143,18 +135,6 @@ def gc_json(root: Path, *args: str) -> dict[str, object]:
     return data
 
 
-@pytest.fixture
-def spawned() -> Iterator[list[int]]:
-    """Pids of processes a test started on purpose; all killed afterwards."""
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        try:
-            os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
-
-
 def start_orphan(exe_dir: Path, name: str, cwd: Path, pids: list[int]) -> int:
     """Start a real process named ``name`` (a copy of sleep), detached: its parent exits at
     once, so it is re-parented to process 1, as a test binary is when its agent is killed."""
@@ -163,9 +143,14 @@ def start_orphan(exe_dir: Path, name: str, cwd: Path, pids: list[int]) -> int:
     sleep = shutil.which("sleep")
     assert sleep is not None
     shutil.copy2(sleep, exe)
-    out = subprocess.run(["sh", "-c", '"$0" 300 </dev/null >/dev/null 2>&1 & echo $!', str(exe)],
-                         cwd=cwd, capture_output=True, text=True, check=True,
-                         start_new_session=True).stdout
+    out = subprocess.run(
+        ["sh", "-c", '"$0" 300 </dev/null >/dev/null 2>&1 & echo $!', str(exe)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=True,
+    ).stdout
     pid = int(out.strip())
     pids.append(pid)
     return pid

@@ -10,15 +10,12 @@ from typing import Any
 
 from conftest import run_buildkit
 from doctor.doctor_helpers import (
-    built,  # noqa: F401 (fixture)
-    built_once,  # noqa: F401 (fixture)
     cargo,
     doctor_json,
     du,
     find,
     find_duplicates,
     git,
-    spawned,  # noqa: F401 (fixture)
     start_orphan,
 )
 
@@ -31,8 +28,9 @@ def _target(data: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def _incremental_per_crate(target: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for line in find(target, "-mindepth", "3", "-maxdepth", "3", "-type", "d",
-                     "-path", "*/incremental/*"):
+    for line in find(
+        target, "-mindepth", "3", "-maxdepth", "3", "-type", "d", "-path", "*/incremental/*"
+    ):
         crate = Path(line).name.rsplit("-", 1)[0]
         counts[crate] = counts.get(crate, 0) + 1
     return counts
@@ -43,8 +41,9 @@ def test_counts_equal_find_and_du(built: Path) -> None:
     data = doctor_json(built)
     t = _target(data, target)
 
-    incremental = find(target, "-mindepth", "3", "-maxdepth", "3", "-type", "d",
-                       "-path", "*/incremental/*")
+    incremental = find(
+        target, "-mindepth", "3", "-maxdepth", "3", "-type", "d", "-path", "*/incremental/*"
+    )
     rlibs = find(target, "-type", "f", "-path", "*/deps/*", "-name", "*.rlib")
     assert len(incremental) >= 8  # several feature mixes really produced several dirs
     assert t["incremental"]["dirs"] == len(incremental)
@@ -116,8 +115,12 @@ def test_human_view_and_setup(built: Path) -> None:
     assert "core_lib" in ran.stdout
     assert "no buildkit.yaml" in ran.stdout
     assert ran.stderr == ""  # not a TTY and no --progress: no progress lines
-    progress = subprocess.run([sys.executable, "-m", "buildkit", "doctor", str(built),
-                               "--progress"], capture_output=True, text=True, check=True)
+    progress = subprocess.run(
+        [sys.executable, "-m", "buildkit", "doctor", str(built), "--progress"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "reclaimable:" in progress.stdout
     assert f"scanning {built / 'target'}" in progress.stderr
     assert "scanning" not in progress.stdout
