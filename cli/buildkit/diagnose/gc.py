@@ -27,7 +27,7 @@ from typing import Any
 
 from buildkit.diagnose import queue
 from buildkit.diagnose.doctor import resolve_repo
-from buildkit.diagnose.sizes import ProgressFn, freed_by_removing
+from buildkit.diagnose.sizes import FreedCounter, ProgressFn
 from buildkit.diagnose.targets import TargetScan, list_worktrees, locate_targets, scan_target
 from buildkit.errors import BadInput, EnvironmentProblem
 
@@ -173,8 +173,10 @@ def collect(
     for location in locate_targets(list_worktrees(root)):
         scan = scan_target(location, progress)
         planned = _plan(scan, keep=keep, cutoff=cutoff, skipped=result.skipped)
+        counter = FreedCounter()
+        for removal in planned:  # measured before anything goes: a dry run reports the same
+            removal.bytes = counter.remove(removal.path)
         for removal in planned:
-            removal.bytes = freed_by_removing([removal.path])
             if not dry_run:
                 _remove(Path(removal.path), scan, removal)
             result.removals.append(removal)

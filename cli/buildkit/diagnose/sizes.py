@@ -23,7 +23,7 @@ class Usage:
     bytes: int = 0
     files: int = 0
     newest_mtime: float = 0.0
-    newest_use: float = 0.0  # the newest of access and modification times
+    newest_use: float = 0.0  # newest modification, or access of a file
 
     def add(self, other: Usage) -> None:
         self.bytes += other.bytes
@@ -57,7 +57,10 @@ class Walker:
         usage.bytes += size
         self.total_bytes += size
         usage.newest_mtime = max(usage.newest_mtime, st.st_mtime)
-        usage.newest_use = max(usage.newest_use, st.st_mtime, st.st_atime)
+        # a directory's access time changes whenever anything lists it (du, find, this scan):
+        # only a file's access time says that a build read it
+        used = st.st_mtime if is_dir else max(st.st_mtime, st.st_atime)
+        usage.newest_use = max(usage.newest_use, used)
         if self.progress is not None and self.total_files % 2048 == 0:
             now = time.monotonic()
             if now - self._last_report >= 0.2:
@@ -102,14 +105,18 @@ class Walker:
         return usage
 
 
-def freed_by_removing(paths: list[str]) -> int:
-    """Bytes that removing every path in ``paths`` gives back, as ``du`` would see it.
+class FreedCounter:
+    """Bytes that removing paths gives back, as ``du`` would see it, path after path.
 
-    A file hard-linked from outside the set frees nothing; a directory frees its own blocks.
+    A file still hard-linked from a path not removed frees nothing; the path that removes an
+    inode's last link gets its bytes. A directory frees its own blocks.
     """
-    dirs_bytes = 0
-    files: dict[tuple[int, int], list[int]] = {}  # inode -> [bytes, nlink, links removed]
-    for root in paths:
+
+    def __init__(self) -> None:
+        self._links: dict[tuple[int, int], int] = {}  # inode -> links removed so far
+
+    def remove(self, root: str) -> int:
+        freed = 0
         stack = [root]
         while stack:
             current = stack.pop()
@@ -118,15 +125,16 @@ def freed_by_removing(paths: list[str]) -> int:
             except OSError:
                 continue
             if stat.S_ISDIR(st.st_mode):
-                dirs_bytes += st.st_blocks * BLOCK
+                freed += st.st_blocks * BLOCK
                 try:
                     with os.scandir(current) as entries:
                         stack.extend(entry.path for entry in entries)
                 except OSError:
                     continue
-            else:
-                record = files.setdefault(
-                    (st.st_dev, st.st_ino), [st.st_blocks * BLOCK, st.st_nlink, 0]
-                )
-                record[2] += 1
-    return dirs_bytes + sum(size for size, nlink, removed in files.values() if removed >= nlink)
+                continue
+            key = (st.st_dev, st.st_ino)
+            removed = self._links.get(key, 0) + 1
+            self._links[key] = removed
+            if removed == st.st_nlink:
+                freed += st.st_blocks * BLOCK
+        return freed
