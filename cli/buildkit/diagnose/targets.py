@@ -111,16 +111,17 @@ def list_worktrees(root: Path) -> list[Worktree]:
         for line in block.splitlines():
             key, _, value = line.partition(" ")
             fields[key] = value
-        if "worktree" not in fields:
+        if "worktree" not in fields or "bare" in fields:
             continue
         path = Path(fields["worktree"])
         branch = fields.get("branch")
+        prunable = "prunable" in fields  # git's own verdict: the checkout is gone
         worktrees.append(
             Worktree(
                 path=path,
                 branch=branch.removeprefix("refs/heads/") if branch else None,
-                exists=path.is_dir() and (path / ".git").exists(),
-                prunable="prunable" in fields,
+                exists=path.is_dir() and not prunable,
+                prunable=prunable,
             )
         )
     return worktrees or [Worktree(root, None, True, False)]
