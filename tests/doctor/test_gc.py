@@ -113,7 +113,14 @@ def test_removed_worktree_target_is_deleted(built: Path) -> None:
         if entry.name != "target":
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     size = du(gone / "target")
+    # a removed worktree whose target/ Cargo did not make (no CACHEDIR.TAG): left alone
+    other = built.parent / "other"
+    git(built, "worktree", "add", "-q", str(other))
+    shutil.rmtree(other)
+    (other / "target").mkdir(parents=True)
+    (other / "target" / "notes.txt").write_text("mine")
     result = gc_json(built)
+    assert (other / "target" / "notes.txt").read_text() == "mine"
     assert str(gone / "target") in _removed(result)
     assert not (gone / "target").exists()
     stale = next(r for r in result["removals"] if r["path"] == str(gone / "target"))

@@ -53,6 +53,8 @@ def live_holders() -> list[Holder]:
     directory = state_dir()
     holders = []
     try:
+        if directory.stat().st_uid != os.getuid():
+            return []  # not ours: its holder files prove nothing about our processes
         entries = sorted(directory.iterdir())
     except OSError:
         return []

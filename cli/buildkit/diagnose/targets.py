@@ -160,6 +160,8 @@ def locate_targets(worktrees: list[Worktree]) -> list[TargetLocation]:
             path, how, stale = wt.path / "target", "stale worktree", True
         if not os.path.lexists(path):
             continue
+        if stale and not os.path.islink(path) and not looks_like_target(path):
+            continue  # only ever offer to delete what Cargo made
         key = Path(os.path.abspath(path))
         if key in found:
             found[key].worktrees.append(wt.path)
@@ -167,6 +169,11 @@ def locate_targets(worktrees: list[Worktree]) -> list[TargetLocation]:
         else:
             found[key] = TargetLocation(key, [wt.path], stale, how)
     return list(found.values())
+
+
+def looks_like_target(path: Path) -> bool:
+    """Cargo writes CACHEDIR.TAG and .rustc_info.json at the top of every target dir."""
+    return (path / "CACHEDIR.TAG").is_file() or (path / ".rustc_info.json").is_file()
 
 
 # ---------------------------------------------------------------------------------------------
