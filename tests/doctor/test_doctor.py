@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import run_buildkit
+from conftest import build_file_tree, run_buildkit
 from doctor.doctor_helpers import (
+    WORKSPACE,
     cargo,
     doctor_json,
     du,
@@ -130,3 +131,20 @@ def test_missing_path_is_one_line_error(tmp_path: Path) -> None:
     ran = run_buildkit("doctor", tmp_path / "nope")
     assert ran.exit_code == 2
     assert ran.stderr.count("\n") == 1 and "not a directory" in ran.stderr
+
+
+def test_workspace_in_a_subdirectory_of_each_worktree(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    build_file_tree(repo / "rust", WORKSPACE)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "ws")
+    other = tmp_path / "other"
+    git(repo, "worktree", "add", "-q", str(other))
+    cargo(repo / "rust", "check", "-p", "app1")
+    cargo(other / "rust", "check", "-p", "app2")
+    data = doctor_json(repo / "rust")
+    assert {t["path"] for t in data["target_dirs"]} == {
+        str(repo / "rust" / "target"),
+        str(other / "rust" / "target"),
+    }

@@ -17,7 +17,13 @@ from typing import Any
 
 from buildkit.diagnose import procs, queue
 from buildkit.diagnose.sizes import ProgressFn
-from buildkit.diagnose.targets import TargetScan, list_worktrees, locate_targets, scan_target
+from buildkit.diagnose.targets import (
+    TargetScan,
+    list_worktrees,
+    locate_targets,
+    scan_target,
+    workspace_subdir,
+)
 from buildkit.errors import BadInput
 from buildkit.profile import PROFILE_FILE, load_profile
 
@@ -69,7 +75,7 @@ def run_doctor(
 ) -> Report:
     root = resolve_repo(path)
     worktrees = list_worktrees(root)
-    locations = locate_targets(worktrees)
+    locations = locate_targets(worktrees, workspace_subdir(root))
     scans = tuple(scan_target(loc, progress) for loc in locations)
     clear_progress(progress)
     holders = queue.live_holders()

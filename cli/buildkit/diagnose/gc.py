@@ -28,7 +28,13 @@ from typing import Any
 from buildkit.diagnose import queue
 from buildkit.diagnose.doctor import resolve_repo
 from buildkit.diagnose.sizes import FreedCounter, ProgressFn
-from buildkit.diagnose.targets import TargetScan, list_worktrees, locate_targets, scan_target
+from buildkit.diagnose.targets import (
+    TargetScan,
+    list_worktrees,
+    locate_targets,
+    scan_target,
+    workspace_subdir,
+)
 from buildkit.errors import BadInput, EnvironmentProblem
 
 DEFAULT_KEEP = 1
@@ -170,7 +176,7 @@ def collect(
     now = time.time() if now is None else now
     cutoff = now - seconds
     result = GcResult(str(root), dry_run, keep, seconds, queue_note)
-    for location in locate_targets(list_worktrees(root)):
+    for location in locate_targets(list_worktrees(root), workspace_subdir(root)):
         scan = scan_target(location, progress)
         planned = _plan(scan, keep=keep, cutoff=cutoff, skipped=result.skipped)
         counter = FreedCounter()

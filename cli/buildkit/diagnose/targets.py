@@ -147,17 +147,33 @@ def _configured_target_dir(worktree: Path) -> tuple[Path, str] | None:
     return None
 
 
-def locate_targets(worktrees: list[Worktree]) -> list[TargetLocation]:
+def workspace_subdir(root: Path) -> str:
+    """Where ``root`` lies inside its worktree (``""`` at the top, ``rust/`` for a workspace
+    in a subdirectory): the same place in every other worktree holds its twin."""
+    git = shutil.which("git")
+    if git is None:
+        return ""
+    result = subprocess.run(
+        [git, "-C", str(root), "rev-parse", "--show-prefix"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def locate_targets(worktrees: list[Worktree], subdir: str = "") -> list[TargetLocation]:
     """One entry per distinct target directory that exists on disk."""
     found: dict[Path, TargetLocation] = {}
     for wt in worktrees:
+        ws = wt.path / subdir if subdir else wt.path
         if wt.exists:
-            configured = _configured_target_dir(wt.path)
-            path, how = configured if configured else (wt.path / "target", "default")
+            configured = _configured_target_dir(ws)
+            path, how = configured if configured else (ws / "target", "default")
             stale = False
         else:
             # the checkout is gone (or is no longer a worktree); what Cargo left behind stays
-            path, how, stale = wt.path / "target", "stale worktree", True
+            path, how, stale = ws / "target", "stale worktree", True
         if not os.path.lexists(path):
             continue
         if stale and not os.path.islink(path) and not looks_like_target(path):
