@@ -152,7 +152,8 @@ def _run_in_queue(cq: Path, root: Path, *, keep: int, seconds: int) -> GcResult:
             str(request),
             str(result),
         ]
-        done = subprocess.run(command, check=False, stdout=subprocess.DEVNULL)
+        # from the repository: a cq whose queue is per repository picks the right one
+        done = subprocess.run(command, check=False, stdout=subprocess.DEVNULL, cwd=root)
         if done.returncode != 0 or not result.is_file():
             raise EnvironmentProblem(
                 f"{cq} exec: gc's deletion phase failed (exit "
