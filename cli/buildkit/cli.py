@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from buildkit import __version__, project
+from buildkit import __version__, diagnose, project
 from buildkit.errors import EXIT_DRIFT, BuildkitError
 from buildkit.profile import profile_schema
 from buildkit.render.apply import Change, Status
@@ -155,6 +155,61 @@ def _confirm(question: str) -> bool:
 def schema() -> None:
     """Print the JSON Schema of buildkit.yaml (for editors and other tools)."""
     typer.echo(json.dumps(profile_schema(), indent=2))
+
+
+RepoArg = Annotated[
+    Path, typer.Argument(help="The repository (any of its worktrees).", show_default=True)
+]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print the stable JSON format (docs/doctor.md).")
+]
+Progress = Annotated[
+    bool, typer.Option("--progress", help="Show scan progress on stderr even when not a TTY.")
+]
+
+
+@app.command()
+def doctor(path: RepoArg = Path(), as_json: AsJson = False, progress: Progress = False) -> None:
+    """Measure every target dir of the repository's worktrees: size, incremental dirs,
+    duplicate crates, orphaned build processes, setup; each finding with a fix."""
+    with _errors():
+        report = diagnose.run_doctor(
+            path, progress=diagnose.stderr_progress(progress or sys.stderr.isatty())
+        )
+    typer.echo(json.dumps(report.data, indent=2) if as_json else diagnose.render_text(report))
+
+
+@app.command()
+def gc(
+    path: RepoArg = Path(),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Delete nothing; list exactly what would go.")
+    ] = False,
+    keep: Annotated[int, typer.Option("--keep", help="Incremental dirs kept per crate.")] = 1,
+    older_than: Annotated[
+        str,
+        typer.Option("--older-than", help="Remove artifacts unused this long (30d, 12h)."),
+    ] = "30d",
+    no_queue: Annotated[
+        bool, typer.Option("--no-queue", help="Do not wait for cq's queue before deleting.")
+    ] = False,
+    as_json: AsJson = False,
+    progress: Progress = False,
+) -> None:
+    """Remove stale incremental dirs, unused artifacts and target dirs of removed worktrees,
+    holding cq's queue so no build is running meanwhile."""
+    with _errors():
+        result = diagnose.run_gc(
+            path,
+            dry_run=dry_run,
+            keep=keep,
+            older_than=older_than,
+            use_queue=not no_queue,
+            progress=diagnose.stderr_progress(progress or sys.stderr.isatty()),
+        )
+    typer.echo(
+        json.dumps(result.to_json(), indent=2) if as_json else diagnose.render_gc_text(result)
+    )
 
 
 def _drift_reason(change: Change, result: project.RenderResult) -> str:

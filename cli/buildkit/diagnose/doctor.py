@@ -1,0 +1,371 @@
+"""``buildkit doctor``: measure every target directory of a repository the way the article did.
+
+The report is a plain dict (``Report.data``) whose shape is documented in docs/doctor.md and
+versioned by ``format``; the human view is rendered from the same dict.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from buildkit.diagnose import procs, queue
+from buildkit.diagnose.sizes import ProgressFn
+from buildkit.diagnose.targets import (
+    TargetScan,
+    list_worktrees,
+    locate_targets,
+    scan_target,
+    workspace_subdir,
+)
+from buildkit.errors import BadInput
+from buildkit.profile import PROFILE_FILE, load_profile
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Report:
+    data: dict[str, Any]
+    scans: tuple[TargetScan, ...]
+
+
+def resolve_repo(path: Path) -> Path:
+    root = path.expanduser().resolve()
+    if not root.is_dir():
+        raise BadInput(f"{path}: not a directory; pass a repository or worktree directory")
+    return root
+
+
+def iso(timestamp: float) -> str | None:
+    if not timestamp:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stderr_progress(enabled: bool) -> ProgressFn | None:
+    """A progress line on stderr, rewritten in place (only when ``enabled``)."""
+    if not enabled:
+        return None
+    import sys
+
+    def show(label: str, files: int, size: int) -> None:
+        sys.stderr.write(f"\rscanning {label}: {files} files, {human_bytes(size)}\033[K")
+        sys.stderr.flush()
+
+    return show
+
+
+def clear_progress(progress: ProgressFn | None) -> None:
+    if progress is not None:
+        import sys
+
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+
+
+def run_doctor(
+    path: Path, *, progress: ProgressFn | None = None, now: Callable[[], float] = time.time
+) -> Report:
+    root = resolve_repo(path)
+    worktrees = list_worktrees(root)
+    locations = locate_targets(worktrees, workspace_subdir(root))
+    scans = tuple(scan_target(loc, progress) for loc in locations)
+    clear_progress(progress)
+    holders = queue.live_holders()
+    orphan_list = procs.orphans(holders)
+    setup = _setup(root)
+    findings = _findings(scans, orphan_list, setup)
+    data: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "root": str(root),
+        "generated": iso(now()),
+        "bytes_counted_as": "allocated",
+        "worktrees": [
+            {"path": str(w.path), "branch": w.branch, "exists": w.exists, "prunable": w.prunable}
+            for w in worktrees
+        ],
+        "target_dirs": [_target_json(s) for s in scans],
+        "orphans": [_orphan_json(p) for p in orphan_list],
+        "queue_holders": [
+            {
+                "pid": h.pid,
+                "pgid": h.pgid,
+                "cmd": h.cmd,
+                "cwd": h.cwd,
+                "started": iso(h.started or 0),
+            }
+            for h in holders
+        ],
+        "setup": setup,
+        "findings": findings,
+        "reclaimable_bytes": sum(f["bytes"] for f in findings),
+    }
+    return Report(data, scans)
+
+
+def _target_json(scan: TargetScan) -> dict[str, Any]:
+    crates: dict[str, dict[str, Any]] = {}
+    for inc in scan.incremental:
+        entry = crates.setdefault(
+            inc.crate, {"dirs": 0, "bytes": 0, "newest": inc.newest, "oldest": inc.newest}
+        )
+        entry["dirs"] += 1
+        entry["bytes"] += inc.bytes
+        entry["newest"] = max(entry["newest"], inc.newest)
+        entry["oldest"] = min(entry["oldest"], inc.newest)
+    for entry in crates.values():
+        entry["newest"], entry["oldest"] = iso(entry["newest"]), iso(entry["oldest"])
+    return {
+        "path": str(scan.path),
+        "worktrees": [str(w) for w in scan.location.worktrees],
+        "found_by": scan.location.how,
+        "stale": scan.location.stale,
+        "symlink_to": str(scan.symlink_to) if scan.symlink_to else None,
+        "bytes": scan.bytes,
+        "files": scan.files,
+        "profiles": dict(sorted(scan.profiles.items())),
+        "other_bytes": scan.other_bytes,
+        "incremental": {
+            "dirs": len(scan.incremental),
+            "bytes": sum(i.bytes for i in scan.incremental),
+            "crates": dict(sorted(crates.items())),
+        },
+        "rlibs": scan.rlibs,
+        "duplicates": scan.duplicates(),
+    }
+
+
+def _orphan_json(proc: procs.Proc) -> dict[str, Any]:
+    return {
+        "pid": proc.pid,
+        "ppid": proc.ppid,
+        "pgid": proc.pgid,
+        "program": proc.program,
+        "cmd": proc.cmd,
+        "cpu_percent": round(proc.cpu_percent, 1),
+        "age_seconds": round(proc.age_seconds),
+        "cwd": proc.cwd,
+    }
+
+
+def _setup(root: Path) -> dict[str, Any]:
+    profile_present = (root / PROFILE_FILE).is_file()
+    hakari_wanted: bool | None = None
+    if profile_present:
+        try:
+            hakari_wanted = load_profile(root).hakari_enabled
+        except Exception:  # doctor reports; a broken profile is `buildkit check`'s business
+            hakari_wanted = None
+    repo_cq = queue.repo_cq(root)
+    on_path = shutil.which("cq")
+    return {
+        "profile": profile_present,
+        "hakari_config": (root / ".config" / "hakari.toml").is_file(),
+        "hakari_wanted": hakari_wanted,
+        "cq_in_repo": str(repo_cq) if repo_cq else None,
+        "cq_on_path": on_path,
+        "cargo_incremental_env": os.environ.get("CARGO_INCREMENTAL"),
+    }
+
+
+def _finding(
+    kind: str, path: str | None, message: str, recommendation: str, size: int = 0
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "path": path,
+        "message": message,
+        "recommendation": recommendation,
+        "bytes": size,
+    }
+
+
+def _findings(
+    scans: tuple[TargetScan, ...], orphan_list: list[procs.Proc], setup: dict[str, Any]
+) -> list[dict[str, Any]]:
+    out = []
+    for scan in scans:
+        where = str(scan.path)
+        if scan.location.stale:
+            out.append(
+                _finding(
+                    "stale_target_dir",
+                    where,
+                    "target directory of a worktree that no longer exists",
+                    "buildkit gc removes it",
+                    scan.bytes,
+                )
+            )
+            continue
+        by_crate: dict[tuple[str, str], list[int]] = {}
+        for inc in scan.incremental:
+            by_crate.setdefault((inc.profile, inc.crate), []).append(inc.bytes)
+        extra = [sorted(sizes)[:-1] for sizes in by_crate.values() if len(sizes) > 1]
+        stale_inc = sum(sum(s) for s in extra)
+        if extra:
+            count = sum(len(s) for s in extra)
+            out.append(
+                _finding(
+                    "incremental",
+                    where,
+                    f"{len(scan.incremental)} incremental dirs; {count} are older copies "
+                    "(Cargo never removes them)",
+                    "buildkit gc --keep 1; set CARGO_INCREMENTAL=0 for test/check/clippy "
+                    "(cq does this)",
+                    stale_inc,
+                )
+            )
+        dups = scan.duplicates()
+        if dups:
+            worst = sorted(dups.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+            extra_bytes = sum(sum(sorted(scan.lib_bytes[c].values())[:-1]) for c in dups)
+            out.append(
+                _finding(
+                    "duplicates",
+                    where,
+                    f"{len(dups)} crates compiled more than once ({scan.rlibs} .rlib files); "
+                    "most copies: " + ", ".join(f"{c} x{n}" for c, n in worst),
+                    "unify features with cargo-hakari (buildkit init turns it on for workspaces)",
+                    extra_bytes,
+                )
+            )
+    for proc in orphan_list:
+        out.append(
+            _finding(
+                "orphan",
+                proc.cwd,
+                f"pid {proc.pid} {proc.program}: orphaned, {proc.cpu_percent:.0f}% CPU, "
+                f"{human_age(proc.age_seconds)} old",
+                f"kill -TERM {proc.pid}; run builds through cq so they die with their session",
+            )
+        )
+    if not setup["profile"]:
+        out.append(_finding("setup", None, "no buildkit.yaml", "run `buildkit init`"))
+    if setup["hakari_wanted"] and not setup["hakari_config"]:
+        out.append(
+            _finding(
+                "setup",
+                None,
+                "hakari is on in buildkit.yaml but .config/hakari.toml is missing",
+                "run `buildkit render`",
+            )
+        )
+    if not setup["cq_on_path"]:
+        out.append(
+            _finding(
+                "setup",
+                None,
+                "cq is not on PATH",
+                "install it for every repository (`buildkit provision`) or use "
+                "the repository's scripts/cq",
+            )
+        )
+    return out
+
+
+def human_bytes(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def human_age(seconds: float) -> str:
+    for unit, span in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= span:
+            return f"{seconds / span:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _table(rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def render_text(report: Report) -> str:
+    data = report.data
+    lines = [f"repository: {data['root']} ({len(data['worktrees'])} worktree(s))", ""]
+    targets = data["target_dirs"]
+    if targets:
+        rows = [["target dir", "size", "profiles", "incr. dirs", "rlibs", "dup. crates"]]
+        for t in targets:
+            profiles = ", ".join(f"{p} {human_bytes(b)}" for p, b in t["profiles"].items())
+            label = t["path"] + (" (stale)" if t["stale"] else "")
+            rows.append(
+                [
+                    label,
+                    human_bytes(t["bytes"]),
+                    profiles or "-",
+                    str(t["incremental"]["dirs"]),
+                    str(t["rlibs"]),
+                    str(len(t["duplicates"])),
+                ]
+            )
+        lines += _table(rows, {1, 3, 4, 5})
+    else:
+        lines.append("no target directories found")
+    for t in targets:
+        crates = t["incremental"]["crates"]
+        if crates:
+            lines += ["", f"incremental dirs in {t['path']}:"]
+            rows = [["crate", "dirs", "size", "newest", "oldest"]]
+            rows += [
+                [c, str(v["dirs"]), human_bytes(v["bytes"]), v["newest"] or "-", v["oldest"] or "-"]
+                for c, v in crates.items()
+            ]
+            lines += ["  " + line for line in _table(rows, {1, 2})]
+        if t["duplicates"]:
+            lines += ["", f"crates compiled more than once in {t['path']}:"]
+            rows = [["crate", "copies"]]
+            rows += [
+                [c, str(n)]
+                for c, n in sorted(t["duplicates"].items(), key=lambda kv: (-kv[1], kv[0]))
+            ]
+            lines += ["  " + line for line in _table(rows, {1})]
+    if data["orphans"]:
+        lines += ["", "orphaned build processes:"]
+        rows = [["pid", "program", "cpu", "age", "cwd", "command"]]
+        rows += [
+            [
+                str(o["pid"]),
+                o["program"],
+                f"{o['cpu_percent']:.0f}%",
+                human_age(o["age_seconds"]),
+                o["cwd"] or "?",
+                o["cmd"][:60],
+            ]
+            for o in data["orphans"]
+        ]
+        lines += ["  " + line for line in _table(rows, {0, 2, 3})]
+    else:
+        lines += ["", "orphaned build processes: none"]
+    lines += ["", "findings:"]
+    if not data["findings"]:
+        lines.append("  none")
+    for f in data["findings"]:
+        freed = f" (frees {human_bytes(f['bytes'])})" if f["bytes"] else ""
+        lines.append(f"  - {f['message']}{freed}")
+        lines.append(f"    fix: {f['recommendation']}")
+    lines += [
+        "",
+        f"reclaimable: {human_bytes(data['reclaimable_bytes'])} "
+        "(sizes are allocated blocks, hard links counted once, as du does)",
+    ]
+    return "\n".join(lines)

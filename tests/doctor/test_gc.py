@@ -1,0 +1,139 @@
+"""buildkit gc on target dirs produced by real cargo builds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from conftest import run_buildkit
+from doctor.doctor_helpers import cargo, du, find, gc_json, git, listing
+
+OLD = time.time() - 90 * 86400
+
+
+def _removed(result: dict[str, Any]) -> list[str]:
+    return sorted(r["path"] for r in result["removals"] if r["error"] is None)
+
+
+def test_gc_frees_the_bytes_it_reports_and_cargo_still_builds(built: Path) -> None:
+    target = built / "target"
+    before = du(target)
+    result = gc_json(built, "--keep", "1")
+    after = du(target)
+    assert result["freed_bytes"] > 0
+    assert before - after == result["freed_bytes"]
+    assert all(r["error"] is None for r in result["removals"])
+    # at most one incremental dir per crate is left, and every removal was one of them
+    left = find(
+        target, "-mindepth", "3", "-maxdepth", "3", "-type", "d", "-path", "*/incremental/*"
+    )
+    crates = [Path(p).name.rsplit("-", 1)[0] for p in left]
+    assert len(crates) == len(set(crates))
+    assert all("/incremental/" in p for p in _removed(result))
+    cargo(built, "build")
+    cargo(built, "test")
+
+
+def test_older_than_removes_unused_units_and_cargo_rebuilds(built: Path) -> None:
+    target = built / "target"
+    # make every unit of app2 look unused for 90 days (access and modification times)
+    app2 = [Path(p) for p in find(target, "-path", "*/debug/*", "-name", "app2-*")]
+    assert app2
+    for path in app2:
+        for inner in [path, *(path.rglob("*") if path.is_dir() else [])]:
+            os.utime(inner, (OLD, OLD), follow_symlinks=False)
+    before = du(target)
+    result = gc_json(built, "--older-than", "30d", "--keep", "100")
+    assert before - du(target) == result["freed_bytes"] > 0
+    assert _removed(result) == sorted(str(p) for p in app2)
+    cargo(built, "build")
+    assert (target / "debug" / "app2").is_file()
+
+
+def test_dry_run_deletes_nothing_and_lists_exactly_what_goes(built: Path) -> None:
+    target = built / "target"
+    before = listing(target)
+    dry = gc_json(built, "--dry-run", "--older-than", "0s")
+    assert listing(target) == before
+    assert dry["dry_run"] is True and dry["removals"]
+    real = gc_json(built, "--older-than", "0s")
+    assert _removed(real) == _removed(dry)
+    assert real["freed_bytes"] == dry["freed_bytes"]
+    ran = run_buildkit("gc", built, "--dry-run")
+    assert "would remove:" in ran.stdout or "would free 0 B" in ran.stdout
+
+
+def test_symlinks_out_of_the_target_dir_are_never_followed(built: Path, tmp_path: Path) -> None:
+    target = built / "target"
+    outside = tmp_path / "precious"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "dir" / "keep.txt").write_text("keep me")
+    (outside / "file.rlib").write_text("keep me too")
+    incremental = target / "debug" / "incremental"
+    doomed = sorted(p for p in incremental.iterdir() if p.name.startswith("core_lib-"))[0]
+    # 1. a link inside an incremental dir gc removes
+    (doomed / "escape").symlink_to(outside / "dir")
+    # 2. an incremental "dir" that is a link out of the target dir
+    (incremental / "core_lib-0000000000000").symlink_to(outside / "dir")
+    # 3. an old unit in deps/ that is a link to a file outside
+    unit = target / "debug" / "deps" / "libevil-0123456789abcdef.rlib"
+    unit.symlink_to(outside / "file.rlib")
+    os.utime(unit, (OLD, OLD), follow_symlinks=False)
+    # 4. a removed worktree whose target/ is a link to a directory outside
+    gone = built.parent / "gone"
+    git(built, "worktree", "add", "-q", str(gone))
+    shutil.rmtree(gone)
+    gone.mkdir()
+    (gone / "target").symlink_to(outside)
+    before = listing(outside)
+
+    for args in (["--dry-run", "--older-than", "0s"], ["--older-than", "0s", "--keep", "0"]):
+        result = gc_json(built, *args)
+        assert listing(outside) == before
+        assert (outside / "dir" / "keep.txt").read_text() == "keep me"
+    removed = _removed(result)
+    assert str(doomed) in removed
+    assert str(unit) in removed
+    assert str(gone / "target") in removed
+    assert not os.path.lexists(doomed)
+    assert not os.path.lexists(unit)
+    assert not os.path.lexists(gone / "target")
+    # the link that only looks like an incremental dir was never treated as one
+    assert (incremental / "core_lib-0000000000000").is_symlink()
+
+
+def test_removed_worktree_target_is_deleted(built: Path) -> None:
+    gone = built.parent / "gone"
+    git(built, "worktree", "add", "-q", str(gone))
+    cargo(gone, "build", "-p", "app1")
+    for entry in gone.iterdir():
+        if entry.name != "target":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    size = du(gone / "target")
+    # a removed worktree whose target/ Cargo did not make (no CACHEDIR.TAG): left alone
+    other = built.parent / "other"
+    git(built, "worktree", "add", "-q", str(other))
+    shutil.rmtree(other)
+    (other / "target").mkdir(parents=True)
+    (other / "target" / "notes.txt").write_text("mine")
+    result = gc_json(built)
+    assert (other / "target" / "notes.txt").read_text() == "mine"
+    assert str(gone / "target") in _removed(result)
+    assert not (gone / "target").exists()
+    stale = next(r for r in result["removals"] if r["path"] == str(gone / "target"))
+    assert stale["bytes"] == size
+    assert (built / "target").is_dir()
+
+
+def test_bad_arguments_are_one_line_errors(built: Path) -> None:
+    for args, needle in (
+        (["--older-than", "5x"], "not a duration"),
+        (["--older-than", ""], "not a duration"),
+        (["--keep", "-1"], "must be 0 or more"),
+    ):
+        ran = run_buildkit("gc", built, *args)
+        assert ran.exit_code == 2, args
+        assert ran.stderr.count("\n") == 1 and needle in ran.stderr, ran.stderr

@@ -1,0 +1,166 @@
+"""gc and doctor with cq's queue: gc waits for a build holding it; held processes are no orphans.
+
+cq itself is written by another branch. Until it is merged here, these tests run against
+tests/doctor/standin_cq.sh, a STAND-IN that implements only the contract gc relies on
+(holder file, `cq exec`); once `buildkit render` writes the real cq, the real one is used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from doctor.doctor_helpers import cargo_env, doctor_json, find, listing, start_orphan
+
+STANDIN = Path(__file__).resolve().parent / "standin_cq.sh"
+
+GATED_BUILD_RS = """use std::{env, fs, path::Path, thread, time::Duration};
+fn main() {
+    println!("cargo:rerun-if-env-changed=DOCTOR_GATE");
+    let Ok(gate) = env::var("DOCTOR_GATE") else { return };
+    fs::write(format!("{gate}.started"), b"").unwrap();
+    for _ in 0..1200 {
+        if Path::new(&gate).exists() { return }
+        thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the test never opened the gate");
+}
+"""
+
+
+def _real_cq(ws: Path) -> Path | None:
+    from buildkit.render import plan
+
+    names = " ".join(getattr(f, "__name__", str(f)) for f in getattr(plan, "FAMILIES", ()))
+    if "cq" not in names:
+        return None
+    from conftest import run_buildkit
+
+    ran = run_buildkit("init", ws, "--yes")
+    assert ran.exit_code == 0, ran.stderr
+    cq = ws / "scripts" / "cq"
+    return cq if cq.is_file() else None
+
+
+@pytest.fixture
+def queue(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The repository's cq (scripts/cq): the real one when rendered, else the stand-in."""
+    state = tmp_path / "cq-state"
+    state.mkdir(mode=0o700)
+    monkeypatch.setenv("CQ_STATE_DIR", str(state))
+    cq = _real_cq(built)
+    if cq is None:
+        cq = built / "scripts" / "cq"
+        cq.parent.mkdir(exist_ok=True)
+        shutil.copy2(STANDIN, cq)
+    return cq
+
+
+def _env() -> dict[str, str]:
+    env = cargo_env()
+    env["CQ_STATE_DIR"] = os.environ["CQ_STATE_DIR"]
+    return env
+
+
+def test_gc_waits_for_a_build_holding_the_queue(built: Path, queue: Path, tmp_path: Path) -> None:
+    (built / "app1" / "build.rs").write_text(GATED_BUILD_RS)
+    gate = tmp_path / "gate"
+    env = _env() | {"DOCTOR_GATE": str(gate)}
+    build = subprocess.Popen(
+        [str(queue), "cargo", "build", "-p", "app1", "--quiet"],
+        cwd=built,
+        env=env,
+        start_new_session=True,
+    )
+    gc = None
+    try:
+        deadline = time.monotonic() + 120
+        while not Path(f"{gate}.started").exists():
+            assert build.poll() is None, "the gated build ended early"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        incremental = built / "target" / "debug" / "incremental"
+        before = listing(incremental)
+        gc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "buildkit",
+                "gc",
+                str(built),
+                "--json",
+                "--keep",
+                "0",
+                "--older-than",
+                "0s",
+            ],
+            env=_env(),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(2)
+        assert gc.poll() is None, "gc did not wait for the build holding the queue"
+        assert listing(incremental) == before, "gc deleted while the build held the queue"
+        assert build.poll() is None
+        gate.touch()
+        assert build.wait(timeout=120) == 0
+        out, _ = gc.communicate(timeout=120)
+        assert gc.returncode == 0
+    finally:
+        gate.touch()
+        for proc in (build, gc):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    result = json.loads(out)
+    assert result["queue"] == f"held through {queue} exec"
+    assert result["freed_bytes"] > 0
+    assert find(incremental, "-mindepth", "1", "-maxdepth", "1") == []
+    subprocess.run(["cargo", "build", "--quiet"], cwd=built, env=cargo_env(), check=True)
+
+
+def test_processes_in_a_live_holders_group_are_not_orphans(
+    built: Path, queue: Path, tmp_path: Path, spawned: list[int]
+) -> None:
+    # a test binary left running in the group of a cq command that still holds the queue
+    fake = tmp_path / "bin" / "app2-fedcba9876543210"
+    fake.parent.mkdir()
+    sleep = shutil.which("sleep")
+    assert sleep is not None
+    shutil.copy2(sleep, fake)
+    holder = subprocess.Popen(
+        [
+            str(queue),
+            "exec",
+            "sh",
+            "-c",
+            '("$0" 300 & echo $! >"$0.pid"); exec sleep 300',
+            str(fake),
+        ],
+        env=_env(),
+        start_new_session=True,
+    )
+    spawned.append(holder.pid)
+    try:
+        pid_file = Path(f"{fake}.pid")
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        held = int(pid_file.read_text())
+        spawned.append(held)
+        loose = start_orphan(tmp_path / "loose", "app2-0123456789abcdef", tmp_path, spawned)
+        data = doctor_json(built)
+        pids = {o["pid"] for o in data["orphans"]}
+        assert loose in pids
+        assert held not in pids
+        assert any(h["pgid"] == os.getpgid(held) for h in data["queue_holders"])
+    finally:
+        os.killpg(holder.pid, 9)
+        holder.wait()
