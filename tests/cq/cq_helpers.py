@@ -20,7 +20,8 @@ from conftest import build_file_tree
 
 # The build script appends one JSON line when it starts and one when it ends, then sleeps
 # CQ_TEST_SLEEP_MS. A new CQ_TEST_RUN value makes cargo run it again.
-BUILD_RS = r"""use std::{env, fs::OpenOptions, io::Write, thread, time::{Duration, SystemTime, UNIX_EPOCH}};
+BUILD_RS = r"""use std::{env, fs::OpenOptions, io::Write, thread};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 fn now() -> f64 { SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64() }
 fn log(path: &str, line: String) {
     let mut f = OpenOptions::new().append(true).create(true).open(path).unwrap();
@@ -92,15 +93,14 @@ def render_cq(dest: Path, **cq: Any) -> Path:
 def macos_bin(where: Path) -> Path:
     """A directory of symlinks to every program on PATH except flock, setsid and nproc."""
     where.mkdir(parents=True, exist_ok=True)
-    for directory in os.environ["PATH"].split(os.pathsep):
-        if not os.path.isdir(directory):
+    for directory in map(Path, os.environ["PATH"].split(os.pathsep)):
+        if not directory.is_dir():
             continue
-        for name in os.listdir(directory):
-            link = where / name
-            if name in HIDDEN_ON_MACOS or link.exists() or link.is_symlink():
+        for program in directory.iterdir():
+            link = where / program.name
+            if program.name in HIDDEN_ON_MACOS or link.exists() or link.is_symlink():
                 continue
-            program = os.path.join(directory, name)
-            if os.path.isfile(program) and os.access(program, os.X_OK):
+            if program.is_file() and os.access(program, os.X_OK):
                 link.symlink_to(program)
     for name in HIDDEN_ON_MACOS:
         assert shutil.which(name, path=str(where)) is None
@@ -124,9 +124,7 @@ def cq_env(state: Path, path: str | None = None, **extra: str) -> dict[str, str]
 def start(
     shell: str, cq: Path, args: list[str], cwd: Path, env: Mapping[str, str], **popen: Any
 ) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [shell, str(cq), *args], cwd=cwd, env=dict(env), text=True, **popen
-    )
+    return subprocess.Popen([shell, str(cq), *args], cwd=cwd, env=dict(env), text=True, **popen)
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
@@ -173,7 +171,8 @@ def alive(pid: int) -> bool:
 
 
 def live_pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and alive(int(p))]
+    pids = (int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit())
+    return [pid for pid in pids if alive(pid)]
 
 
 def group_members(pgid: int) -> list[int]:
@@ -195,4 +194,4 @@ def holder_record(state: Path, queue: str = "user") -> dict[str, str] | None:
 
 def tickets(state: Path, queue: str = "user") -> list[str]:
     waiters = state / f"{queue}.d" / "waiters"
-    return sorted(os.listdir(waiters)) if waiters.is_dir() else []
+    return sorted(p.name for p in waiters.iterdir()) if waiters.is_dir() else []

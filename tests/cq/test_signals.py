@@ -76,9 +76,7 @@ def _assert_all_gone(pgid: int, members: list[int], state: Path) -> None:
     wait_for(lambda: not _cq_helpers_of(state), 5, "cq's watchdog to exit")
 
 
-@pytest.mark.parametrize(
-    "signame", ["SIGTERM", "SIGINT", "SIGHUP"], ids=["TERM", "INT", "HUP"]
-)
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGHUP"], ids=["TERM", "INT", "HUP"])
 def test_a_signal_to_cq_stops_the_whole_build_and_exits_128_plus_n(
     runner: Runner,
     cq: Path,
