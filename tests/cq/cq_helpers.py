@@ -77,9 +77,9 @@ def make_repo(root: Path, worktrees: int = 0) -> list[Path]:
     return checkouts
 
 
-def render_cq(dest: Path, **cq: Any) -> Path:
+def render_cq(dest: Path, sections: Mapping[str, Any] | None = None, **cq: Any) -> Path:
     """The real cq, rendered by buildkit's cq family from a profile with these cq settings."""
-    text = yaml.safe_dump({"version": 1, "cq": cq})
+    text = yaml.safe_dump({"version": 1, **(sections or {}), "cq": cq})
     profile = parse_profile(text, root=dest.parent, path=dest.parent / "buildkit.yaml")
     (artifact,) = cq_family.artifacts(profile)
     body = artifact.render(None)
