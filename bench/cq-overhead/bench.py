@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 
-from cq.cq_helpers import cq_env, macos_bin, make_repo, render_cq  # noqa: E402
+from cq.cq_helpers import cq_env, macos_bin, make_repo, render_cq
 
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
