@@ -140,7 +140,19 @@ def test_bad_arguments_are_one_line_errors(built: Path) -> None:
 
 
 def test_doctor_quotes_the_bytes_gc_frees_for_incremental_dirs(built: Path) -> None:
-    # doctor recommends `gc --keep 1`; the bytes it promises must be the bytes gc would free
+    # doctor recommends `gc --keep 1`; the bytes it promises must be the bytes gc would free.
+    # Age the largest dir of each crate so that "newest" and "largest" pick different dirs.
+    groups: dict[str, list[Path]] = {}
+    for d in find(built / "target", "-mindepth", "3", "-maxdepth", "3", "-path", "*/incremental/*"):
+        groups.setdefault(Path(d).name.rsplit("-", 1)[0], []).append(Path(d))
+    aged = 0
+    for dirs in groups.values():
+        if len(dirs) > 1 and len({du(d) for d in dirs}) > 1:
+            largest = max(dirs, key=du)
+            for inner in [largest, *largest.rglob("*")]:
+                os.utime(inner, (OLD, OLD), follow_symlinks=False)
+            aged += 1
+    assert aged, "the fixture build must leave incremental dirs of different sizes per crate"
     report = doctor_json(built)
     promised = sum(
         f["bytes"]
