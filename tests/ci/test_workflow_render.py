@@ -125,3 +125,14 @@ def test_the_buildkit_requirement_gets_the_version(example: Path) -> None:
     init(example, "version: 1\nhakari:\n  enabled: false\n")
     text = (example / WORKFLOW).read_text()
     assert f'BUILDKIT_REQUIREMENT: "buildkit=={__version__}"' in text
+
+
+def test_doctests_step_follows_the_profile(example: Path) -> None:
+    init(example, "version: 1\nhakari:\n  enabled: false\nci:\n  nextest: true\n")
+    workflow = example / WORKFLOW
+    assert "run: cargo test --workspace --doc\n" in workflow.read_text()
+    profile = example / "buildkit.yaml"
+    profile.write_text(profile.read_text() + "  doctests: false\n")
+    assert run_buildkit("render", example).exit_code == 0
+    text = workflow.read_text()
+    assert "--doc" not in text and "run: cargo nextest run --workspace --no-tests=warn\n" in text
