@@ -61,6 +61,10 @@ def workflow_of(profile: Profile) -> OwnedFile:
     return found[0]
 
 
+# A pinned source, so the `buildkit check` job is part of every linted variation.
+PINNED = "buildkit @ git+https://example.org/buildkit@0123456789abcdef0123456789abcdef01234567"
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every variation rendered (header included) into its own file; {id: path}."""
@@ -75,7 +79,10 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for fixture, hakari, nextest, os in VARIATIONS:
         root, base = roots[fixture]
         profile = make_profile(
-            root, base, hakari={"enabled": hakari}, ci={"nextest": nextest, "os": list(os)}
+            root,
+            base,
+            hakari={"enabled": hakari},
+            ci={"nextest": nextest, "os": list(os), "buildkit_requirement": PINNED},
         )
         key = variation_id(fixture, hakari, nextest, os)
         target = out_dir / key / WORKFLOW

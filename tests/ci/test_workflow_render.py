@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import yaml
 
 from buildkit import __version__
 from buildkit.errors import BadInput
+from buildkit.install_source import pinned_requirement
 from buildkit.render import templating
 from buildkit.render.ci_workflow import PINS_FILE, load_pins, toolchain_channel
 from buildkit.resources import data_dir
@@ -121,10 +123,57 @@ def test_pins_file_is_complete_and_well_formed() -> None:
         assert f'"{name}" | pin' in template, f"{name} is pinned but never used"
 
 
-def test_the_buildkit_requirement_gets_the_version(example: Path) -> None:
-    init(example, "version: 1\nhakari:\n  enabled: false\n")
+def test_no_buildkit_job_until_the_requirement_is_set(example: Path) -> None:
+    # `buildkit` on PyPI is another project: the job never installs by that bare name.
+    (example / "buildkit.yaml").write_text("version: 1\nhakari:\n  enabled: false\n")
+    ran = run_buildkit("init", "--yes", example)
+    assert ran.exit_code == 0, ran.stderr
+    assert "ci: no `buildkit check` job until ci.buildkit_requirement" in ran.stdout
     text = (example / WORKFLOW).read_text()
-    assert f'BUILDKIT_REQUIREMENT: "buildkit=={__version__}"' in text
+    assert "buildkit check" not in text and "BUILDKIT_REQUIREMENT" not in text
+
+
+def test_the_buildkit_requirement_gets_the_version(example: Path) -> None:
+    init(
+        example,
+        "version: 1\nhakari:\n  enabled: false\n"
+        "ci:\n  buildkit_requirement: 'buildkit @ https://example.org/buildkit-{version}.tar.gz'\n",
+    )
+    text = (example / WORKFLOW).read_text()
+    expected = f"buildkit @ https://example.org/buildkit-{__version__}.tar.gz"
+    assert f'BUILDKIT_REQUIREMENT: "{expected}"' in text
+    assert "run: buildkit check\n" in text
+
+
+def _dist_info(site: Path, direct_url: dict[str, object] | None) -> list[str]:
+    info = site / "buildkit-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: buildkit\nVersion: 0.1.0\n")
+    if direct_url is not None:
+        (info / "direct_url.json").write_text(json.dumps(direct_url))
+    return [str(site)]
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "expected"),
+    [
+        (
+            {
+                "url": "https://git.example.org/buildkit",
+                "vcs_info": {"vcs": "git", "commit_id": "ab12"},
+            },
+            "buildkit @ git+https://git.example.org/buildkit@ab12",
+        ),
+        ({"url": "file:///home/me/buildkit", "dir_info": {}}, None),  # a laptop path: not for CI
+        ({"url": "http://git.example.org/b", "vcs_info": {"vcs": "git", "commit_id": "ab"}}, None),
+        (None, None),  # installed from an index: nothing recorded
+    ],
+)
+def test_init_pins_ci_to_where_buildkit_came_from(
+    tmp_path: Path, direct_url: dict[str, object] | None, expected: str | None
+) -> None:
+    # Real dist-info files on disk, read through importlib.metadata as pip leaves them (PEP 610).
+    assert pinned_requirement(_dist_info(tmp_path / "site", direct_url)) == expected
 
 
 def test_doctests_step_follows_the_profile(example: Path) -> None:
