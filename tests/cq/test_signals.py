@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
 import signal
 import subprocess
 from pathlib import Path
@@ -153,3 +155,37 @@ def test_cq_test_on_a_failing_test_exits_101(
     assert "asked to fail" in out
     passing = start(runner.shell, cq, ["test", "--quiet"], repo[0], cq_env(state, runner.path))
     assert passing.wait(timeout=120) == 0
+
+
+def test_ctrl_c_at_a_terminal_stops_the_build(
+    runner: Runner, cq: Path, repo: list[Path], state: Path, groups: list[int]
+) -> None:
+    """cq in the foreground of a real pseudo-terminal; ^C is the terminal's SIGINT."""
+    log = state.parent / "tty.log"
+    run = f"tty-{runner.id}-{state.parent.name}"
+    env = cq_env(
+        state, runner.path, CQ_TEST_LOG=str(log), CQ_TEST_RUN=run, CQ_TEST_SLEEP_MS="600000"
+    )
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: a session leader with the terminal as its controlling tty
+        try:
+            os.chdir(repo[0])
+            os.execvpe(runner.shell, [runner.shell, str(cq), "build", "--quiet"], env)  # noqa: S606
+        finally:
+            os._exit(127)
+    try:
+        entry = wait_for(lambda: started(log, run), 90, "the build script to start")
+        holder = wait_for(lambda: holder_record(state), 10, "the holder record")
+        pgid = int(holder["pgid"])
+        groups.append(pgid)
+        members = group_members(pgid)
+        assert entry["pid"] in members
+        os.write(terminal, b"\x03")
+        status = wait_for(lambda: os.waitpid(pid, os.WNOHANG)[1] or None, 30, "cq to exit")
+        assert os.waitstatus_to_exitcode(status) == 130
+        _assert_all_gone(pgid, members, state)
+    finally:
+        with contextlib.suppress(ChildProcessError, ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(terminal)
