@@ -83,3 +83,25 @@ def test_a_disabled_or_moved_cq_retires_the_old_script(example: Path) -> None:
     assert run_buildkit("render", example).exit_code == 0
     assert not (example / "tools" / "cq").exists()
     assert "PATH_add" not in (example / ".envrc").read_text()
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_ansible_renders_the_same_script(name: str, tmp_path: Path) -> None:
+    """The roles install cq with ansible's template engine: it must produce the same body."""
+    import yaml
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    from buildkit.profile import parse_profile
+    from buildkit.render import templating
+    from buildkit.resources import data_dir
+
+    text = yaml.safe_dump({"version": 1, "cq": PROFILES[name]})
+    profile = parse_profile(text, root=tmp_path, path=tmp_path / "buildkit.yaml")
+    context = profile.template_context()
+    source = (data_dir("templates") / "cq.sh.j2").read_text(encoding="utf-8")
+    templar = Templar(loader=DataLoader(), variables=context)
+    theirs = templar.template(
+        trust_as_template(source), preserve_trailing_newlines=True, escape_backslashes=False
+    )
+    assert theirs == templating.render("templates", "cq.sh.j2", context)

@@ -7,6 +7,7 @@ import os
 import pty
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,30 @@ def test_ctrl_c_at_a_terminal_stops_the_build(
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         os.close(terminal)
+
+
+@pytest.mark.parametrize("how", ["TERM", "KILL"])
+def test_a_process_ignoring_term_is_killed_after_the_grace_period(
+    runner: Runner,
+    cq: Path,
+    state: Path,
+    tmp_path: Path,
+    procs: list[subprocess.Popen[str]],
+    groups: list[int],
+    how: str,
+) -> None:
+    ready = tmp_path / "ready"
+    stubborn = 'trap "" TERM; : >"$0"; while :; do sleep 0.1; done'
+    env = cq_env(state, runner.path, CQ_GRACE_SECONDS="1")
+    proc = start(runner.shell, cq, ["exec", "sh", "-c", stubborn, str(ready)], tmp_path, env)
+    procs.append(proc)
+    wait_for(ready.exists, 30, "the stubborn command to start")
+    holder = wait_for(lambda: holder_record(state), 10, "the holder record")
+    pgid = int(holder["pgid"])
+    groups.append(pgid)
+    members = group_members(pgid)
+    proc.send_signal(getattr(signal, f"SIG{how}"))
+    time.sleep(0.5)
+    assert group_members(pgid), "TERM is ignored: the group must live through the grace period"
+    _assert_all_gone(pgid, members, state)
+    assert proc.wait(timeout=10) == (143 if how == "TERM" else -signal.SIGKILL)
