@@ -239,3 +239,15 @@ def test_usage_errors_exit_64(shell: str, cq: Path, state: Path) -> None:
         )
         assert ran.returncode == 64, (args, env, ran.stderr)
         assert ran.stderr.startswith("cq: ") and ran.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_exec_with_stdin_closed(shell: str, cq: Path, state: Path) -> None:
+    ran = subprocess.run(
+        [shell, "-c", '"$0" exec echo ran <&-', str(cq)],
+        env=cq_env(state, None),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, "ran\n", "")
