@@ -251,3 +251,17 @@ def test_exec_with_stdin_closed(shell: str, cq: Path, state: Path) -> None:
         timeout=30,
     )
     assert (ran.returncode, ran.stdout, ran.stderr) == (0, "ran\n", "")
+
+
+def test_a_stale_holder_variable_does_not_skip_the_queue(
+    cq: Path, repo: list[Path], state: Path, tmp_path: Path, procs: list[subprocess.Popen[str]]
+) -> None:
+    gate = tmp_path / "gate"
+    holder = _hold(Runner("dash", None), cq, repo[0], state, gate, procs)
+    stale = cq_env(
+        state, None, CQ_HOLDER_PID=str(os.getpid()), CQ_QUEUE="user", CQ_WAIT_TIMEOUT="1"
+    )
+    ran = subprocess.run(["dash", str(cq), "exec", "true"], env=stale, capture_output=True)
+    assert ran.returncode == 75
+    gate.touch()
+    assert holder.wait(timeout=30) == 0
