@@ -103,7 +103,7 @@ class Devcontainer:
             [*self._command("up"), "--log-format", "json"],
             capture_output=True,
             text=True,
-            env={**os.environ, **self.env},
+            env=self._environment(),
             check=False,
         )
         result = _last_json(run.stdout)
@@ -113,12 +113,35 @@ class Devcontainer:
             )
         return result
 
+    def build(self) -> str:
+        """`devcontainer build` only (no container); returns the image name, removed afterwards."""
+        image = f"vsc-{self.workspace.name.lower()}-built"
+        command = ["build", "--workspace-folder", str(self.workspace), "--image-name", image]
+        run = subprocess.run(
+            [str(self.cli), *command, "--log-format", "json"],
+            capture_output=True,
+            text=True,
+            env=self._environment(),
+            check=False,
+        )
+        result = _last_json(run.stdout)
+        if run.returncode != 0 or result.get("outcome") != "success":
+            raise AssertionError(
+                f"devcontainer build failed ({run.returncode}): {result}\n{run.stderr[-4000:]}"
+            )
+        return image
+
+    def _environment(self) -> dict[str, str]:
+        """The test's environment over this process's; an empty value unsets the variable."""
+        merged = {**os.environ, **self.env}
+        return {name: value for name, value in merged.items() if value != ""}
+
     def exec(self, *command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*self._command("exec"), *command],
             capture_output=True,
             text=True,
-            env={**os.environ, **self.env},
+            env=self._environment(),
             check=False,
         )
 

@@ -78,6 +78,19 @@ def test_devcontainer_up_then_cq_build_and_test(
     assert _out(devcontainer, "printenv", PROBE) == PROBE_VALUE + "\n"
 
 
+def test_without_the_override_the_base_is_the_profiles_image(
+    example: Path, devcontainer: Devcontainer, rust_image: str, docker_client: docker.DockerClient
+) -> None:
+    workspace = _unique(example, devcontainer)
+    init_with(workspace, f"devcontainer:\n  base_image: {rust_image}\n")
+    devcontainer.env["BUILDKIT_DEVCONTAINER_BASE_IMAGE"] = ""  # unset: BASE_IMAGE arrives empty
+    image = docker_client.images.get(devcontainer.build())
+    metadata = json.loads(image.labels["devcontainer.metadata"])
+    assert {"remoteUser": "vscode"} in metadata  # the label of the profile's base image
+    base_layers = docker_client.images.get(rust_image).attrs["RootFS"]["Layers"]
+    assert image.attrs["RootFS"]["Layers"][: len(base_layers)] == base_layers
+
+
 def test_feature_installs_cq_and_settings_into_a_plain_image(
     example: Path, devcontainer: Devcontainer, docker_client: docker.DockerClient
 ) -> None:
@@ -112,3 +125,34 @@ def test_feature_installs_cq_and_settings_into_a_plain_image(
     container = docker_client.containers.get(up["containerId"])
     (mount,) = [m for m in container.attrs["Mounts"] if m["Destination"] == TARGET]
     assert mount["Type"] == "volume" and mount["Name"].startswith("buildkit-target-")
+
+
+def test_feature_on_a_rust_image_settings_in_effect_for_its_user(
+    example: Path, devcontainer: Devcontainer, rust_image: str
+) -> None:
+    workspace = _unique(example, devcontainer)
+    (workspace / ".devcontainer").mkdir()
+    own = {"image": rust_image, "features": {"./buildkit-feature": {"dependencyDebug": "limited"}}}
+    (workspace / ".devcontainer/devcontainer.json").write_text(json.dumps(own) + "\n")
+    (workspace / "buildkit.yaml").write_text(
+        "version: 1\nhakari:\n  enabled: true\ncargo:\n  dependency_debug: null\n"
+        "devcontainer:\n  enabled: false\n  feature: true\n"
+    )
+    workspace_config = workspace / ".cargo/config.toml"
+    assert not workspace_config.exists() or "debug" not in workspace_config.read_text()
+    ran = run_buildkit("init", workspace, "--yes")
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+    give_to_container_user(workspace)
+    up = devcontainer.up()
+    assert up["remoteUser"] == "vscode"
+    # The new named volume took the owner install.sh gave its mount point: the remote user.
+    assert _out(devcontainer, "stat", "-c", "%U", TARGET).strip() == "vscode"
+    assert _out(devcontainer, "cargo", "hakari", "--version").startswith("cargo-hakari ")
+    # cargo reads the Feature's settings from CARGO_HOME (the workspace's config sets no debug
+    # level here): the vendored path dependency, not a workspace member, gets the option's.
+    built = devcontainer.exec("cq", "build", "-v")
+    assert built.returncode == 0, built.stdout + built.stderr
+    (tinyhash,) = [line for line in built.stderr.splitlines() if "--crate-name tinyhash" in line]
+    assert "-C debuginfo=1" in tinyhash  # limited
+    (hello,) = [line for line in built.stderr.splitlines() if "--crate-name hello" in line]
+    assert "-C debuginfo=2" in hello  # a member keeps the dev profile's full debug info
