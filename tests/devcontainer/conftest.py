@@ -114,7 +114,10 @@ def devcontainer(
 ) -> Iterator[Devcontainer]:
     """A Devcontainer whose containers, volumes and images are removed afterwards, pass or fail.
     Point ``workspace`` at the folder to bring up; its name must be unique to this test."""
-    target = Devcontainer(cli=devcontainer_cli, workspace=tmp_path, client=docker_client)
+    before = {image.id for image in docker_client.images.list(all=True)}
+    target = Devcontainer(
+        cli=devcontainer_cli, workspace=tmp_path, client=docker_client, images_before=before
+    )
     try:
         yield target
     finally:

@@ -15,6 +15,7 @@ import docker
 import docker.errors
 import jsonschema
 from docker.models.containers import Container
+from docker.models.images import Image
 
 from conftest import run_buildkit
 
@@ -22,6 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO.parent / "shared" / "schemas"
 BASE_IMAGE = os.environ.get("BUILDKIT_TEST_IMAGE", "buildkit-test/bookworm:1")
 LABEL = "org.buildkit.test"  # on every container a test starts, with a per-test token
+# What the devcontainer CLI puts in every image it builds, and the Feature content image it tags.
+CLI_MARKS = ("_DEV_CONTAINERS_BASE_IMAGE", "/tmp/build-features", "/tmp/dev-container-features")
+FEATURE_CONTENT_IMAGE = "dev_container_feature_content_temp"
 PROBE = "BUILDKIT_PROBE"
 PROBE_VALUE = 'in effect: it\'s "quoted" & spaced'
 
@@ -83,6 +87,7 @@ class Devcontainer:
     client: docker.DockerClient
     token: str = field(default_factory=lambda: secrets.token_hex(4))
     env: dict[str, str] = field(default_factory=dict)
+    images_before: set[str] = field(default_factory=set)  # image ids before the test began
 
     @property
     def id_label(self) -> str:
@@ -158,6 +163,14 @@ class Devcontainer:
             )
             images.add(container.attrs["Image"])
             container.remove(force=True)
+        # A build step that failed leaves its stopped container on the CLI's new image.
+        for container in self.client.containers.list(all=True, filters={"status": "exited"}):
+            image_id = container.attrs["Image"]
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                if image_id not in self.images_before and _built_by_the_cli(
+                    self.client.images.get(image_id)
+                ):
+                    container.remove(force=True)
         prefix = f"vsc-{self.workspace.name.lower()}-"
         for image in self.client.images.list():
             if any(t.startswith(prefix) for t in image.tags):
@@ -166,13 +179,33 @@ class Devcontainer:
             with contextlib.suppress(docker.errors.NotFound):
                 self.client.volumes.get(volume).remove(force=True)
         # Newest first: an image the CLI derived from another (the `-uid` one) goes before it.
+        self._remove_images(images)
+        # Building Features, the CLI also leaves a `dev_container_feature_content_temp` image and
+        # the untagged images of its build stages: those that are new and carry its marks go.
+        for _ in range(3):
+            leftovers = [
+                image.id
+                for image in self.client.images.list(filters={"dangling": True})
+                + self.client.images.list(name=FEATURE_CONTENT_IMAGE)
+                if image.id not in self.images_before and _built_by_the_cli(image)
+            ]
+            if not leftovers:
+                break
+            self._remove_images(set(leftovers))
+
+    def _remove_images(self, ids: set[str]) -> None:
         found = []
-        for image_id in images:
+        for image_id in ids:
             with contextlib.suppress(docker.errors.ImageNotFound):
                 found.append(self.client.images.get(image_id))
         for image in sorted(found, key=lambda i: str(i.attrs["Created"]), reverse=True):
-            with contextlib.suppress(docker.errors.ImageNotFound):
+            with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
                 self.client.images.remove(image.id, force=True)
+
+
+def _built_by_the_cli(image: Image) -> bool:
+    steps = " ".join(str(layer.get("CreatedBy", "")) for layer in image.history())
+    return any(mark in steps for mark in CLI_MARKS)
 
 
 def _last_json(stdout: str) -> dict[str, str]:
