@@ -44,11 +44,6 @@ def test_devcontainer_up_then_cq_build_and_test(
 ) -> None:
     workspace = _unique(example, devcontainer)
     init_with(workspace, probe_env())
-    cq = workspace / "scripts/cq"  # PLACEHOLDER until the cq family lands on main
-    if not cq.exists():
-        cq.parent.mkdir(exist_ok=True)
-        cq.write_text('#!/bin/sh\nexec cargo "$@"\n')
-        cq.chmod(0o755)
     give_to_container_user(workspace)
     # The profile's base image is the official one, which cannot be pulled here: the override
     # through the environment is what makes this build at all.

@@ -66,6 +66,11 @@ def test_feature_json_validates_and_install_script_parses(example: Path) -> None
     install = example / FEATURE / "install.sh"
     for shell in ("sh", "dash", "bash"):
         subprocess.run([shell, "-n", str(install)], check=True)
+    # shellcheck comes with cq's test tools (dev/setup.d/20-cq.sh).
+    linted = subprocess.run(
+        ["shellcheck", "--shell=sh", str(install)], capture_output=True, text=True, check=False
+    )
+    assert linted.returncode == 0, linted.stdout
     cq = example / FEATURE / "cq"
     assert cq.read_text() == (example / "scripts" / "cq").read_text()
     assert install.stat().st_mode & 0o111 and cq.stat().st_mode & 0o111
