@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
+from ansible.errors import AnsibleFilterError  # type: ignore[import-untyped]
 
 try:
     from buildkit.errors import BuildkitError
@@ -44,12 +44,12 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def machine_cargo_keys(profile: Mapping[str, Any], linker: str) -> tuple[Any, ...]:
+def machine_cargo_keys(profile: Mapping[str, Any], linker: str) -> tuple[ManagedKey, ...]:
     """The keys a machine gets: the profile's cargo settings minus the repository-only ones,
     with the linker from ``machine.fast_linker`` (``none`` on macOS)."""
     cargo = dict(profile["cargo"])
-    for key in _REPOSITORY_ONLY:
-        cargo[key] = None
+    for name in _REPOSITORY_ONLY:
+        cargo[name] = None
     cargo["linker"] = linker
     keys = []
     for key in cargo_settings(cargo):
@@ -65,9 +65,14 @@ def cargo_config(current: str | None, profile: Any, linker: str, path: str) -> s
     _require_buildkit()
     try:
         merged = MergedToml(path=str(path), managed=machine_cargo_keys(_plain(profile), linker))
-        return merged.render(None if current is None else str(current))
+        text = merged.render(None if current is None else str(current))
     except BuildkitError as exc:
         raise AnsibleFilterError(str(exc)) from None
+    if text is None or not text.startswith("# buildkit manages"):
+        return text
+    # On a machine the keys come back with `buildkit provision`, not `buildkit render`.
+    first, _, rest = text.partition("\n")
+    return first.replace("`buildkit render`", "`buildkit provision`") + "\n" + rest
 
 
 def owned_file(body: str, comment: str = "#") -> str:
