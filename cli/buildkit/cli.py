@@ -111,10 +111,21 @@ def render(
 
 
 @app.command()
-def check(path: PathArg = Path()) -> None:
+def check(
+    path: PathArg = Path(),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON on stdout (README).")
+    ] = False,
+) -> None:
     """Exit 1 when a generated file differs from what buildkit.yaml renders (CI, pre-commit)."""
     with _errors():
         result = project.run_check(path)
+    if as_json:
+        report = result.to_json()
+        typer.echo(json.dumps(report, indent=2))
+        if not report["ok"]:
+            raise typer.Exit(EXIT_DRIFT)
+        return
     failures = result.step_failures
     if not result.pending and not failures:
         verified = "".join(f"; {s.name} verified" for s in result.steps)

@@ -51,6 +51,31 @@ class RenderResult:
     def conflicts(self) -> list[Change]:
         return [c for c in self.changes if c.status is Status.CONFLICT]
 
+    def to_json(self) -> dict[str, Any]:
+        """The stable machine-readable form (``buildkit check --json``; README documents it)."""
+        return {
+            "ok": not self.pending and not self.step_failures,
+            "artifacts": [
+                {
+                    "path": c.path,
+                    "ownership": c.artifact.ownership,
+                    "status": c.status.value,
+                    "reason": c.reason,
+                    "diff": c.diff() if c.status is not Status.UNCHANGED else "",
+                }
+                for c in self.changes
+            ],
+            "stale_facts": list(self.stale_facts),
+            "steps": [
+                {
+                    "name": s.name,
+                    "ok": not s.failures,
+                    "failures": [{"what": f.what, "detail": f.detail} for f in s.failures],
+                }
+                for s in self.steps
+            ],
+        }
+
 
 @dataclass(frozen=True)
 class InitResult:

@@ -107,11 +107,12 @@ def _last_error_line(stderr: str) -> str:
     return (errors or lines or ["no output"])[0]
 
 
-def git_worktrees(root: Path) -> list[Path]:
-    """The worktrees of the git repository holding ``root`` (empty when not in git)."""
+def git_worktree_records(root: Path) -> list[dict[str, str]] | None:
+    """``git worktree list --porcelain`` as one dict per entry (``worktree``, ``branch``,
+    ``bare``, ``prunable``, ...); None when ``root`` is not in a git repository."""
     git = shutil.which("git")
     if git is None:
-        return []
+        return None
     result = subprocess.run(
         [git, "-C", str(root), "worktree", "list", "--porcelain"],
         capture_output=True,
@@ -119,9 +120,15 @@ def git_worktrees(root: Path) -> list[Path]:
         check=False,
     )
     if result.returncode != 0:
-        return []
-    return [
-        Path(line.split(" ", 1)[1])
-        for line in result.stdout.splitlines()
-        if line.startswith("worktree ")
-    ]
+        return None
+    records = []
+    for block in result.stdout.strip().split("\n\n"):
+        fields = dict(line.partition(" ")[::2] for line in block.splitlines())
+        if "worktree" in fields:
+            records.append(fields)
+    return records
+
+
+def git_worktrees(root: Path) -> list[Path]:
+    """The worktrees of the git repository holding ``root`` (empty when not in git)."""
+    return [Path(record["worktree"]) for record in git_worktree_records(root) or []]

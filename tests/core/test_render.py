@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from conftest import run_buildkit
@@ -110,6 +111,25 @@ def test_editing_an_owned_file_is_drift_and_render_refuses(example: Path) -> Non
     assert forced.exit_code == 0
     assert "MINE" not in env_file.read_text()
     assert run_buildkit("check", example).exit_code == 0
+
+
+def test_check_json_reports_drift_for_scripts(example: Path) -> None:
+    assert run_buildkit("init", example).exit_code == 0
+    clean = run_buildkit("check", "--json", example)
+    assert clean.exit_code == 0
+    report = json.loads(clean.stdout)
+    assert report["ok"] is True
+    assert {a["status"] for a in report["artifacts"]} == {"unchanged"}
+    assert ".config/buildkit.env" in {a["path"] for a in report["artifacts"]}
+    env_file = example / ".config/buildkit.env"
+    env_file.write_text(env_file.read_text() + "export MINE=1\n")
+    drifted = run_buildkit("check", "--json", example)
+    assert drifted.exit_code == 1
+    report = json.loads(drifted.stdout)
+    assert report["ok"] is False
+    (entry,) = [a for a in report["artifacts"] if a["status"] != "unchanged"]
+    assert entry["path"] == ".config/buildkit.env"
+    assert entry["status"] == "conflict" and "-export MINE=1" in entry["diff"]
 
 
 def test_profile_change_updates_an_unedited_owned_file(example: Path) -> None:

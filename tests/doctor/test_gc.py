@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import run_buildkit
-from doctor.doctor_helpers import cargo, du, find, gc_json, git, listing
+from doctor.doctor_helpers import cargo, doctor_json, du, find, gc_json, git, listing
 
 OLD = time.time() - 90 * 86400
 
@@ -137,3 +137,29 @@ def test_bad_arguments_are_one_line_errors(built: Path) -> None:
         ran = run_buildkit("gc", built, *args)
         assert ran.exit_code == 2, args
         assert ran.stderr.count("\n") == 1 and needle in ran.stderr, ran.stderr
+
+
+def test_doctor_quotes_the_bytes_gc_frees_for_incremental_dirs(built: Path) -> None:
+    # doctor recommends `gc --keep 1`; the bytes it promises must be the bytes gc would free.
+    # Age the largest dir of each crate so that "newest" and "largest" pick different dirs.
+    groups: dict[str, list[Path]] = {}
+    for d in find(built / "target", "-mindepth", "3", "-maxdepth", "3", "-path", "*/incremental/*"):
+        groups.setdefault(Path(d).name.rsplit("-", 1)[0], []).append(Path(d))
+    aged = 0
+    for dirs in groups.values():
+        if len(dirs) > 1 and len({du(d) for d in dirs}) > 1:
+            largest = max(dirs, key=du)
+            for inner in [largest, *largest.rglob("*")]:
+                os.utime(inner, (OLD, OLD), follow_symlinks=False)
+            aged += 1
+    assert aged, "the fixture build must leave incremental dirs of different sizes per crate"
+    report = doctor_json(built)
+    promised = sum(
+        f["bytes"]
+        for f in report["findings"]
+        if f["kind"] == "incremental"  # type: ignore[index]
+    )
+    dry = gc_json(built, "--dry-run", "--keep", "1", "--older-than", "10000d")
+    incremental = [r for r in dry["removals"] if "/incremental/" in r["path"]]  # type: ignore[index]
+    assert incremental, "the fixture build must leave more than one incremental dir per crate"
+    assert promised == sum(r["bytes"] for r in incremental)

@@ -204,10 +204,16 @@ def _findings(
                 )
             )
             continue
-        by_crate: dict[tuple[str, str], list[int]] = {}
+        # The same choice as `buildkit gc --keep 1`: the newest dir per crate stays, so the
+        # bytes quoted here are the bytes gc frees.
+        by_crate: dict[tuple[str, str], list[tuple[float, int]]] = {}
         for inc in scan.incremental:
-            by_crate.setdefault((inc.profile, inc.crate), []).append(inc.bytes)
-        extra = [sorted(sizes)[:-1] for sizes in by_crate.values() if len(sizes) > 1]
+            by_crate.setdefault((inc.profile, inc.crate), []).append((inc.newest, inc.bytes))
+        extra = [
+            [size for _, size in sorted(dirs, reverse=True)[1:]]
+            for dirs in by_crate.values()
+            if len(dirs) > 1
+        ]
         stale_inc = sum(sum(s) for s in extra)
         if extra:
             count = sum(len(s) for s in extra)

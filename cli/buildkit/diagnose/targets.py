@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildkit.diagnose.sizes import ProgressFn, Usage, Walker
+from buildkit.workspace import git_worktree_records
 
 PROFILE_PARTS = ("deps", ".fingerprint", "incremental", "build")
 UNIT_RE = re.compile(r"^(?P<stem>.+)-(?P<hash>[0-9a-f]{16})(?P<ext>\..+)?$")
@@ -94,24 +95,12 @@ class TargetScan:
 
 def list_worktrees(root: Path) -> list[Worktree]:
     """``git worktree list --porcelain``; the root alone when it is not in git."""
-    git = shutil.which("git")
-    if git is None:
-        return [Worktree(root, None, True, False)]
-    result = subprocess.run(
-        [git, "-C", str(root), "worktree", "list", "--porcelain"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
+    records = git_worktree_records(root)
+    if records is None:
         return [Worktree(root, None, True, False)]
     worktrees: list[Worktree] = []
-    for block in result.stdout.strip().split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in block.splitlines():
-            key, _, value = line.partition(" ")
-            fields[key] = value
-        if "worktree" not in fields or "bare" in fields:
+    for fields in records:
+        if "bare" in fields:
             continue
         path = Path(fields["worktree"])
         branch = fields.get("branch")
