@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,6 +69,14 @@ def container(tmp_path: Path, example: Path) -> Iterator[Container]:
         labels={"buildkit-test": "machine"},
     )
     try:
+        # The mounted site-packages hold compiled wheels for this Python's minor version.
+        code, version = run(box, ["python3", "-c", "import sys; print(sys.version_info[:2])"])
+        if code != 0 or version.strip() != str(sys.version_info[:2]):
+            pytest.fail(
+                f"{IMAGE} has python3 {version.strip()}, the tests run on "
+                f"{sys.version_info[:2]}: the venv mounted into the container needs the same "
+                "minor version (use Python 3.11, bookworm's, for the test venv)"
+            )
         yield box
     finally:
         box.remove(force=True)

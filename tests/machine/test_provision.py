@@ -61,6 +61,15 @@ def test_provision_converges_then_changes_nothing_and_a_login_shell_has_it(
     assert rest == BASHRC
     assert ".config/buildkit/env.sh" in block
 
+    # A key the profile no longer sets leaves the user's file; the user's keys stay.
+    profile = repo / "buildkit.yaml"
+    profile.write_text(profile.read_text().replace("jobs: 2", "jobs: null"))
+    third, recap = provision(repo, home)
+    assert third.returncode == 0 and recap.changed == 1, third.stdout + third.stderr
+    cargo_config = (home / ".cargo" / "config.toml").read_text()
+    assert tomllib.loads(cargo_config)["build"] == {"pipelining": True}
+    assert is_subsequence(USER_CARGO_CONFIG.splitlines(), cargo_config.splitlines())
+
     # The same shared template as the repository's env file: render the repository and compare.
     rendered = run_buildkit("render", repo)
     assert rendered.exit_code == 0, rendered.stdout + rendered.stderr
