@@ -236,12 +236,7 @@ def provision(
     """Apply buildkit.yaml's machine section to this machine with ansible: cq on PATH, cargo
     settings, the env in the shell's rc file, cargo-hakari (pip install 'buildkit[machine]')."""
     with _errors():
-        provisioning.run_provision(path, check=check, diff=diff, out=_print)
-
-
-def _print(line: str) -> None:
-    sys.stdout.write(line)
-    sys.stdout.flush()
+        provisioning.run_provision(path, check=check, diff=diff)
 
 
 def _drift_reason(change: Change, result: project.RenderResult) -> str:

@@ -98,7 +98,7 @@ def run_provision(
     check: bool = False,
     diff: bool = False,
     extra_vars: Mapping[str, Any] | None = None,
-    out: Callable[[str], object] = sys.stdout.write,
+    out: Callable[[str], object] | None = None,
 ) -> ProvisionResult:
     """Run the laptop playbook on this machine with ``PATH/buildkit.yaml`` as its variables.
 
@@ -136,7 +136,7 @@ def run_provision(
         ]
         command += ["--check"] if check else []
         command += ["--diff"] if diff else []
-        returncode, lines = _stream(command, _ansible_env(private), cwd=private, out=out)
+        returncode, lines = _stream(command, _ansible_env(private), cwd=private, out=out or _stdout)
     finally:
         shutil.rmtree(private, ignore_errors=True)
 
@@ -157,6 +157,11 @@ def run_provision(
             f"{recap.changed} task(s); run `buildkit provision` without --check to apply them"
         )
     return ProvisionResult(returncode=returncode, recap=recap, check=check)
+
+
+def _stdout(line: str) -> None:
+    sys.stdout.write(line)
+    sys.stdout.flush()
 
 
 def _ansible_env(private: Path) -> dict[str, str]:
