@@ -226,7 +226,9 @@ def gc(
 
 @app.command()
 def provision(
-    path: RepoArg = Path(),
+    path: Annotated[
+        Path, typer.Argument(help="The folder holding buildkit.yaml.", show_default=True)
+    ] = Path(),
     check: Annotated[
         bool,
         typer.Option("--check", help="Change nothing; exit 1 when the machine needs changes."),
@@ -234,7 +236,7 @@ def provision(
     diff: ShowDiff = False,
 ) -> None:
     """Apply buildkit.yaml's machine section to this machine with ansible: cq on PATH, cargo
-    settings, the env in the shell's rc file, cargo-hakari (pip install 'buildkit[machine]')."""
+    settings, the env in the shell's rc file, cargo-hakari (pip install 'buildkit\\[machine]')."""
     with _errors():
         provisioning.run_provision(path, check=check, diff=diff)
 
