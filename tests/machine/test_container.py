@@ -96,7 +96,8 @@ def provision(box: Container) -> tuple[int, str, Recap]:
 
 @pytest.mark.slow
 @pytest.mark.docker
-def test_playbook_in_a_fresh_debian_container_twice(container: Container) -> None:
+def test_playbook_in_a_fresh_debian_container_twice(container: Container, tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
     code, output, recap = provision(container)
     assert code == 0, output
     assert recap.changed > 0 and recap.failed == 0
@@ -117,3 +118,15 @@ def test_playbook_in_a_fresh_debian_container_twice(container: Container) -> Non
     assert "mold" in output  # the binary was linked by mold
     code, output = run(container, ["cat", "/root/.cargo/config.toml"])
     assert '"link-arg=-fuse-ld=mold"' in output and "machine.fast_linker" in output
+
+    # machine.shell: zsh (macOS's shell; the image has a real one): its rc gets the block, and
+    # an interactive zsh has cq and the env.
+    profile = workspace / "buildkit.yaml"
+    profile.write_text(profile.read_text() + "  shell: zsh\n")
+    code, output, recap = provision(container)
+    assert code == 0 and recap.changed == 1, output
+    code, output = run(
+        container, ["zsh", "-ic", 'command -v cq; printf "%s\\n" "$BUILDKIT_MACHINE_PROBE"']
+    )
+    assert code == 0, output
+    assert output.splitlines()[-2:] == ["/root/.local/bin/cq", "hello from buildkit"], output
