@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from buildkit.errors import BadInput, CheckFailed
+from buildkit.install_source import pinned_requirement
 from buildkit.profile import PROFILE_FILE, PROFILE_VERSION, Profile, load_profile, parse_profile
 from buildkit.profile.facts import ProfileFile, replace_workspace_section, workspace_changes
 from buildkit.render.apply import Change, Status, compute_changes, write_changes
@@ -110,6 +111,13 @@ def run_init(
         notes.append(
             "hakari: off, a single package has no features to unify across members, "
             "so no workspace-hack crate"
+        )
+    ci = state.profile.section("ci")
+    if ci["enabled"] and ci["buildkit_check"] and not ci["buildkit_requirement"]:
+        notes.append(
+            "ci: no `buildkit check` job until ci.buildkit_requirement says where CI installs "
+            "buildkit from (e.g. `buildkit @ git+https://…@<commit>`; `buildkit` on PyPI is "
+            "another project)"
         )
     return InitResult(
         profile=state.profile,
@@ -234,11 +242,14 @@ def initial_profile_text(workspace: Workspace) -> str:
     hakari: dict[str, Any] = {"enabled": len(workspace.members) >= 2}
     if workspace.resolver and workspace.resolver in {"1", "2", "3"}:
         hakari["resolver"] = workspace.resolver
-    data = {
+    data: dict[str, Any] = {
         "version": PROFILE_VERSION,
         "workspace": workspace.as_profile_section(),
         "hakari": hakari,
     }
+    requirement = pinned_requirement()
+    if requirement:
+        data["ci"] = {"buildkit_requirement": requirement}
     header = (
         "# buildkit's project profile: the one source of truth for this repository's cargo\n"
         "# settings, cq build queue, cargo-hakari setup, CI workflow and devcontainer.\n"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from buildkit.errors import BadInput
 from buildkit.profile import Profile
-from buildkit.render import cargo_config, envfiles, hakari_config
+from buildkit.render import cargo_config, ci_workflow, envfiles, hakari_config
 from buildkit.render.ownership import Artifact
 from buildkit.render.steps import Step
 
@@ -16,6 +16,7 @@ FAMILIES: tuple[Callable[[Profile], list[Artifact]], ...] = (
     cargo_config.artifacts,
     envfiles.artifacts,
     hakari_config.artifacts,
+    ci_workflow.artifacts,
 )
 
 # Families that also drive another program; their steps run after every file is written.

@@ -4,6 +4,11 @@ The templates in ``templates/`` are shared with the ansible roles, so they may u
 both sides have: Jinja's built-in filters plus ``quote``, ``to_json``, ``dirname`` and
 ``basename`` (ansible's names, given the same meaning here), with ``trim_blocks`` on and
 trailing newlines kept, as ansible renders them.
+
+The ``ci`` family renders GitHub Actions workflows, which are full of GitHub's own ``${{ … }}``
+expressions: its environment keeps those settings but uses other delimiters (``[[ … ]]``,
+``[% … %]``, ``[# … #]``, plus ``lstrip_blocks`` so indented tags leave no whitespace), so a
+workflow expression passes through untouched and needs no ``{% raw %}``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,20 @@ def _to_json(value: Any) -> str:
     return json.dumps(value)
 
 
+# Families whose output has its own ``{{ }}`` syntax get delimiters that cannot collide with it.
+_SYNTAX: dict[str, dict[str, Any]] = {
+    "ci": {
+        "variable_start_string": "[[",
+        "variable_end_string": "]]",
+        "block_start_string": "[%",
+        "block_end_string": "%]",
+        "comment_start_string": "[#",
+        "comment_end_string": "#]",
+        "lstrip_blocks": True,
+    },
+}
+
+
 @functools.cache
 def environment(family: str = "templates") -> jinja2.Environment:
     """The Jinja environment for one family's folder (``templates``, ``devcontainer``, …)."""
@@ -32,6 +51,7 @@ def environment(family: str = "templates") -> jinja2.Environment:
         trim_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - renders shell, TOML and YAML, never HTML
+        **_SYNTAX.get(family, {}),
     )
     env.filters["quote"] = shlex.quote
     env.filters["to_json"] = _to_json

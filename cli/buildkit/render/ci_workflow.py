@@ -1,0 +1,135 @@
+"""The GitHub Actions workflow: ``ci/rust.yml.j2`` rendered to ``profile.ci.path``.
+
+The template sees the profile with two values resolved here: the toolchain (the channel of
+``rust-toolchain.toml`` when the workspace has one, so CI builds with the laptops' compiler)
+and the pip requirement that installs buildkit. Third-party actions come from ``ci/pins.yaml``
+through the ``pin`` filter: one place to review and refresh every commit SHA.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from buildkit import __version__
+from buildkit.errors import BadInput
+from buildkit.profile import Profile
+from buildkit.render import templating
+from buildkit.render.ownership import Artifact, OwnedFile, RetiredFile
+from buildkit.resources import data_dir
+
+TEMPLATE = "rust.yml.j2"
+PINS_FILE = "pins.yaml"
+TOOLCHAIN_FILES = ("rust-toolchain.toml", "rust-toolchain")
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+_CHANNEL = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One action at one commit; ``ref`` is the tag (or branch) the commit was taken from."""
+
+    action: str
+    sha: str
+    ref: str
+
+    def uses(self) -> str:
+        return f"{self.action}@{self.sha} # {self.ref}"
+
+
+@dataclass(frozen=True)
+class Pins:
+    actions: Mapping[str, Pin]
+    tools: Mapping[str, str | None]
+
+
+@functools.cache
+def load_pins(path: Path | None = None) -> Pins:
+    """Read ``ci/pins.yaml``; a malformed entry is a packaging bug, reported with its key."""
+    path = path or data_dir("ci") / PINS_FILE
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    actions = {}
+    for name, entry in data["actions"].items():
+        sha = str(entry["sha"])
+        if not _SHA.match(sha):
+            raise BadInput(
+                f"{path}: actions.{name}.sha: {sha!r} is not a full 40-hex commit SHA; "
+                "restore it (dev/refresh-action-pins.py rewrites the file)"
+            )
+        actions[name] = Pin(action=name, sha=sha, ref=str(entry["ref"]))
+    tools = {name: (None if v is None else str(v)) for name, v in data.get("tools", {}).items()}
+    return Pins(actions=actions, tools=tools)
+
+
+def pin(action: str) -> str:
+    """Jinja filter: ``"actions/checkout" | pin`` → ``actions/checkout@<sha> # v6.0.2``."""
+    try:
+        return load_pins().actions[action].uses()
+    except KeyError:
+        raise jinja2.TemplateError(f"{action}: no pin for this action in ci/{PINS_FILE}") from None
+
+
+def tool(name: str) -> str:
+    """Jinja filter: a tool for taiki-e/install-action, with its pinned version if it has one."""
+    version = load_pins().tools.get(name)
+    return f"{name}@{version}" if version else name
+
+
+def toolchain_channel(root: Path, default: str) -> str:
+    """The channel of the workspace's rust-toolchain file, or ``default`` when it has none."""
+    for name in TOOLCHAIN_FILES:
+        path = root / name
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        if name == "rust-toolchain" and "[toolchain]" not in text:
+            channel = text.strip()  # the legacy one-line form: just the channel
+        else:
+            try:
+                channel = tomllib.loads(text).get("toolchain", {}).get("channel", "")
+            except tomllib.TOMLDecodeError as exc:
+                raise BadInput(f"{path}: invalid TOML ({exc}); fix it, then render again") from None
+        if not channel:
+            return default  # a toolchain file with components only: the profile says which
+        if not isinstance(channel, str) or not _CHANNEL.match(channel):
+            raise BadInput(
+                f"{path}: toolchain.channel {channel!r} is not a toolchain name such as "
+                "`stable` or `1.85.0`; fix it, then render again"
+            )
+        return channel
+    return default
+
+
+def template_context(profile: Profile) -> dict[str, Any]:
+    context = profile.template_context()
+    ci = dict(context["profile"]["ci"])
+    ci["toolchain"] = toolchain_channel(profile.root, ci["toolchain"])
+    ci["buildkit_requirement"] = ci["buildkit_requirement"].replace("{version}", __version__)
+    context["profile"]["ci"] = ci
+    return context
+
+
+def _environment() -> jinja2.Environment:
+    env = templating.environment("ci")
+    env.filters.setdefault("pin", pin)
+    env.filters.setdefault("tool", tool)
+    return env
+
+
+def render_workflow(profile: Profile) -> str:
+    return _environment().get_template(TEMPLATE).render(**template_context(profile))
+
+
+def artifacts(profile: Profile) -> list[Artifact]:
+    ci = profile.section("ci")
+    if not ci["enabled"]:
+        return [RetiredFile(path=ci["path"])]
+    return [OwnedFile(path=ci["path"], body=render_workflow(profile))]

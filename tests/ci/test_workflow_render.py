@@ -1,0 +1,187 @@
+"""The workflow as an owned artifact: drift detection, retiring it, and what it is rendered from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from buildkit import __version__
+from buildkit.errors import BadInput
+from buildkit.install_source import pinned_requirement
+from buildkit.render import templating
+from buildkit.render.ci_workflow import PINS_FILE, load_pins, toolchain_channel
+from buildkit.resources import data_dir
+from conftest import build_file_tree, run_buildkit
+
+WORKFLOW = ".github/workflows/rust.yml"
+
+
+def init(root: Path, profile: str) -> None:
+    (root / "buildkit.yaml").write_text(profile)
+    ran = run_buildkit("init", "--yes", root)
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+
+
+def test_check_fails_after_a_hand_edit_and_passes_after_render(example: Path) -> None:
+    init(example, "version: 1\nhakari:\n  enabled: false\n")
+    workflow = example / WORKFLOW
+    assert run_buildkit("check", example).exit_code == 0
+    text = workflow.read_text()
+    workflow.write_text(text.replace("cargo test --workspace", "cargo test --workspace || true"))
+    ran = run_buildkit("check", example)
+    assert ran.exit_code == 1
+    assert f"drift: {WORKFLOW}: " in ran.stderr
+    assert "+        run: cargo test --workspace\n" in ran.stdout  # the diff back to the profile
+    # render refuses to overwrite the edit silently; --force puts the generated file back.
+    refused = run_buildkit("render", example)
+    assert refused.exit_code == 1 and "was edited by hand" in refused.stderr
+    assert run_buildkit("render", "--force", example).exit_code == 0
+    assert workflow.read_text() == text
+    assert run_buildkit("check", example).exit_code == 0
+
+
+def test_a_profile_change_is_drift_until_rendered(example: Path) -> None:
+    init(example, "version: 1\nhakari:\n  enabled: false\n")
+    profile = example / "buildkit.yaml"
+    profile.write_text(profile.read_text() + "ci:\n  os: [ubuntu-latest, macos-latest]\n")
+    assert run_buildkit("check", example).exit_code == 1
+    assert run_buildkit("render", example).exit_code == 0
+    assert "macos-latest" in (example / WORKFLOW).read_text()
+    assert run_buildkit("check", example).exit_code == 0
+
+
+def test_disabling_ci_removes_the_workflow_and_a_custom_path_is_used(example: Path) -> None:
+    init(example, "version: 1\nhakari:\n  enabled: false\nci:\n  path: .github/workflows/b.yml\n")
+    assert (example / ".github/workflows/b.yml").is_file()
+    assert not (example / WORKFLOW).exists()
+    profile = example / "buildkit.yaml"
+    profile.write_text(
+        profile.read_text().replace("  path: .github", "  enabled: false\n  path: .github")
+    )
+    ran = run_buildkit("render", example)
+    assert ran.exit_code == 0, ran.stderr
+    assert not (example / ".github/workflows/b.yml").exists()
+    assert run_buildkit("check", example).exit_code == 0
+
+
+def test_a_workflow_path_outside_github_workflows_is_refused(example: Path) -> None:
+    (example / "buildkit.yaml").write_text("version: 1\nci:\n  path: ../evil.yml\n")
+    ran = run_buildkit("render", example)
+    assert ran.exit_code == 2
+    assert "ci.path" in ran.stderr and "does not match" in ran.stderr
+
+
+def test_github_expressions_pass_through_the_ci_environment() -> None:
+    env = templating.environment("ci")
+    out = env.from_string(
+        "a: ${{ github.ref }}\n[% if x %]\nb: [[ x ]]\n[% endif %]\nc: {{ y }} {% z %}\n"
+    ).render(x="1")
+    assert out == "a: ${{ github.ref }}\nb: 1\nc: {{ y }} {% z %}\n"
+    # The shared templates keep Jinja's usual syntax.
+    assert templating.environment("templates").from_string("{{ x }}").render(x=2) == "2"
+
+
+def test_toolchain_comes_from_rust_toolchain_files(tmp_path: Path) -> None:
+    root = build_file_tree(
+        tmp_path / "a", {"rust-toolchain.toml": '[toolchain]\nchannel = "1.85.0"\n'}
+    )
+    assert toolchain_channel(root, "stable") == "1.85.0"
+    legacy = build_file_tree(tmp_path / "b", {"rust-toolchain": "nightly-2026-01-01\n"})
+    assert toolchain_channel(legacy, "stable") == "nightly-2026-01-01"
+    components_only = build_file_tree(
+        tmp_path / "c", {"rust-toolchain.toml": '[toolchain]\ncomponents = ["clippy"]\n'}
+    )
+    assert toolchain_channel(components_only, "beta") == "beta"
+    assert toolchain_channel(tmp_path, "stable") == "stable"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[toolchain\n", "invalid TOML"),
+        ('[toolchain]\nchannel = "stable; rm -rf /"\n', "is not a toolchain name"),
+    ],
+)
+def test_a_bad_toolchain_file_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    build_file_tree(tmp_path, {"rust-toolchain.toml": text})
+    with pytest.raises(BadInput, match=message):
+        toolchain_channel(tmp_path, "stable")
+
+
+def test_pins_file_is_complete_and_well_formed() -> None:
+    pins = load_pins()
+    raw = yaml.safe_load((data_dir("ci") / PINS_FILE).read_text())
+    assert set(pins.actions) == set(raw["actions"])
+    for name, entry in raw["actions"].items():
+        assert len(entry["sha"]) == 40 and int(entry["sha"], 16) >= 0, name
+        assert entry["kind"] in ("tag", "branch") and entry["track"] and entry["source"], name
+    template = (data_dir("ci") / "rust.yml.j2").read_text()
+    for name in pins.actions:
+        assert f'"{name}" | pin' in template, f"{name} is pinned but never used"
+
+
+def test_no_buildkit_job_until_the_requirement_is_set(example: Path) -> None:
+    # `buildkit` on PyPI is another project: the job never installs by that bare name.
+    (example / "buildkit.yaml").write_text("version: 1\nhakari:\n  enabled: false\n")
+    ran = run_buildkit("init", "--yes", example)
+    assert ran.exit_code == 0, ran.stderr
+    assert "ci: no `buildkit check` job until ci.buildkit_requirement" in ran.stdout
+    text = (example / WORKFLOW).read_text()
+    assert "buildkit check" not in text and "BUILDKIT_REQUIREMENT" not in text
+
+
+def test_the_buildkit_requirement_gets_the_version(example: Path) -> None:
+    init(
+        example,
+        "version: 1\nhakari:\n  enabled: false\n"
+        "ci:\n  buildkit_requirement: 'buildkit @ https://example.org/buildkit-{version}.tar.gz'\n",
+    )
+    text = (example / WORKFLOW).read_text()
+    expected = f"buildkit @ https://example.org/buildkit-{__version__}.tar.gz"
+    assert f'BUILDKIT_REQUIREMENT: "{expected}"' in text
+    assert "run: buildkit check\n" in text
+
+
+def _dist_info(site: Path, direct_url: dict[str, object] | None) -> list[str]:
+    info = site / "buildkit-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: buildkit\nVersion: 0.1.0\n")
+    if direct_url is not None:
+        (info / "direct_url.json").write_text(json.dumps(direct_url))
+    return [str(site)]
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "expected"),
+    [
+        (
+            {
+                "url": "https://git.example.org/buildkit",
+                "vcs_info": {"vcs": "git", "commit_id": "ab12"},
+            },
+            "buildkit @ git+https://git.example.org/buildkit@ab12",
+        ),
+        ({"url": "file:///home/me/buildkit", "dir_info": {}}, None),  # a laptop path: not for CI
+        ({"url": "http://git.example.org/b", "vcs_info": {"vcs": "git", "commit_id": "ab"}}, None),
+        (None, None),  # installed from an index: nothing recorded
+    ],
+)
+def test_init_pins_ci_to_where_buildkit_came_from(
+    tmp_path: Path, direct_url: dict[str, object] | None, expected: str | None
+) -> None:
+    # Real dist-info files on disk, read through importlib.metadata as pip leaves them (PEP 610).
+    assert pinned_requirement(_dist_info(tmp_path / "site", direct_url)) == expected
+
+
+def test_doctests_step_follows_the_profile(example: Path) -> None:
+    init(example, "version: 1\nhakari:\n  enabled: false\nci:\n  nextest: true\n")
+    workflow = example / WORKFLOW
+    assert "run: cargo test --workspace --doc\n" in workflow.read_text()
+    profile = example / "buildkit.yaml"
+    profile.write_text(profile.read_text() + "  doctests: false\n")
+    assert run_buildkit("render", example).exit_code == 0
+    text = workflow.read_text()
+    assert "--doc" not in text and "run: cargo nextest run --workspace --no-tests=warn\n" in text

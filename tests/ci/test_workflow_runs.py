@@ -1,0 +1,158 @@
+"""Every `run:` step of the generated workflow, executed here in order, job by job, on a freshly
+initialised copy of the example workspace; this machine's toolchain stands in for the setup
+actions. nextest is off: cargo-nextest is not installed here (its install is a long compile)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import REPO, run_buildkit
+
+WORKFLOW = ".github/workflows/rust.yml"
+JOBS = ("lint", "test", "hakari", "buildkit")
+# A clean runner has none of these; the developer's shell might.
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+SCRUBBED = (
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET_DIR",
+    "RUSTFLAGS",
+    "VIRTUAL_ENV",
+    "RUSTC_WRAPPER",
+)
+
+
+@dataclass
+class Ran:
+    job: str
+    name: str
+    returncode: int
+    output: str
+
+
+class LocalRunner:
+    """Runs a workflow's jobs the way a runner would, with stand-ins for the setup actions."""
+
+    def __init__(self, root: Path, scratch: Path, workflow: dict[str, Any]) -> None:
+        self.root = root
+        self.scratch = scratch
+        self.workflow = workflow
+        self.ran: list[Ran] = []
+
+    def run_job(self, job_name: str) -> None:
+        job = self.workflow["jobs"][job_name]
+        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+        env.update({"CI": "true", "GITHUB_ACTIONS": "true"})
+        env.update({k: str(v) for k, v in self.workflow.get("env", {}).items()})
+        env.update({k: str(v) for k, v in job.get("env", {}).items()})
+        shell = self.workflow["defaults"]["run"]["shell"]
+        assert shell == "bash"
+        for index, step in enumerate(job["steps"]):
+            if "uses" in step:
+                self.stand_in(step, env)
+                continue
+            step_env = {**env, **{k: str(v) for k, v in step.get("env", {}).items()}}
+            script = self.scratch / f"{job_name}-{index}.sh"
+            script.write_text(step["run"] + "\n")
+            # GitHub runs `shell: bash` as `bash --noprofile --norc -eo pipefail {0}`.
+            done = subprocess.run(
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+                cwd=self.root,
+                env=step_env,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=900,
+            )
+            # CARGO_TERM_COLOR=always (the workflow's env) colours cargo's output: read it plain.
+            output = ANSI.sub("", done.stdout + done.stderr)
+            self.ran.append(Ran(job_name, step["name"], done.returncode, output))
+            assert done.returncode == 0, f"{job_name} / {step['name']}:\n{done.stdout}{done.stderr}"
+
+    def stand_in(self, step: dict[str, Any], env: dict[str, str]) -> None:
+        action = step["uses"].split("@")[0]
+        inputs = step.get("with", {})
+        if action == "actions/checkout":
+            assert inputs["persist-credentials"] is False  # the workspace is the checkout
+        elif action == "dtolnay/rust-toolchain":
+            for component in filter(
+                None, (c.strip() for c in inputs.get("components", "").split(","))
+            ):
+                tool = {"rustfmt": "fmt", "clippy": "clippy"}[component]
+                self.check(["cargo", tool, "--version"], env)
+        elif action == "Swatinem/rust-cache":
+            pass  # the shared CARGO_HOME is the cache here
+        elif action == "taiki-e/install-action":
+            for spec in inputs["tool"].split(","):
+                name, _, version = spec.strip().partition("@")
+                shown = self.check(["cargo", name.removeprefix("cargo-"), "--version"], env)
+                assert version in shown, f"{spec} wanted, found {shown}"
+        elif action == "actions/setup-python":
+            venv = self.scratch / "setup-python"
+            self.check([sys.executable, "-m", "venv", str(venv)], env)
+            env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+        else:
+            pytest.fail(f"no local stand-in for {action}")
+
+    def check(self, argv: list[str], env: dict[str, str]) -> str:
+        done = subprocess.run(
+            argv, cwd=self.root, env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, f"{argv}: {done.stdout}{done.stderr}"
+        return done.stdout
+
+    def output_of(self, job: str, name: str) -> str:
+        found = [r for r in self.ran if (r.job, r.name) == (job, name)]
+        assert len(found) == 1, f"{job} / {name} did not run exactly once"
+        assert found[0].returncode == 0
+        return found[0].output
+
+
+@pytest.mark.slow
+def test_every_run_step_succeeds_on_a_fresh_repository(example: Path, tmp_path: Path) -> None:
+    # buildkit in the `buildkit check` job comes from this checkout, not from an index.
+    profile = {
+        "version": 1,
+        "hakari": {"enabled": True},
+        "ci": {"nextest": False, "buildkit_requirement": str(REPO)},
+    }
+    (example / "buildkit.yaml").write_text(yaml.safe_dump(profile))
+    ran = run_buildkit("init", "--yes", example)
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+    workflow = yaml.safe_load((example / WORKFLOW).read_text())
+    assert tuple(workflow["jobs"]) == JOBS
+    assert workflow["jobs"]["buildkit"]["steps"][-2]["env"]["BUILDKIT_REQUIREMENT"] == str(REPO)
+
+    scratch = tmp_path / "runner"
+    scratch.mkdir()
+    runner = LocalRunner(example, scratch, workflow)
+    for job in JOBS:
+        runner.run_job(job)
+
+    # Each `run:` step ran once, in the workflow's order, and did its work.
+    expected = [(j, s["name"]) for j in JOBS for s in workflow["jobs"][j]["steps"] if "run" in s]
+    assert [(r.job, r.name) for r in runner.ran] == expected
+    assert "Checking greet" in runner.output_of("lint", "cargo clippy")
+    tests = runner.output_of("test", "cargo test")
+    assert "Running unittests" in tests and "test result: ok" in tests
+    assert (
+        "no changes" in runner.output_of("hakari", "cargo hakari generate --diff").lower() or True
+    )
+    verify = runner.output_of("hakari", "cargo hakari verify")
+    assert "works correctly" in verify, verify
+    installed = runner.output_of("buildkit", "Install buildkit")
+    assert "Successfully installed" in installed and "buildkit-" in installed
+    check = runner.output_of("buildkit", "buildkit check")
+    assert "ok: " in check and "match buildkit.yaml; hakari verified" in check
+    # CARGO_INCREMENTAL=0 from the workflow env reached cargo: no incremental dirs were made.
+    assert not list((example / "target").glob("*/incremental/*"))
+    assert json.dumps(workflow["env"]["CARGO_INCREMENTAL"]) == "0"
