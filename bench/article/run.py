@@ -41,7 +41,7 @@ SHARED_DEPS = (
     "rand",
     "rand_core",
 )
-# cq's incremental policy: one-shot commands never keep an incremental cache.
+# One-shot commands (cq runs them with CARGO_INCREMENTAL=0): counted apart in the report.
 ONESHOT = {"test", "check", "clippy", "bench", "doc"}
 SERVER = "app-server"
 FEATURE = "codegen"
@@ -92,10 +92,10 @@ def prepare(src: Path, base: Path, side: str, buildkit: str) -> list[Path]:
     if side != "before":
         sh([buildkit, "init", "--yes", str(main)], main)
     if side == "after-shared":
-        # One build-dir for the repository's worktrees: cargo's intermediate artifacts (deps/,
-        # incremental/) are shared, each worktree keeps its own target/ for final binaries.
+        # cq.shared_target_dir: cq points cargo's build-dir (deps/, incremental/) at one place
+        # under the git common dir for every worktree; each keeps its own target/ for binaries.
         with (main / "buildkit.yaml").open("a") as profile:
-            profile.write(f"cargo:\n  build_dir: {json.dumps(str(shared_build_dir(base)))}\n")
+            profile.write("cq:\n  shared_target_dir: true\n")
         sh([buildkit, "render", str(main)], main)
     sh([*git, "add", "-A"], main)
     sh([*git, "commit", "-q", "-m", side], main)
@@ -121,10 +121,15 @@ def env_file_vars(tree: Path) -> dict[str, str]:
     return {k: v for k, v in pairs if k not in {"PATH", "PWD", "SHLVL", "_", "OLDPWD"}}
 
 
-def run_command(cmd: list[str], tree: Path, env: dict[str, str]) -> dict[str, object]:
+def run_command(
+    cmd: list[str], tree: Path, env: dict[str, str], *, via_cq: bool
+) -> dict[str, object]:
+    """One command as an agent runs it: plain cargo before, the repository's cq after (its
+    incremental policy, burst jobs and queue are part of what is measured)."""
+    program = [str(tree / "scripts" / "cq")] if via_cq else ["cargo"]
     start = time.monotonic()
     proc = subprocess.Popen(
-        ["cargo", *cmd], cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*program, *cmd], cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
@@ -140,7 +145,8 @@ def run_command(cmd: list[str], tree: Path, env: dict[str, str]) -> dict[str, ob
 
 
 def shared_build_dir(base: Path) -> Path:
-    return base / "after-shared" / "build-dir"
+    """Where cq puts the shared build-dir: under the main worktree's git common dir."""
+    return base / "after-shared" / WORKTREES[0] / ".git" / "buildkit" / "build-dir"
 
 
 def build_roots(side: str, trees: list[Path], base: Path) -> list[Path]:
@@ -216,13 +222,12 @@ def run_side(side: str, src: Path, base: Path, buildkit: str) -> dict[str, objec
         env.pop("CARGO_INCREMENTAL", None)
         if side != "before":
             env.update(env_file_vars(tree))
+        if side != "before":
+            env["CQ_STATE_DIR"] = str(base / "cq-state")  # a private queue for the bench
         for cmd in matrix([m for m in members if m != "workspace-hack"]):
-            cmd_env = dict(env)
             oneshot = cmd[0] in ONESHOT
-            if side != "before" and oneshot:
-                cmd_env["CARGO_INCREMENTAL"] = "0"
             before = incremental_dirs(roots)
-            run = run_command(cmd, tree, cmd_env)
+            run = run_command(cmd, tree, env, via_cq=side != "before")
             new = len(incremental_dirs(roots) - before)
             incr_by_kind["oneshot" if oneshot else "other"] += new
             run["new_incremental_dirs"] = new

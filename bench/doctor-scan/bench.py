@@ -69,22 +69,35 @@ def main() -> int:
         target = Path(tmp) / "target"
         start = time.perf_counter()
         made = make_target(target, args.files)
-        print(f"built a synthetic target dir: {made} files in {time.perf_counter() - start:.1f} s",
-              file=sys.stderr)
+        print(
+            f"built a synthetic target dir: {made} files in {time.perf_counter() - start:.1f} s",
+            file=sys.stderr,
+        )
         location = TargetLocation(target, [Path(tmp)], False, "bench")
         scan = scan_target(location)
-        du = int(subprocess.run(["du", "-s", "-B1", str(target)], capture_output=True,
-                                text=True, check=True).stdout.split()[0])
+        du = int(
+            subprocess.run(
+                ["du", "-s", "-B1", str(target)], capture_output=True, text=True, check=True
+            ).stdout.split()[0]
+        )
         assert scan.bytes == du, (scan.bytes, du)
         ours = timed(lambda: scan_target(location), args.runs)
-        theirs = timed(lambda: subprocess.run(["du", "-s", "-B1", str(target)],
-                                              capture_output=True, check=True), args.runs)
+        theirs = timed(
+            lambda: subprocess.run(
+                ["du", "-s", "-B1", str(target)], capture_output=True, check=True
+            ),
+            args.runs,
+        )
         m_ours, m_du = statistics.median(ours), statistics.median(theirs)
-        print(f"files: {scan.files}, bytes: {scan.bytes} (equal to du), "
-              f"incremental dirs: {len(scan.incremental)}, rlibs: {scan.rlibs}, "
-              f"crates with copies: {len(scan.duplicates())}")
-        print(f"doctor scan: median {m_ours:.3f} s over {args.runs} runs "
-              f"(min {min(ours):.3f}, max {max(ours):.3f})")
+        print(
+            f"files: {scan.files}, bytes: {scan.bytes} (equal to du), "
+            f"incremental dirs: {len(scan.incremental)}, rlibs: {scan.rlibs}, "
+            f"crates with copies: {len(scan.duplicates())}"
+        )
+        print(
+            f"doctor scan: median {m_ours:.3f} s over {args.runs} runs "
+            f"(min {min(ours):.3f}, max {max(ours):.3f})"
+        )
         print(f"du -s -B1:   median {m_du:.3f} s over {args.runs} runs")
         print(f"ratio doctor/du: {m_ours / m_du:.1f}x")
     return 0

@@ -1,8 +1,6 @@
 """gc and doctor with cq's queue: gc waits for a build holding it; held processes are no orphans.
 
-cq itself is written by another branch. Until it is merged here, these tests run against
-tests/doctor/standin_cq.sh, a STAND-IN that implements only the contract gc relies on
-(holder file, `cq exec`); once `buildkit render` writes the real cq, the real one is used.
+The cq used is the real one, rendered into the test repository by `buildkit init`.
 """
 
 from __future__ import annotations
@@ -17,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_buildkit
 from doctor.doctor_helpers import cargo_env, doctor_json, find, listing, start_orphan
-
-STANDIN = Path(__file__).resolve().parent / "standin_cq.sh"
 
 GATED_BUILD_RS = """use std::{env, fs, path::Path, thread, time::Duration};
 fn main() {
@@ -35,31 +32,16 @@ fn main() {
 """
 
 
-def _real_cq(ws: Path) -> Path | None:
-    from buildkit.render import plan
-
-    names = " ".join(getattr(f, "__name__", str(f)) for f in getattr(plan, "FAMILIES", ()))
-    if "cq" not in names:
-        return None
-    from conftest import run_buildkit
-
-    ran = run_buildkit("init", ws, "--yes")
-    assert ran.exit_code == 0, ran.stderr
-    cq = ws / "scripts" / "cq"
-    return cq if cq.is_file() else None
-
-
 @pytest.fixture
 def queue(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The repository's cq (scripts/cq): the real one when rendered, else the stand-in."""
+    """The repository's cq (scripts/cq), rendered by `buildkit init`."""
     state = tmp_path / "cq-state"
     state.mkdir(mode=0o700)
     monkeypatch.setenv("CQ_STATE_DIR", str(state))
-    cq = _real_cq(built)
-    if cq is None:
-        cq = built / "scripts" / "cq"
-        cq.parent.mkdir(exist_ok=True)
-        shutil.copy2(STANDIN, cq)
+    ran = run_buildkit("init", built, "--yes")
+    assert ran.exit_code == 0, ran.stderr
+    cq = built / "scripts" / "cq"
+    assert cq.is_file() and os.access(cq, os.X_OK)
     return cq
 
 
@@ -74,7 +56,7 @@ def test_gc_waits_for_a_build_holding_the_queue(built: Path, queue: Path, tmp_pa
     gate = tmp_path / "gate"
     env = _env() | {"DOCTOR_GATE": str(gate)}
     build = subprocess.Popen(
-        [str(queue), "cargo", "build", "-p", "app1", "--quiet"],
+        [str(queue), "build", "-p", "app1", "--quiet"],
         cwd=built,
         env=env,
         start_new_session=True,

@@ -1,9 +1,11 @@
 """cq, the build queue, as gc and doctor see it: where it is, who holds it, running under it.
 
 The contract relied on (docs/cq.md): the state directory is ``$CQ_STATE_DIR``, else
-``$XDG_RUNTIME_DIR/buildkit-cq``, else ``~/.cache/buildkit-cq``; each queue has a holder file
-there with ``key=value`` lines (``pid``, ``pgid``, ``started``, ``cwd``, ``cmd``); and
-``cq exec CMD [ARGS...]`` runs a command holding the queue, waiting for it first.
+``$XDG_RUNTIME_DIR/buildkit-cq``, else ``~/.cache/buildkit-cq``; while a command holds a queue,
+its holder record ``<queue>.holder`` sits directly in that directory with ``key=value`` lines
+(``pid``, ``pgid``, ``started``, ``cwd``, ``cmd``, ``queue``); locks and waiters' tickets live
+in ``<queue>.d/`` and are not holders; and ``cq exec CMD [ARGS...]`` runs a command holding the
+queue, waiting for it first.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from buildkit.profile import PROFILE_FILE, load_profile
+
+HOLDER_SUFFIX = ".holder"
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ def _alive(pid: int) -> bool:
 
 
 def live_holders() -> list[Holder]:
-    """Holder files in the state directory whose holding process is still alive."""
+    """Holder records (``*.holder``) in the state directory whose holder is still alive."""
     directory = state_dir()
     holders = []
     try:
@@ -60,7 +64,9 @@ def live_holders() -> list[Holder]:
         return []
     for path in entries:
         try:
-            if not path.is_file() or path.is_symlink() or path.stat().st_size > 65536:
+            if path.suffix != HOLDER_SUFFIX or path.is_symlink() or not path.is_file():
+                continue
+            if path.stat().st_size > 65536:
                 continue
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 
 from buildkit.errors import BadInput
 from buildkit.profile import Profile
-from buildkit.render import cargo_config, ci_workflow, envfiles, hakari_config
+from buildkit.render import (
+    cargo_config,
+    ci_workflow,
+    cq,
+    devcontainer,
+    envfiles,
+    hakari_config,
+)
 from buildkit.render.ownership import Artifact
 from buildkit.render.steps import Step
 
@@ -17,6 +24,8 @@ FAMILIES: tuple[Callable[[Profile], list[Artifact]], ...] = (
     envfiles.artifacts,
     hakari_config.artifacts,
     ci_workflow.artifacts,
+    cq.artifacts,
+    devcontainer.artifacts,
 )
 
 # Families that also drive another program; their steps run after every file is written.

@@ -1,0 +1,127 @@
+"""The devcontainer: ``.devcontainer/devcontainer.json`` and its Dockerfile, and on request a
+Dev Container Feature (``.devcontainer/buildkit-feature/``) for a devcontainer of the user's own.
+
+devcontainer.json is JSON with comments (the spec's own format, and what the devcontainer CLI,
+VS Code and Codespaces read), so it carries buildkit's usual header as ``//`` comments; the body
+after the header is plain JSON, checked here before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from buildkit.errors import BadInput
+from buildkit.profile import Profile
+from buildkit.render import templating
+from buildkit.render.ownership import GENERATED, Artifact, OwnedFile, RetiredFile
+
+FOLDER = ".devcontainer"
+CONFIG = f"{FOLDER}/devcontainer.json"
+DOCKERFILE = f"{FOLDER}/Dockerfile"
+FEATURE = f"{FOLDER}/buildkit-feature"
+FEATURE_CONFIG = f"{FEATURE}/devcontainer-feature.json"
+FEATURE_INSTALL = f"{FEATURE}/install.sh"
+FEATURE_CQ = f"{FEATURE}/cq"
+JSON_COMMENT = "//"
+
+
+def artifacts(profile: Profile) -> list[Artifact]:
+    section = profile.section("devcontainer")
+    context = profile.template_context()
+    _check_env(profile)
+    out: list[Artifact] = []
+    if section["enabled"]:
+        config = _json("devcontainer.json.j2", context, CONFIG)
+        out += [
+            OwnedFile(path=CONFIG, body=config, comment=JSON_COMMENT),
+            OwnedFile(path=DOCKERFILE, body=_render("Dockerfile.j2", context)),
+        ]
+    else:
+        out += [_Retired(path=CONFIG, comment=JSON_COMMENT), _Retired(path=DOCKERFILE)]
+    out += _feature(profile, context)
+    return out
+
+
+def _feature(profile: Profile, context: dict[str, Any]) -> list[Artifact]:
+    cq_enabled = bool(profile.section("cq")["enabled"])
+    if not profile.section("devcontainer")["feature"]:
+        return [
+            _Retired(path=FEATURE_CONFIG, comment=JSON_COMMENT),
+            _Retired(path=FEATURE_INSTALL, executable=True),
+            _Retired(path=FEATURE_CQ, executable=True),
+        ]
+    out: list[Artifact] = [
+        OwnedFile(
+            path=FEATURE_CONFIG,
+            body=_json("feature/devcontainer-feature.json.j2", context, FEATURE_CONFIG),
+            comment=JSON_COMMENT,
+        ),
+        OwnedFile(
+            path=FEATURE_INSTALL, body=_render("feature/install.sh", context), executable=True
+        ),
+    ]
+    if cq_enabled:
+        # The Feature's build sees only its own folder, so it carries its own copy of cq.
+        cq = templating.render("templates", "cq.sh.j2", context)
+        out.append(OwnedFile(path=FEATURE_CQ, body=cq, executable=True))
+    else:
+        out.append(_Retired(path=FEATURE_CQ, executable=True))
+    return out
+
+
+def _check_env(profile: Profile) -> None:
+    """Values the consumers would rewrite: the devcontainer CLI substitutes ``${...}`` in
+    devcontainer.json, and a Feature's containerEnv becomes a Dockerfile ENV, which expands
+    ``$NAME``. The env file keeps them literal, so the container would disagree with it."""
+    section = profile.section("devcontainer")
+    for name, value in sorted(profile.section("env")["vars"].items()):
+        text = str(value)
+        if section["feature"] and "$" in text:
+            raise BadInput(
+                f"{profile.path}: env.vars.{name}: a `$` in the value would be expanded in the "
+                "Dev Container Feature (its containerEnv is a Dockerfile ENV); remove the `$` or "
+                "set devcontainer.feature: false"
+            )
+        if section["enabled"] and "${" in text:
+            raise BadInput(
+                f"{profile.path}: env.vars.{name}: the devcontainer CLI would substitute the "
+                "`${...}` in the value; remove it or set devcontainer.enabled: false"
+            )
+
+
+@dataclass(frozen=True)
+class _Retired:
+    """A file buildkit no longer renders: removed while it is buildkit's and unedited, left
+    alone when it is not buildkit's at all (a devcontainer.json of the user's own)."""
+
+    path: str
+    comment: str = "#"
+    executable: bool = False
+    ownership: str = field(default="owned", init=False)
+
+    def render(self, current: str | None) -> str | None:
+        if current is not None and GENERATED not in "\n".join(current.split("\n", 3)[:3]):
+            return current
+        return None
+
+    def user_edited(self, current: str) -> bool:
+        return RetiredFile(self.path, self.comment).user_edited(current)
+
+
+def _render(name: str, context: dict[str, Any]) -> str:
+    return templating.render("devcontainer", name, context)
+
+
+def _json(name: str, context: dict[str, Any], path: str) -> str:
+    body = _render(name, context)
+    try:
+        json.loads(body)
+    except ValueError as exc:
+        # Only a value the template failed to escape can get here: a bug, reported plainly.
+        raise BadInput(
+            f"{path}: buildkit rendered invalid JSON ({exc}) from devcontainer/{name}; "
+            "report this with your buildkit.yaml's devcontainer and env sections"
+        ) from None
+    return body

@@ -1,0 +1,106 @@
+"""cq's state: a private per-user directory; anything unsafe is refused (exit 77) and a symlink
+planted where a state file goes is never followed."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cq.cq_helpers import cq_env
+
+SHELLS = pytest.mark.parametrize("shell", ["dash", "bash"])
+
+
+def _exec_true(shell: str, cq: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [shell, str(cq), "exec", "true"], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def _refused(ran: subprocess.CompletedProcess[str], words: str) -> None:
+    assert ran.returncode == 77, ran.stderr
+    assert ran.stderr.startswith("cq: ") and ran.stderr.count("\n") == 1, ran.stderr
+    assert words in ran.stderr
+
+
+@SHELLS
+def test_default_state_dirs_are_created_private(shell: str, cq: Path, tmp_path: Path) -> None:
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    env = cq_env(tmp_path, None, XDG_RUNTIME_DIR=str(runtime))
+    del env["CQ_STATE_DIR"]
+    assert _exec_true(shell, cq, env).returncode == 0
+    assert stat.S_IMODE((runtime / "buildkit-cq").stat().st_mode) == 0o700
+    env.pop("XDG_RUNTIME_DIR")
+    env["HOME"] = str(tmp_path / "home")
+    assert _exec_true(shell, cq, env).returncode == 0
+    state = tmp_path / "home" / ".cache" / "buildkit-cq"
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    for path in state.rglob("*"):
+        assert stat.S_IMODE(path.lstat().st_mode) & 0o077 == 0, f"{path} is not private"
+
+
+@SHELLS
+def test_a_state_dir_others_can_open_is_refused(shell: str, cq: Path, tmp_path: Path) -> None:
+    state = tmp_path / "open"
+    state.mkdir(mode=0o755)
+    state.chmod(0o755)
+    _refused(_exec_true(shell, cq, cq_env(state)), f"chmod 700 '{state}'")
+    state.chmod(0o710)
+    _refused(_exec_true(shell, cq, cq_env(state)), "accessible to others")
+
+
+@SHELLS
+def test_a_symlinked_state_dir_is_refused(shell: str, cq: Path, tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    _refused(_exec_true(shell, cq, cq_env(link)), "symbolic link")
+    assert list(real.iterdir()) == []
+
+
+@SHELLS
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory to another user needs root")
+def test_a_state_dir_owned_by_someone_else_is_refused(shell: str, cq: Path, tmp_path: Path) -> None:
+    state = tmp_path / "theirs"
+    state.mkdir(mode=0o700)
+    os.chown(state, 65534, 65534)
+    _refused(_exec_true(shell, cq, cq_env(state)), "not owned by you")
+
+
+@SHELLS
+@pytest.mark.parametrize("planted", ["user.d/lock", "user.d/ticket.lock", "user.d/waiters"])
+def test_a_symlink_planted_at_a_lock_or_folder_is_refused(
+    shell: str, cq: Path, state: Path, tmp_path: Path, planted: str
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (state / "user.d").mkdir(mode=0o700)
+    (state / planted).symlink_to(victim)
+    ran = _exec_true(shell, cq, cq_env(state))
+    _refused(ran, "symbolic link")
+    assert victim.read_text() == "precious\n"
+
+
+@SHELLS
+@pytest.mark.parametrize("planted", ["user.holder", "user.d/seq"])
+def test_a_symlink_planted_at_a_record_is_replaced_not_followed(
+    shell: str, cq: Path, state: Path, tmp_path: Path, planted: str
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (state / "user.d").mkdir(mode=0o700)
+    (state / planted).symlink_to(victim)
+    assert _exec_true(shell, cq, cq_env(state)).returncode == 0
+    assert victim.read_text() == "precious\n"
+    assert not (state / planted).is_symlink()
+
+
+def test_the_script_never_names_a_shared_temporary_dir(cq: Path) -> None:
+    text = cq.read_text()
+    assert "/tmp" not in text and "TMPDIR" not in text and "mktemp" not in text

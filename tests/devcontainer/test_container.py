@@ -1,0 +1,153 @@
+"""The real consumer: @devcontainers/cli builds and starts the generated devcontainer (and the
+Feature) on a real docker engine, then cq builds and tests inside it."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import docker
+import pytest
+
+from conftest import run_buildkit
+from devcontainer.devcontainer_helpers import (
+    BASE_IMAGE,
+    PROBE,
+    PROBE_VALUE,
+    Devcontainer,
+    give_to_container_user,
+    init_with,
+    probe_env,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+
+TARGET = "/mnt/cargo-target"
+
+
+def _unique(example: Path, devcontainer: Devcontainer) -> Path:
+    """The workspace under a name of its own: the CLI names its images after the folder."""
+    workspace = example.rename(example.with_name(f"hello-{devcontainer.token}"))
+    devcontainer.workspace = workspace
+    return workspace
+
+
+def _out(devcontainer: Devcontainer, *command: str) -> str:
+    run = devcontainer.exec(*command)
+    assert run.returncode == 0, f"{command}: exit {run.returncode}\n{run.stdout}\n{run.stderr}"
+    return run.stdout
+
+
+def test_devcontainer_up_then_cq_build_and_test(
+    example: Path, devcontainer: Devcontainer, rust_image: str, docker_client: docker.DockerClient
+) -> None:
+    workspace = _unique(example, devcontainer)
+    init_with(workspace, probe_env())
+    give_to_container_user(workspace)
+    # The profile's base image is the official one, which cannot be pulled here: the override
+    # through the environment is what makes this build at all.
+    devcontainer.env["BUILDKIT_DEVCONTAINER_BASE_IMAGE"] = rust_image
+    up = devcontainer.up()
+    assert up["remoteUser"] == "vscode"  # from the base image's metadata label
+
+    folder = up["remoteWorkspaceFolder"]
+    assert _out(devcontainer, "sh", "-c", "command -v cq").strip() == f"{folder}/scripts/cq"
+    _out(devcontainer, "cq", "build")
+    tested = devcontainer.exec("cq", "test")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "test result: ok" in tested.stdout
+
+    # CARGO_TARGET_DIR is the named volume, and the build landed there, not in the bind mount.
+    assert _out(devcontainer, "printenv", "CARGO_TARGET_DIR").strip() == TARGET
+    container = docker_client.containers.get(up["containerId"])
+    (mount,) = [m for m in container.attrs["Mounts"] if m["Destination"] == TARGET]
+    assert mount["Type"] == "volume"
+    assert mount["Name"].startswith("buildkit-target-")
+    assert docker_client.volumes.get(mount["Name"]) is not None
+    built = container.exec_run(["test", "-x", f"{TARGET}/debug/hello"])
+    assert built.exit_code == 0
+    assert not (workspace / "target").exists()
+
+    assert _out(devcontainer, "cargo", "hakari", "--version").startswith("cargo-hakari ")
+    assert _out(devcontainer, "printenv", PROBE) == PROBE_VALUE + "\n"
+
+
+def test_without_the_override_the_base_is_the_profiles_image(
+    example: Path, devcontainer: Devcontainer, rust_image: str, docker_client: docker.DockerClient
+) -> None:
+    workspace = _unique(example, devcontainer)
+    init_with(workspace, f"devcontainer:\n  base_image: {rust_image}\n")
+    devcontainer.env["BUILDKIT_DEVCONTAINER_BASE_IMAGE"] = ""  # unset: BASE_IMAGE arrives empty
+    image = docker_client.images.get(devcontainer.build())
+    metadata = json.loads(image.labels["devcontainer.metadata"])
+    assert {"remoteUser": "vscode"} in metadata  # the label of the profile's base image
+    base_layers = docker_client.images.get(rust_image).attrs["RootFS"]["Layers"]
+    assert image.attrs["RootFS"]["Layers"][: len(base_layers)] == base_layers
+
+
+def test_feature_installs_cq_and_settings_into_a_plain_image(
+    example: Path, devcontainer: Devcontainer, docker_client: docker.DockerClient
+) -> None:
+    workspace = _unique(example, devcontainer)
+    # A devcontainer.json of the user's own, on a plain Debian image (no Rust), with the Feature.
+    own = {
+        "image": BASE_IMAGE,
+        "features": {"./buildkit-feature": {"installHakari": False, "jobs": "3"}},
+    }
+    (workspace / ".devcontainer").mkdir()
+    (workspace / ".devcontainer/devcontainer.json").write_text(json.dumps(own, indent=2) + "\n")
+    # The profile comes first, so `buildkit init` leaves that devcontainer.json alone.
+    (workspace / "buildkit.yaml").write_text(
+        "version: 1\n" + probe_env() + "devcontainer:\n  enabled: false\n  feature: true\n"
+    )
+    ran = run_buildkit("init", workspace, "--yes")
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+    assert json.loads((workspace / ".devcontainer/devcontainer.json").read_text()) == own
+
+    up = devcontainer.up()
+    assert _out(devcontainer, "sh", "-c", "command -v cq").strip() == "/usr/local/bin/cq"
+    rendered = (workspace / ".devcontainer/buildkit-feature/cq").read_text()
+    assert _out(devcontainer, "cat", "/usr/local/bin/cq") == rendered
+    assert _out(devcontainer, "printenv", PROBE) == PROBE_VALUE + "\n"
+    assert _out(devcontainer, "printenv", "CARGO_TARGET_DIR").strip() == TARGET
+
+    config = tomllib.loads(_out(devcontainer, "cat", "/root/.cargo/config.toml"))
+    assert config["build"]["jobs"] == 3  # the option given
+    assert config["profile"]["dev"]["package"]["*"]["debug"] == "line-tables-only"  # default
+    assert "incremental" not in config["build"]  # cargo.incremental: null leaves cargo's default
+
+    container = docker_client.containers.get(up["containerId"])
+    (mount,) = [m for m in container.attrs["Mounts"] if m["Destination"] == TARGET]
+    assert mount["Type"] == "volume" and mount["Name"].startswith("buildkit-target-")
+
+
+def test_feature_on_a_rust_image_settings_in_effect_for_its_user(
+    example: Path, devcontainer: Devcontainer, rust_image: str
+) -> None:
+    workspace = _unique(example, devcontainer)
+    (workspace / ".devcontainer").mkdir()
+    own = {"image": rust_image, "features": {"./buildkit-feature": {"dependencyDebug": "limited"}}}
+    (workspace / ".devcontainer/devcontainer.json").write_text(json.dumps(own) + "\n")
+    (workspace / "buildkit.yaml").write_text(
+        "version: 1\nhakari:\n  enabled: true\ncargo:\n  dependency_debug: null\n"
+        "devcontainer:\n  enabled: false\n  feature: true\n"
+    )
+    workspace_config = workspace / ".cargo/config.toml"
+    assert not workspace_config.exists() or "debug" not in workspace_config.read_text()
+    ran = run_buildkit("init", workspace, "--yes")
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+    give_to_container_user(workspace)
+    up = devcontainer.up()
+    assert up["remoteUser"] == "vscode"
+    # The new named volume took the owner install.sh gave its mount point: the remote user.
+    assert _out(devcontainer, "stat", "-c", "%U", TARGET).strip() == "vscode"
+    assert _out(devcontainer, "cargo", "hakari", "--version").startswith("cargo-hakari ")
+    # cargo reads the Feature's settings from CARGO_HOME (the workspace's config sets no debug
+    # level here): the vendored path dependency, not a workspace member, gets the option's.
+    built = devcontainer.exec("cq", "build", "-v")
+    assert built.returncode == 0, built.stdout + built.stderr
+    (tinyhash,) = [line for line in built.stderr.splitlines() if "--crate-name tinyhash" in line]
+    assert "-C debuginfo=1" in tinyhash  # limited
+    (hello,) = [line for line in built.stderr.splitlines() if "--crate-name hello" in line]
+    assert "-C debuginfo=2" in hello  # a member keeps the dev profile's full debug info
