@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from buildkit import __version__, diagnose, project
+from buildkit import provision as provisioning
 from buildkit.errors import EXIT_DRIFT, BuildkitError
 from buildkit.profile import profile_schema
 from buildkit.render.apply import Change, Status
@@ -221,6 +222,23 @@ def gc(
     typer.echo(
         json.dumps(result.to_json(), indent=2) if as_json else diagnose.render_gc_text(result)
     )
+
+
+@app.command()
+def provision(
+    path: Annotated[
+        Path, typer.Argument(help="The folder holding buildkit.yaml.", show_default=True)
+    ] = Path(),
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Change nothing; exit 1 when the machine needs changes."),
+    ] = False,
+    diff: ShowDiff = False,
+) -> None:
+    """Apply buildkit.yaml's machine section to this machine with ansible: cq on PATH, cargo
+    settings, the env in the shell's rc file, cargo-hakari (pip install 'buildkit\\[machine]')."""
+    with _errors():
+        provisioning.run_provision(path, check=check, diff=diff)
 
 
 def _drift_reason(change: Change, result: project.RenderResult) -> str:

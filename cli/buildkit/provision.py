@@ -1,0 +1,205 @@
+"""The library behind ``buildkit provision``: apply a profile to this machine with ansible.
+
+The repository's ``buildkit.yaml`` becomes the variables of ``playbooks/laptop.yml`` (role
+``buildkit_machine``), which renders the same shared templates as ``buildkit render``. ansible
+runs in this Python (``python -m ansible playbook``) so the role's filters can import buildkit;
+its output streams through as it comes, and the PLAY RECAP is parsed for the result.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from buildkit.errors import BadInput, CheckFailed, EnvironmentProblem
+from buildkit.profile import load_profile
+from buildkit.resources import data_dir
+
+PLAYBOOK = "laptop.yml"
+MISSING_ANSIBLE = (
+    "ansible-core is not installed next to buildkit (ansible-playbook is missing); "
+    "install it with: pip install 'buildkit[machine]'"
+)
+_RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*(?P<counts>(?:\w+=\d+\s*)+)$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass(frozen=True)
+class Recap:
+    """One host's line of ansible's PLAY RECAP."""
+
+    ok: int = 0
+    changed: int = 0
+    unreachable: int = 0
+    failed: int = 0
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    returncode: int
+    recap: Recap | None
+    check: bool
+
+
+def ansible_available() -> bool:
+    """ansible-core importable by this Python (the ``machine`` extra).
+
+    Looked up without importing it: importing ``ansible.cli`` already sets up ansible's
+    configuration and temp dir in the user's HOME.
+    """
+    spec = importlib.util.find_spec("ansible")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return any((Path(where) / "cli" / "playbook.py").is_file() for where in locations)
+
+
+def playbook_vars(profile_context: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables the playbook gets: the profile and where the shared templates are."""
+    return {
+        "buildkit_machine_profile": profile_context["profile"],
+        "buildkit_machine_templates_dir": str(data_dir("templates")),
+        # modules run with this Python: no interpreter discovery, no warning about it
+        "ansible_python_interpreter": sys.executable,
+    }
+
+
+def parse_recap(lines: list[str]) -> Recap | None:
+    """The counts of the (single) host in the last PLAY RECAP of ansible's output."""
+    recap: Recap | None = None
+    in_recap = False
+    for raw in lines:
+        line = _ANSI.sub("", raw).strip()
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        match = _RECAP.match(line) if in_recap else None
+        if match:
+            counts = dict(part.split("=") for part in match.group("counts").split())
+            known = set(Recap.__dataclass_fields__)
+            recap = Recap(**{k: int(v) for k, v in counts.items() if k in known})
+    return recap
+
+
+def run_provision(
+    path: Path,
+    *,
+    check: bool = False,
+    diff: bool = False,
+    extra_vars: Mapping[str, Any] | None = None,
+    out: Callable[[str], object] | None = None,
+) -> ProvisionResult:
+    """Run the laptop playbook on this machine with ``PATH/buildkit.yaml`` as its variables.
+
+    Raises CheckFailed when ``check`` finds changes to make (exit 1), EnvironmentProblem when
+    ansible is missing or the play fails (exit 2).
+    """
+    root = path.expanduser().resolve()
+    if not root.is_dir():
+        raise BadInput(f"{path}: not a directory; pass the repository that has buildkit.yaml")
+    profile = load_profile(root)
+    if not ansible_available():
+        raise EnvironmentProblem(MISSING_ANSIBLE)
+    variables = {**playbook_vars(profile.template_context()), **(extra_vars or {})}
+
+    private = Path(tempfile.mkdtemp(prefix="buildkit-provision-"))  # 0700, unpredictable name
+    try:
+        vars_file = private / "vars.json"
+        fd = os.open(vars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(variables, handle)
+        config = private / "ansible.cfg"
+        config.write_text("# buildkit provision: ansible's defaults only\n", encoding="utf-8")
+        command = [
+            sys.executable,
+            "-m",
+            "ansible",
+            "playbook",
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            str(data_dir("playbooks") / PLAYBOOK),
+            "-e",
+            f"@{vars_file}",
+        ]
+        command += ["--check"] if check else []
+        command += ["--diff"] if diff else []
+        returncode, lines = _stream(command, _ansible_env(private), cwd=private, out=out or _stdout)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+    recap = parse_recap(lines)
+    if returncode != 0:
+        failed = f", failed={recap.failed}" if recap else ""
+        raise EnvironmentProblem(
+            f"ansible-playbook {PLAYBOOK} failed (exit {returncode}{failed}); the failing "
+            "task's message is above; fix that, then run `buildkit provision` again"
+        )
+    if recap is None:
+        raise EnvironmentProblem(
+            f"ansible-playbook {PLAYBOOK} printed no PLAY RECAP; run it again with --debug"
+        )
+    if check and recap.changed:
+        raise CheckFailed(
+            f"{root / 'buildkit.yaml'}: this machine differs from the machine section in "
+            f"{recap.changed} task(s); run `buildkit provision` without --check to apply them"
+        )
+    return ProvisionResult(returncode=returncode, recap=recap, check=check)
+
+
+def _stdout(line: str) -> None:
+    sys.stdout.write(line)
+    sys.stdout.flush()
+
+
+def _ansible_env(private: Path) -> dict[str, str]:
+    """ansible's state (temp files, caches) in the private dir, never in the user's HOME; an
+    empty ansible.cfg so a project's or the user's ansible settings cannot change the play."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "ANSIBLE_CONFIG": str(private / "ansible.cfg"),
+            "ANSIBLE_HOME": str(private / "ansible-home"),
+            "ANSIBLE_LOCAL_TEMP": str(private / "local-tmp"),
+            "ANSIBLE_REMOTE_TEMP": str(private / "remote-tmp"),
+            "ANSIBLE_ROLES_PATH": str(data_dir("roles")),
+            "ANSIBLE_RETRY_FILES_ENABLED": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if sys.stdout.isatty():
+        env.setdefault("ANSIBLE_FORCE_COLOR", "1")
+    return env
+
+
+def _stream(
+    command: list[str], env: dict[str, str], *, cwd: Path, out: Callable[[str], object]
+) -> tuple[int, list[str]]:
+    lines: list[str] = []
+    with subprocess.Popen(
+        command,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            out(line)
+    return proc.returncode, lines

@@ -1,0 +1,165 @@
+"""`buildkit provision` for real on this Linux machine, with HOME pointed at a temporary
+directory: converge, idempotence, check mode, and what a new shell then has."""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import buildkit.provision
+from conftest import run_buildkit
+from machine.machine_helpers import (
+    BASHRC,
+    BUILDKIT,
+    USER_CARGO_CONFIG,
+    is_subsequence,
+    link_real_hakari,
+    make_home,
+    provision,
+    snapshot,
+    user_env,
+    write_profile,
+)
+
+
+def test_provision_converges_then_changes_nothing_and_a_login_shell_has_it(
+    tmp_path: Path, example: Path
+) -> None:
+    home = make_home(tmp_path)
+    link_real_hakari(home)
+    repo = write_profile(example)
+
+    first, recap = provision(repo, home)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert recap.changed > 0 and recap.failed == 0
+    assert "PLAY RECAP" in first.stdout
+
+    second, recap = provision(repo, home)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert recap.changed == 0, second.stdout
+    assert "Install cargo-hakari" in second.stdout  # present already: `creates` skipped it
+
+    # The user's cargo settings: every line they wrote is still there, in order; buildkit's
+    # machine-level keys are merged in, a repository's build-dir is not.
+    cargo_config = (home / ".cargo" / "config.toml").read_text()
+    assert is_subsequence(USER_CARGO_CONFIG.splitlines(), cargo_config.splitlines())
+    settings = tomllib.loads(cargo_config)
+    assert settings["build"] == {"pipelining": True, "jobs": 2}
+    assert settings["alias"]["xtask"] == "run --package xtask --"
+    assert settings["profile"]["dev"]["package"]["*"]["debug"] == "line-tables-only"
+    assert "build-dir" not in settings["build"]
+    assert "`buildkit provision`" in cargo_config.splitlines()[0]
+
+    # The rc file: buildkit's block first (before the interactive-only guard), the user's
+    # file after it byte for byte.
+    bashrc = (home / ".bashrc").read_text()
+    assert bashrc.startswith("# >>> buildkit >>>\n")
+    block, _, rest = bashrc.partition("# <<< buildkit <<<\n")
+    assert rest == BASHRC
+    assert ".config/buildkit/env.sh" in block
+
+    # A key the profile no longer sets leaves the user's file; the user's keys stay.
+    profile = repo / "buildkit.yaml"
+    profile.write_text(profile.read_text().replace("jobs: 2", "jobs: null"))
+    third, recap = provision(repo, home)
+    # (cq changes too: its burst mode depends on cargo.jobs)
+    assert third.returncode == 0 and recap.changed >= 1, third.stdout + third.stderr
+    cargo_config = (home / ".cargo" / "config.toml").read_text()
+    assert tomllib.loads(cargo_config)["build"] == {"pipelining": True}
+    assert is_subsequence(USER_CARGO_CONFIG.splitlines(), cargo_config.splitlines())
+
+    # The same shared template as the repository's env file: render the repository and compare.
+    rendered = run_buildkit("render", repo)
+    assert rendered.exit_code == 0, rendered.stdout + rendered.stderr
+    machine_env = (home / ".config" / "buildkit" / "env.sh").read_text()
+    assert machine_env == (repo / ".config" / "buildkit.env").read_text()
+    # ... and the laptop's cq is the repository's cq, byte for byte.
+    assert (home / ".local" / "bin" / "cq").read_bytes() == (repo / "scripts" / "cq").read_bytes()
+
+    # A new login shell (and an interactive one) has the env and cq; cq builds the workspace.
+    env = user_env(home)
+    for flags in ("-lc", "-ic"):
+        shell = subprocess.run(
+            ["bash", flags, 'printf "%s\\n" "$BUILDKIT_MACHINE_PROBE"; command -v cq'],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        assert shell.returncode == 0, shell.stderr
+        assert shell.stdout.splitlines() == [
+            "hello from buildkit",
+            str(home / ".local" / "bin" / "cq"),
+        ], (flags, shell.stdout, shell.stderr)
+    build = subprocess.run(
+        ["bash", "-lc", "cq build"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert (repo / "target" / "debug" / "hello").is_file()
+    assert "unused config key" not in build.stderr
+
+
+def test_check_on_a_fresh_home_changes_nothing_on_disk(tmp_path: Path, example: Path) -> None:
+    home = make_home(tmp_path)  # cargo-hakari missing: check mode must not compile it either
+    repo = write_profile(example)
+    before = snapshot(home)
+
+    ran, recap = provision(repo, home, "--check", "--diff")
+
+    assert snapshot(home) == before
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert recap.changed > 0 and recap.failed == 0
+    assert "+++ after" in ran.stdout  # --diff shows what would change
+    assert ran.stderr.strip().splitlines()[-1].startswith("buildkit: error: ")
+    assert "without --check" in ran.stderr
+
+
+def test_broken_user_cargo_config_fails_with_exit_2_and_is_left_alone(
+    tmp_path: Path, example: Path
+) -> None:
+    home = make_home(tmp_path)
+    broken = "[build\njobs = 1\n"
+    (home / ".cargo" / "config.toml").write_text(broken)
+    repo = write_profile(example)
+
+    ran = subprocess.run(
+        [*BUILDKIT, "provision", str(repo)],
+        env=user_env(home),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert "invalid TOML" in ran.stdout  # the failing task's message, from buildkit's merge
+    assert "failed=1" in ran.stdout
+    [line] = ran.stderr.strip().splitlines()
+    assert line.startswith("buildkit: error: ansible-playbook laptop.yml failed")
+    assert (home / ".cargo" / "config.toml").read_text() == broken
+
+
+def test_missing_ansible_is_one_line_naming_the_extra(
+    example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_profile(example)
+    monkeypatch.setattr(buildkit.provision, "ansible_available", lambda: False)
+
+    ran = run_buildkit("provision", example)
+
+    assert ran.exit_code == 2
+    [line] = ran.stderr.strip().splitlines()
+    assert "pip install 'buildkit[machine]'" in line
+
+
+def test_ansible_lookup_finds_the_installed_ansible() -> None:
+    assert buildkit.provision.ansible_available()
