@@ -104,26 +104,19 @@ class Devcontainer:
         ]
 
     def up(self) -> dict[str, str]:
-        run = subprocess.run(
-            [*self._command("up"), "--log-format", "json"],
-            capture_output=True,
-            text=True,
-            env=self._environment(),
-            check=False,
-        )
-        result = _last_json(run.stdout)
-        if run.returncode != 0 or result.get("outcome") != "success":
-            raise AssertionError(
-                f"devcontainer up failed ({run.returncode}): {result}\n{run.stderr[-4000:]}"
-            )
-        return result
+        return self._run_json("up", self._command("up"))
 
     def build(self) -> str:
         """`devcontainer build` only (no container); returns the image name, removed afterwards."""
         image = f"vsc-{self.workspace.name.lower()}-built"
         command = ["build", "--workspace-folder", str(self.workspace), "--image-name", image]
+        self._run_json("build", [str(self.cli), *command])
+        return image
+
+    def _run_json(self, what: str, command: list[str]) -> dict[str, str]:
+        """Run a CLI command with JSON logs; its final result, or an error with the output."""
         run = subprocess.run(
-            [str(self.cli), *command, "--log-format", "json"],
+            [*command, "--log-format", "json"],
             capture_output=True,
             text=True,
             env=self._environment(),
@@ -132,9 +125,9 @@ class Devcontainer:
         result = _last_json(run.stdout)
         if run.returncode != 0 or result.get("outcome") != "success":
             raise AssertionError(
-                f"devcontainer build failed ({run.returncode}): {result}\n{run.stderr[-4000:]}"
+                f"devcontainer {what} failed ({run.returncode}): {result}\n{run.stderr[-4000:]}"
             )
-        return image
+        return result
 
     def _environment(self) -> dict[str, str]:
         """The test's environment over this process's; an empty value unsets the variable."""
