@@ -19,6 +19,7 @@ from buildkit.diagnose import procs, queue
 from buildkit.diagnose.sizes import ProgressFn
 from buildkit.diagnose.targets import (
     TargetScan,
+    cq_shared_build_dir,
     list_worktrees,
     locate_targets,
     scan_target,
@@ -75,7 +76,7 @@ def run_doctor(
 ) -> Report:
     root = resolve_repo(path)
     worktrees = list_worktrees(root)
-    locations = locate_targets(worktrees, workspace_subdir(root))
+    locations = locate_targets(worktrees, workspace_subdir(root), cq_shared_build_dir(root))
     scans = tuple(scan_target(loc, progress) for loc in locations)
     clear_progress(progress)
     holders = queue.live_holders()

@@ -30,6 +30,7 @@ from buildkit.diagnose.doctor import resolve_repo
 from buildkit.diagnose.sizes import FreedCounter, ProgressFn
 from buildkit.diagnose.targets import (
     TargetScan,
+    cq_shared_build_dir,
     list_worktrees,
     locate_targets,
     scan_target,
@@ -177,7 +178,8 @@ def collect(
     now = time.time() if now is None else now
     cutoff = now - seconds
     result = GcResult(str(root), dry_run, keep, seconds, queue_note)
-    for location in locate_targets(list_worktrees(root), workspace_subdir(root)):
+    shared = cq_shared_build_dir(root)
+    for location in locate_targets(list_worktrees(root), workspace_subdir(root), shared):
         scan = scan_target(location, progress)
         planned = _plan(scan, keep=keep, cutoff=cutoff, skipped=result.skipped)
         counter = FreedCounter()

@@ -151,9 +151,36 @@ def workspace_subdir(root: Path) -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
-def locate_targets(worktrees: list[Worktree], subdir: str = "") -> list[TargetLocation]:
-    """One entry per distinct target directory that exists on disk."""
+def cq_shared_build_dir(root: Path) -> Path | None:
+    """Cargo's build-dir that cq shares across the worktrees when ``cq.shared_target_dir`` is on
+    (docs/cq.md: ``<git common dir>/buildkit/build-dir``), when Cargo made one there."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    result = subprocess.run(
+        [git, "-C", str(root), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 or not result.stdout.strip():
+        return None
+    path = Path(result.stdout.strip()) / "buildkit" / "build-dir"
+    if os.path.islink(path) or not path.is_dir() or not looks_like_target(path):
+        return None
+    return path
+
+
+def locate_targets(
+    worktrees: list[Worktree], subdir: str = "", shared_build_dir: Path | None = None
+) -> list[TargetLocation]:
+    """One entry per distinct target directory that exists on disk, plus cq's shared
+    build-dir (where the worktrees' deps/ and incremental/ live when it is on)."""
     found: dict[Path, TargetLocation] = {}
+    if shared_build_dir is not None:
+        users = [wt.path for wt in worktrees if wt.exists]
+        key = Path(os.path.abspath(shared_build_dir))
+        found[key] = TargetLocation(key, users, False, "cq shared build-dir")
     for wt in worktrees:
         ws = wt.path / subdir if subdir else wt.path
         if wt.exists:
