@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install buildkit into a virtualenv and run its main job on the example workspace:
-# `buildkit init` on a copy of examples/hello-workspace, a build through cq, `buildkit check`.
+# `buildkit init` on a copy of examples/hello-workspace, a build and a test through cq,
+# `buildkit check`, and `buildkit doctor` measuring the target dir.
 . "$(dirname "$0")/lib.sh"
 ensure_venv
 say "installing buildkit (pip install .)"
@@ -11,7 +12,10 @@ cp -R "$REPO/examples/hello-workspace" "$work/hello-workspace"
 cd "$work/hello-workspace"
 say "buildkit init --yes (in a copy of examples/hello-workspace)"
 "$VENV/bin/buildkit" init --yes
-say "cargo build with the rendered settings"
-if [ -x scripts/cq ]; then scripts/cq build; else cargo build; fi
+say "scripts/cq build && scripts/cq test (the build queue, with the rendered settings)"
+scripts/cq build
+scripts/cq test
 say "buildkit check"
 "$VENV/bin/buildkit" check
+say "buildkit doctor"
+"$VENV/bin/buildkit" doctor

@@ -239,7 +239,9 @@ def _findings(
                     where,
                     f"{len(dups)} crates compiled more than once ({scan.rlibs} .rlib files); "
                     "most copies: " + ", ".join(f"{c} x{n}" for c, n in worst),
-                    "unify features with cargo-hakari (buildkit init turns it on for workspaces)",
+                    "unify features with cargo-hakari (buildkit init turns it on for workspaces); "
+                    "two copies of a workspace crate can also be cq's incremental policy (one "
+                    "with incremental for build/run, one without for test/check): expected",
                     extra_bytes,
                 )
             )
