@@ -107,22 +107,25 @@ def _last_error_line(stderr: str) -> str:
     return (errors or lines or ["no output"])[0]
 
 
-def git_worktree_records(root: Path) -> list[dict[str, str]] | None:
-    """``git worktree list --porcelain`` as one dict per entry (``worktree``, ``branch``,
-    ``bare``, ``prunable``, ...); None when ``root`` is not in a git repository."""
+def git_output(root: Path, *args: str) -> str | None:
+    """``git -C root ARGS`` stdout, or None when git is missing or says no (not a repository)."""
     git = shutil.which("git")
     if git is None:
         return None
     result = subprocess.run(
-        [git, "-C", str(root), "worktree", "list", "--porcelain"],
-        capture_output=True,
-        text=True,
-        check=False,
+        [git, "-C", str(root), *args], capture_output=True, text=True, check=False
     )
-    if result.returncode != 0:
+    return result.stdout if result.returncode == 0 else None
+
+
+def git_worktree_records(root: Path) -> list[dict[str, str]] | None:
+    """``git worktree list --porcelain`` as one dict per entry (``worktree``, ``branch``,
+    ``bare``, ``prunable``, ...); None when ``root`` is not in a git repository."""
+    output = git_output(root, "worktree", "list", "--porcelain")
+    if output is None:
         return None
     records = []
-    for block in result.stdout.strip().split("\n\n"):
+    for block in output.strip().split("\n\n"):
         fields = dict(line.partition(" ")[::2] for line in block.splitlines())
         if "worktree" in fields:
             records.append(fields)

@@ -19,11 +19,9 @@ from buildkit.diagnose import procs, queue
 from buildkit.diagnose.sizes import ProgressFn
 from buildkit.diagnose.targets import (
     TargetScan,
-    cq_shared_build_dir,
     list_worktrees,
-    locate_targets,
+    repository_targets,
     scan_target,
-    workspace_subdir,
 )
 from buildkit.errors import BadInput
 from buildkit.profile import PROFILE_FILE, load_profile
@@ -76,7 +74,7 @@ def run_doctor(
 ) -> Report:
     root = resolve_repo(path)
     worktrees = list_worktrees(root)
-    locations = locate_targets(worktrees, workspace_subdir(root), cq_shared_build_dir(root))
+    locations = repository_targets(root, worktrees)
     scans = tuple(scan_target(loc, progress) for loc in locations)
     clear_progress(progress)
     holders = queue.live_holders()

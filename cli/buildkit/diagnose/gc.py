@@ -30,11 +30,9 @@ from buildkit.diagnose.doctor import resolve_repo
 from buildkit.diagnose.sizes import FreedCounter, ProgressFn
 from buildkit.diagnose.targets import (
     TargetScan,
-    cq_shared_build_dir,
     list_worktrees,
-    locate_targets,
+    repository_targets,
     scan_target,
-    workspace_subdir,
 )
 from buildkit.errors import BadInput, EnvironmentProblem
 
@@ -178,8 +176,7 @@ def collect(
     now = time.time() if now is None else now
     cutoff = now - seconds
     result = GcResult(str(root), dry_run, keep, seconds, queue_note)
-    shared = cq_shared_build_dir(root)
-    for location in locate_targets(list_worktrees(root), workspace_subdir(root), shared):
+    for location in repository_targets(root, list_worktrees(root)):
         scan = scan_target(location, progress)
         planned = _plan(scan, keep=keep, cutoff=cutoff, skipped=result.skipped)
         counter = FreedCounter()

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
-import subprocess
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildkit.diagnose.sizes import ProgressFn, Usage, Walker
-from buildkit.workspace import git_worktree_records
+from buildkit.workspace import git_output, git_worktree_records
 
 PROFILE_PARTS = ("deps", ".fingerprint", "incremental", "build")
 UNIT_RE = re.compile(r"^(?P<stem>.+)-(?P<hash>[0-9a-f]{16})(?P<ext>\..+)?$")
@@ -139,33 +137,17 @@ def _configured_target_dir(worktree: Path) -> tuple[Path, str] | None:
 def workspace_subdir(root: Path) -> str:
     """Where ``root`` lies inside its worktree (``""`` at the top, ``rust/`` for a workspace
     in a subdirectory): the same place in every other worktree holds its twin."""
-    git = shutil.which("git")
-    if git is None:
-        return ""
-    result = subprocess.run(
-        [git, "-C", str(root), "rev-parse", "--show-prefix"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.stdout.strip() if result.returncode == 0 else ""
+    output = git_output(root, "rev-parse", "--show-prefix")
+    return output.strip() if output is not None else ""
 
 
 def cq_shared_build_dir(root: Path) -> Path | None:
     """Cargo's build-dir that cq shares across the worktrees when ``cq.shared_target_dir`` is on
     (docs/cq.md: ``<git common dir>/buildkit/build-dir``), when Cargo made one there."""
-    git = shutil.which("git")
-    if git is None:
+    output = git_output(root, "rev-parse", "--path-format=absolute", "--git-common-dir")
+    if not output or not output.strip():
         return None
-    result = subprocess.run(
-        [git, "-C", str(root), "rev-parse", "--path-format=absolute", "--git-common-dir"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0 or not result.stdout.strip():
-        return None
-    path = Path(result.stdout.strip()) / "buildkit" / "build-dir"
+    path = Path(output.strip()) / "buildkit" / "build-dir"
     if os.path.islink(path) or not path.is_dir() or not looks_like_target(path):
         return None
     return path
@@ -201,6 +183,11 @@ def locate_targets(
         else:
             found[key] = TargetLocation(key, [wt.path], stale, how)
     return list(found.values())
+
+
+def repository_targets(root: Path, worktrees: list[Worktree]) -> list[TargetLocation]:
+    """Every target dir doctor and gc look at for the repository at ``root``."""
+    return locate_targets(worktrees, workspace_subdir(root), cq_shared_build_dir(root))
 
 
 def looks_like_target(path: Path) -> bool:
