@@ -182,8 +182,10 @@ Progress = Annotated[
 
 @app.command()
 def doctor(path: RepoArg = Path(), as_json: AsJson = False, progress: Progress = False) -> None:
-    """Measure every target dir of the repository's worktrees: size, incremental dirs,
-    duplicate crates, orphaned build processes, setup; each finding with a fix."""
+    """Measure the target dirs of every worktree and say what to fix.
+
+    Size, incremental dirs, duplicate crates, orphans, setup; each finding with its fix.
+    """
     with _errors():
         report = diagnose.run_doctor(
             path, progress=diagnose.stderr_progress(progress or sys.stderr.isatty())
@@ -208,8 +210,10 @@ def gc(
     as_json: AsJson = False,
     progress: Progress = False,
 ) -> None:
-    """Remove stale incremental dirs, unused artifacts and target dirs of removed worktrees,
-    holding cq's queue so no build is running meanwhile."""
+    """Remove what Cargo never collects, holding cq's queue.
+
+    Stale incremental dirs, unused artifacts, the target dirs of removed worktrees.
+    """
     with _errors():
         result = diagnose.run_gc(
             path,
@@ -235,8 +239,12 @@ def provision(
     ] = False,
     diff: ShowDiff = False,
 ) -> None:
-    """Apply buildkit.yaml's machine section to this machine with ansible: cq on PATH, cargo
-    settings, the env in the shell's rc file, cargo-hakari (pip install 'buildkit\\[machine]')."""
+    """Apply buildkit.yaml's machine section to this machine with ansible.
+
+    cq on PATH, user cargo settings, the env in the shell's rc file, cargo-hakari.
+
+    Needs ansible-core: pip install 'buildkit\\[machine]'.
+    """
     with _errors():
         provisioning.run_provision(path, check=check, diff=diff)
 
