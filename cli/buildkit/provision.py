@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from buildkit.errors import BadInput, CheckFailed, EnvironmentProblem
+from buildkit.pins import pinned_tool
 from buildkit.profile import load_profile
 from buildkit.resources import data_dir
 
@@ -70,6 +71,7 @@ def playbook_vars(profile_context: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "buildkit_machine_profile": profile_context["profile"],
         "buildkit_machine_templates_dir": str(data_dir("templates")),
+        "buildkit_machine_hakari_version": pinned_tool("cargo-hakari"),
         # modules run with this Python: no interpreter discovery, no warning about it
         "ansible_python_interpreter": sys.executable,
     }

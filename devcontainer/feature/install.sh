@@ -28,7 +28,7 @@ fi
 
 if [ "$INSTALLHAKARI" = true ]; then
     case $HAKARIVERSION in
-        '' | *[!0-9.]*) fail "hakariVersion must be a version such as 0.9.39, not '$HAKARIVERSION'" ;;
+        '' | *[!0-9.]*) fail "hakariVersion must be a version such as 1.2.3, not '$HAKARIVERSION'" ;;
     esac
     if command -v cargo-hakari >/dev/null 2>&1; then
         say "cargo-hakari is already installed"

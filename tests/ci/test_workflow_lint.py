@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from buildkit.pins import load_pins, pinned_tool
 from buildkit.profile import Profile, parse_profile
 from buildkit.project import initial_profile_text
-from buildkit.render.ci_workflow import load_pins
 from buildkit.render.ownership import OwnedFile
 from buildkit.render.plan import build_plan
 from buildkit.workspace import detect_workspace
@@ -246,7 +246,7 @@ def test_profile_switches_the_jobs(rendered: dict[str, Path]) -> None:
         "cargo hakari verify",
     ]
     tools = [s["with"]["tool"] for s in steps(on) if "install-action" in s.get("uses", "")]
-    assert "cargo-hakari@0.9.39" in tools and "cargo-nextest" in tools
+    assert f"cargo-hakari@{pinned_tool('cargo-hakari')}" in tools and "cargo-nextest" in tools
     # buildkit check needs cargo-hakari when hakari is on, and only then.
     assert not any("install-action" in s.get("uses", "") for s in off["jobs"]["buildkit"]["steps"])
 

@@ -11,8 +11,9 @@ import yaml
 from buildkit import __version__
 from buildkit.errors import BadInput
 from buildkit.install_source import pinned_requirement
+from buildkit.pins import PINS_FILE, load_pins
 from buildkit.render import templating
-from buildkit.render.ci_workflow import PINS_FILE, load_pins, toolchain_channel
+from buildkit.render.ci_workflow import toolchain_channel
 from buildkit.resources import data_dir
 from conftest import build_file_tree, run_buildkit
 

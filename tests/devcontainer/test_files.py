@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from pathlib import Path
 
+from buildkit.pins import pinned_tool
 from conftest import run_buildkit
 from devcontainer.devcontainer_helpers import (
     PROBE,
     PROBE_VALUE,
-    REPO,
     init_with,
     load_jsonc,
     probe_env,
@@ -76,12 +75,10 @@ def test_feature_json_validates_and_install_script_parses(example: Path) -> None
     assert install.stat().st_mode & 0o111 and cq.stat().st_mode & 0o111
 
 
-def test_hakari_version_matches_the_dev_setup_pin(example: Path) -> None:
-    setup = (REPO / "dev/setup.d/10-cargo-tools.sh").read_text()
-    pinned = re.search(r"CARGO_HAKARI_VERSION=(\S+)", setup)
-    assert pinned
+def test_hakari_version_is_the_pinned_one(example: Path) -> None:
     init_with(example, "")
-    assert f"ARG CARGO_HAKARI_VERSION={pinned.group(1)}\n" in (example / DOCKERFILE).read_text()
+    pinned = pinned_tool("cargo-hakari")
+    assert f"ARG CARGO_HAKARI_VERSION={pinned}\n" in (example / DOCKERFILE).read_text()
 
 
 def test_hakari_off_and_no_target_volume(example: Path) -> None:

@@ -12,6 +12,7 @@ import jsonschema
 import yaml
 
 from buildkit.errors import BadInput
+from buildkit.pins import pinned_tool
 from buildkit.profile.schema import PROFILE_VERSION, profile_schema, with_defaults
 
 PROFILE_FILE = "buildkit.yaml"
@@ -44,6 +45,8 @@ class Profile:
         """What every template sees: the profile as ``profile``, as the ansible roles pass it."""
         data = dict(self.data)
         data["hakari"] = {**data["hakari"], "enabled": self.hakari_enabled}
+        pinned = data["devcontainer"]["cargo_hakari_version"] or pinned_tool("cargo-hakari")
+        data["devcontainer"] = {**data["devcontainer"], "cargo_hakari_version": pinned}
         return {"profile": data}
 
 

@@ -8,65 +8,23 @@ through the ``pin`` filter: one place to review and refresh every commit SHA.
 
 from __future__ import annotations
 
-import functools
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
 from buildkit import __version__
 from buildkit.errors import BadInput
+from buildkit.pins import PINS_FILE, load_pins
 from buildkit.profile import Profile
 from buildkit.render import templating
 from buildkit.render.ownership import Artifact, OwnedFile, RetiredFile
-from buildkit.resources import data_dir
 
 TEMPLATE = "rust.yml.j2"
-PINS_FILE = "pins.yaml"
 TOOLCHAIN_FILES = ("rust-toolchain.toml", "rust-toolchain")
-_SHA = re.compile(r"^[0-9a-f]{40}$")
 _CHANNEL = re.compile(r"^[A-Za-z0-9._-]+$")
-
-
-@dataclass(frozen=True)
-class Pin:
-    """One action at one commit; ``ref`` is the tag (or branch) the commit was taken from."""
-
-    action: str
-    sha: str
-    ref: str
-
-    def uses(self) -> str:
-        return f"{self.action}@{self.sha} # {self.ref}"
-
-
-@dataclass(frozen=True)
-class Pins:
-    actions: Mapping[str, Pin]
-    tools: Mapping[str, str | None]
-
-
-@functools.cache
-def load_pins(path: Path | None = None) -> Pins:
-    """Read ``ci/pins.yaml``; a malformed entry is a packaging bug, reported with its key."""
-    path = path or data_dir("ci") / PINS_FILE
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    actions = {}
-    for name, entry in data["actions"].items():
-        sha = str(entry["sha"])
-        if not _SHA.match(sha):
-            raise BadInput(
-                f"{path}: actions.{name}.sha: {sha!r} is not a full 40-hex commit SHA; "
-                "restore it (dev/refresh-action-pins.py rewrites the file)"
-            )
-        actions[name] = Pin(action=name, sha=sha, ref=str(entry["ref"]))
-    tools = {name: (None if v is None else str(v)) for name, v in data.get("tools", {}).items()}
-    return Pins(actions=actions, tools=tools)
 
 
 def pin(action: str) -> str:

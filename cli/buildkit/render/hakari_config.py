@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from buildkit.errors import BadInput, EnvironmentProblem
+from buildkit.pins import pinned_tool
 from buildkit.profile import Profile
 from buildkit.render import templating
 from buildkit.render.ownership import Artifact, ManagedBlock, OwnedFile, RetiredFile
@@ -22,7 +23,9 @@ from buildkit.workspace import Workspace
 
 HAKARI_CONFIG = ".config/hakari.toml"
 GITATTRIBUTES = ".gitattributes"
-INSTALL = ("cargo", "install", "--locked", "cargo-hakari")
+# Pinned like CI's: `generate --diff` output depends on the version, so an unpinned install at
+# init could disagree with the workflow's check.
+INSTALL = ("cargo", "install", "--locked", f"cargo-hakari@{pinned_tool('cargo-hakari')}")
 INSTALL_SHOWN = " ".join(INSTALL)
 HAKARI_MARK = "### BEGIN HAKARI SECTION"
 

@@ -1,0 +1,61 @@
+"""Every pinned version lives in ci/pins.yaml only: no other source file repeats it.
+
+A second copy is how a laptop, a container, CI and `buildkit init` end up with different
+cargo-hakari versions (and `generate --diff` drift nobody caused). Measurements that record
+which version they ran with (bench/ results, the CHANGELOG) are history, not sources.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from buildkit.pins import PINS_FILE, load_pins, pinned_tool
+from conftest import REPO
+
+HISTORY = ("CHANGELOG.md", "bench/")
+
+
+def tracked_sources() -> dict[str, str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    sources = {}
+    for name in filter(None, listed):
+        if name == f"ci/{PINS_FILE}" or name.startswith(HISTORY):
+            continue
+        path = REPO / name
+        if not path.is_file():
+            continue  # deleted in the work tree
+        try:
+            sources[name] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+    return sources
+
+
+PINS = load_pins()
+PINNED = sorted(
+    [(f"tools.{name}", version) for name, version in PINS.tools.items() if version]
+    + [(f"actions.{name}.sha", pin.sha) for name, pin in PINS.actions.items()]
+)
+
+
+@pytest.mark.parametrize(("key", "value"), PINNED, ids=[key for key, _ in PINNED])
+def test_a_pinned_value_has_no_second_copy(key: str, value: str) -> None:
+    copies = [name for name, text in tracked_sources().items() if value in text]
+    assert copies == [], f"{key} = {value} is repeated in {copies}; read it from ci/{PINS_FILE}"
+
+
+def test_the_checker_sees_a_planted_copy(tmp_path: object) -> None:
+    """The test above could pass by reading nothing: prove it finds the version in a source."""
+    version = pinned_tool("cargo-hakari")
+    sources = tracked_sources()
+    assert "cli/buildkit/pins.py" in sources and "dev/setup.d/10-cargo-tools.sh" in sources
+    planted = {**sources, "x.sh": f"CARGO_HAKARI_VERSION={version}\n"}
+    assert [n for n, text in planted.items() if version in text] == ["x.sh"]
