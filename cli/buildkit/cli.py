@@ -238,15 +238,17 @@ def provision(
         typer.Option("--check", help="Change nothing; exit 1 when the machine needs changes."),
     ] = False,
     diff: ShowDiff = False,
+    force: Force = False,
 ) -> None:
     """Apply buildkit.yaml's machine section to this machine with ansible.
 
-    cq on PATH, user cargo settings, the env in the shell's rc file, cargo-hakari.
+    cq on PATH, user cargo settings, the env in the shell's rc file, cargo-hakari. A hand
+    edit of buildkit's part of a file is refused, as by render, unless --force.
 
     Needs ansible-core: pip install 'buildkit\\[machine]'.
     """
     with _errors():
-        provisioning.run_provision(path, check=check, diff=diff)
+        provisioning.run_provision(path, check=check, diff=diff, force=force)
 
 
 def _drift_reason(change: Change, result: project.RenderResult) -> str:

@@ -1,9 +1,12 @@
 """The library behind ``buildkit provision``: apply a profile to this machine with ansible.
 
-The repository's ``buildkit.yaml`` becomes the variables of ``playbooks/laptop.yml`` (role
-``buildkit_machine``), which renders the same shared templates as ``buildkit render``. ansible
-runs in this Python (``python -m ansible playbook``) so the role's filters can import buildkit;
-its output streams through as it comes, and the PLAY RECAP is parsed for the result.
+The user's home is one more destination of the render pipeline (``render/home.py``): its files
+are computed and compared with the disk by the same code as a repository's, under the same
+ownership rules, so a hand edit of buildkit's part is refused (exit 1) unless ``--force``. The
+changes then go to ``playbooks/laptop.yml`` (role ``buildkit_machine``) as variables; the role
+writes them and does what needs ansible: packages with privilege and cargo-hakari. ansible
+runs in this Python (``python -m ansible playbook``); its output streams through as it comes,
+and the PLAY RECAP is parsed for the result.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from typing import Any
 
 from buildkit.errors import BadInput, CheckFailed, EnvironmentProblem
 from buildkit.pins import pinned_tool
-from buildkit.profile import load_profile
+from buildkit.profile import Profile, load_profile
+from buildkit.project import ConflictError
+from buildkit.render import home
+from buildkit.render.apply import Change, Status, compute_changes
 from buildkit.resources import data_dir
 
 PLAYBOOK = "laptop.yml"
@@ -66,11 +72,33 @@ def ansible_available() -> bool:
     return any((Path(where) / "cli" / "playbook.py").is_file() for where in locations)
 
 
-def playbook_vars(profile_context: Mapping[str, Any]) -> dict[str, Any]:
-    """The variables the playbook gets: the profile and where the shared templates are."""
+def home_changes(profile: Profile, machine: home.Machine) -> list[Change]:
+    """What provisioning would do to each of buildkit's files in this user's home."""
+    return compute_changes(Path("/"), home.artifacts(profile, machine))
+
+
+def file_entries(changes: list[Change], *, force: bool) -> list[dict[str, Any]]:
+    """The files the role writes: each change to make, with the mode it should end with."""
+    entries = []
+    for change in changes:
+        if change.status is Status.UNCHANGED or (change.status is Status.CONFLICT and not force):
+            continue
+        target = Path(change.path)
+        mode = 0o755 if change.artifact.executable else 0o644
+        if target.exists():
+            mode = target.stat().st_mode & 0o7777 | (0o111 if change.artifact.executable else 0)
+        entries.append({"path": change.path, "content": change.after, "mode": f"{mode:04o}"})
+    return entries
+
+
+def playbook_vars(
+    profile_context: Mapping[str, Any], files: list[dict[str, Any]], system: str
+) -> dict[str, Any]:
+    """The variables the playbook gets: the profile, the files to write, the pinned hakari."""
     return {
         "buildkit_machine_profile": profile_context["profile"],
-        "buildkit_machine_templates_dir": str(data_dir("templates")),
+        "buildkit_machine_files": files,
+        "buildkit_machine_system": system,
         "buildkit_machine_hakari_version": pinned_tool("cargo-hakari"),
         # modules run with this Python: no interpreter discovery, no warning about it
         "ansible_python_interpreter": sys.executable,
@@ -99,12 +127,16 @@ def run_provision(
     *,
     check: bool = False,
     diff: bool = False,
+    force: bool = False,
+    system: str | None = None,
     extra_vars: Mapping[str, Any] | None = None,
     out: Callable[[str], object] | None = None,
 ) -> ProvisionResult:
     """Run the laptop playbook on this machine with ``PATH/buildkit.yaml`` as its variables.
 
-    Raises CheckFailed when ``check`` finds changes to make (exit 1), EnvironmentProblem when
+    ``system`` overrides ``platform.system()`` (the tests simulate macOS with it). Raises
+    ConflictError when the user edited buildkit's part of a file and ``force`` is off, and
+    CheckFailed when ``check`` finds changes to make (both exit 1), EnvironmentProblem when
     ansible is missing or the play fails (exit 2).
     """
     root = path.expanduser().resolve()
@@ -113,7 +145,22 @@ def run_provision(
     profile = load_profile(root)
     if not ansible_available():
         raise EnvironmentProblem(MISSING_ANSIBLE)
-    variables = {**playbook_vars(profile.template_context()), **(extra_vars or {})}
+    machine = home.Machine.this(system)
+    changes = home_changes(profile, machine)
+    conflicts = [c for c in changes if c.status is Status.CONFLICT]
+    if conflicts and not force:
+        raise ConflictError(conflicts)
+    emit = out or _stdout
+    if diff:
+        for change in changes:
+            if change.status is not Status.UNCHANGED:
+                emit(change.diff())
+    files = file_entries(changes, force=force)
+    variables = {
+        **playbook_vars(profile.template_context(), files, machine.system),
+        **({"buildkit_machine_os_family": "Darwin"} if machine.system == "Darwin" else {}),
+        **(extra_vars or {}),
+    }
 
     private = Path(tempfile.mkdtemp(prefix="buildkit-provision-"))  # 0700, unpredictable name
     try:
@@ -137,8 +184,7 @@ def run_provision(
             f"@{vars_file}",
         ]
         command += ["--check"] if check else []
-        command += ["--diff"] if diff else []
-        returncode, lines = _stream(command, _ansible_env(private), cwd=private, out=out or _stdout)
+        returncode, lines = _stream(command, _ansible_env(private), cwd=private, out=emit)
     finally:
         shutil.rmtree(private, ignore_errors=True)
 

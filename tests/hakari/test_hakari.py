@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tomllib
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from buildkit.errors import EnvironmentProblem
+from buildkit.pins import pinned_tool
 from buildkit.project import run_init
+from buildkit.render.hakari_config import INSTALL_SHOWN
 from buildkit.render.ownership import is_pristine
 from buildkit.render.steps import StepContext
 from conftest import build_file_tree, run_buildkit
@@ -161,7 +164,7 @@ def test_a_failed_install_leaves_the_repository_untouched(no_hakari: Path, seedl
     before = snapshot(seedlike)
     ran = run_buildkit("init", "--yes", seedlike)
     assert ran.exit_code == 2
-    assert "cargo install --locked cargo-hakari` failed" in ran.stderr
+    assert f"{INSTALL_SHOWN}` failed" in ran.stderr
     assert "nothing was written" in ran.stderr
     assert snapshot(seedlike) == before
 
@@ -170,7 +173,8 @@ def test_without_yes_and_a_terminal_it_says_how_to_install(no_hakari: Path, seed
     before = snapshot(seedlike)
     ran = run_buildkit("init", seedlike)
     assert ran.exit_code == 2
-    assert "pass --yes to install it with `cargo install --locked cargo-hakari`" in ran.stderr
+    assert f"pass --yes to install it with `{INSTALL_SHOWN}`" in ran.stderr
+    assert INSTALL_SHOWN.endswith(f"cargo-hakari@{pinned_tool('cargo-hakari')}")  # pinned, as CI
     assert snapshot(seedlike) == before
 
 
@@ -182,7 +186,7 @@ def test_declining_the_install_question_writes_nothing(no_hakari: Path, seedlike
         return False
 
     before = snapshot(seedlike)
-    with pytest.raises(EnvironmentProblem, match="run `cargo install --locked cargo-hakari`"):
+    with pytest.raises(EnvironmentProblem, match=re.escape(f"run `{INSTALL_SHOWN}`")):
         run_init(seedlike, ctx=StepContext(confirm=decline))
-    assert asked and "cargo install --locked cargo-hakari" in asked[0]
+    assert asked and INSTALL_SHOWN in asked[0]
     assert snapshot(seedlike) == before

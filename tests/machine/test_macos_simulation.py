@@ -1,6 +1,7 @@
 """SIMULATION of the macOS path on Linux: macOS cannot run here, so the Darwin facts the role
-dispatches on are forced (buildkit_machine_system / buildkit_machine_os_family), with a
-temporary HOME. What is proven: the Darwin branch is the one taken (zsh rc, perl check) and no
+dispatches on are forced (run_provision's `system`, which sets buildkit_machine_system and
+buildkit_machine_os_family for the role and picks the home layout in Python), with a temporary
+HOME. What is proven: the Darwin branch is the one taken (zsh rc, perl check) and no
 Linux-only task runs. What is not: anything about a real macOS (its zsh, its perl, BSD tools)."""
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import pytest
 
 from buildkit.provision import run_provision
 from machine.machine_helpers import make_home, user_env, write_profile
-
-DARWIN = {"buildkit_machine_system": "Darwin", "buildkit_machine_os_family": "Darwin"}
 
 
 def test_simulated_macos_gets_the_zsh_block_and_no_linux_task(
@@ -30,7 +29,10 @@ def test_simulated_macos_gets_the_zsh_block_and_no_linux_task(
     lines: list[str] = []
 
     result = run_provision(
-        repo, extra_vars={**DARWIN, "buildkit_machine_install_hakari": False}, out=lines.append
+        repo,
+        system="Darwin",
+        extra_vars={"buildkit_machine_install_hakari": False},
+        out=lines.append,
     )
 
     output = "".join(lines)

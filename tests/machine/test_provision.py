@@ -78,6 +78,11 @@ def test_provision_converges_then_changes_nothing_and_a_login_shell_has_it(
     assert machine_env == (repo / ".config" / "buildkit.env").read_text()
     # ... and the laptop's cq is the repository's cq, byte for byte.
     assert (home / ".local" / "bin" / "cq").read_bytes() == (repo / "scripts" / "cq").read_bytes()
+    # ... and every machine-level cargo key the repository also sets has the same value there.
+    repo_settings = tomllib.loads((repo / ".cargo" / "config.toml").read_text())
+    machine_settings = tomllib.loads(cargo_config)
+    repo_debug = repo_settings["profile"]["dev"]["package"]["*"]["debug"]
+    assert machine_settings["profile"]["dev"]["package"]["*"]["debug"] == repo_debug
 
     # A new login shell (and an interactive one) has the env and cq; cq builds the workspace.
     env = user_env(home)
@@ -119,7 +124,7 @@ def test_check_on_a_fresh_home_changes_nothing_on_disk(tmp_path: Path, example: 
     assert snapshot(home) == before
     assert ran.returncode == 1, ran.stdout + ran.stderr
     assert recap.changed > 0 and recap.failed == 0
-    assert "+++ after" in ran.stdout  # --diff shows what would change
+    assert f"+++ {home}/.bashrc" in ran.stdout  # --diff shows what would change
     assert ran.stderr.strip().splitlines()[-1].startswith("buildkit: error: ")
     assert "without --check" in ran.stderr
 
@@ -131,6 +136,7 @@ def test_broken_user_cargo_config_fails_with_exit_2_and_is_left_alone(
     broken = "[build\njobs = 1\n"
     (home / ".cargo" / "config.toml").write_text(broken)
     repo = write_profile(example)
+    before = snapshot(home)
 
     ran = subprocess.run(
         [*BUILDKIT, "provision", str(repo)],
@@ -141,11 +147,47 @@ def test_broken_user_cargo_config_fails_with_exit_2_and_is_left_alone(
     )
 
     assert ran.returncode == 2, ran.stdout + ran.stderr
-    assert "invalid TOML" in ran.stdout  # the failing task's message, from buildkit's merge
-    assert "failed=1" in ran.stdout
     [line] = ran.stderr.strip().splitlines()
-    assert line.startswith("buildkit: error: ansible-playbook laptop.yml failed")
-    assert (home / ".cargo" / "config.toml").read_text() == broken
+    assert line.startswith(f"buildkit: error: {home}/.cargo/config.toml:"), line
+    assert "invalid TOML" in line
+    assert "PLAY RECAP" not in ran.stdout  # refused before ansible ran: nothing half-applied
+    assert snapshot(home) == before
+
+
+def test_a_hand_edit_of_buildkits_key_is_refused_like_render_until_force(
+    tmp_path: Path, example: Path
+) -> None:
+    home = make_home(tmp_path)
+    link_real_hakari(home)
+    repo = write_profile(example)
+    first, _ = provision(repo, home)
+    assert first.returncode == 0, first.stdout + first.stderr
+    config = home / ".cargo" / "config.toml"
+    config.write_text(config.read_text().replace("jobs = 2", "jobs = 7"))
+    before = snapshot(home)
+
+    for args in (("--check", "--diff"), ()):
+        ran = subprocess.run(
+            [*BUILDKIT, "provision", str(repo), *args],
+            env=user_env(home),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert ran.returncode == 1, ran.stdout + ran.stderr
+        first_line = ran.stderr.splitlines()[0]
+        assert first_line == (
+            f"buildkit: error: {config} was edited by hand; nothing was written: move your "
+            "edits into buildkit.yaml, or run again with --force to overwrite them"
+        )
+        assert "-jobs = 7" in ran.stderr  # the diff of the refused change, as render shows it
+        assert "PLAY RECAP" not in ran.stdout
+        assert snapshot(home) == before
+
+    forced, recap = provision(repo, home, "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert recap.changed == 1
+    assert tomllib.loads(config.read_text())["build"]["jobs"] == 2
 
 
 def test_missing_ansible_is_one_line_naming_the_extra(

@@ -38,11 +38,13 @@ class Change:
     def diff(self) -> str:
         before = (self.before or "").splitlines(keepends=True)
         after = (self.after or "").splitlines(keepends=True)
+        # Home files (provision) have absolute paths: no a/ b/ prefix there.
+        a, b = ("", "") if self.path.startswith("/") else ("a/", "b/")
         lines = difflib.unified_diff(
             before,
             after,
-            fromfile=f"a/{self.path}" if self.before is not None else "/dev/null",
-            tofile=f"b/{self.path}" if self.after is not None else "/dev/null",
+            fromfile=f"{a}{self.path}" if self.before is not None else "/dev/null",
+            tofile=f"{b}{self.path}" if self.after is not None else "/dev/null",
         )
         return "".join(
             line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"

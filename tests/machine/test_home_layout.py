@@ -1,0 +1,66 @@
+"""Where provisioning puts each file, from the profile and the machine: the Python side of the
+home destination (the ansible runs in test_provision.py write what this computes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from buildkit.profile import parse_profile
+from buildkit.render import home
+from buildkit.render.ownership import ManagedBlock, MergedToml, OwnedFile
+
+
+def artifacts_for(tmp_path: Path, machine_yaml: str, system: str) -> dict[str, object]:
+    text = f"version: 1\ncargo:\n  jobs: 3\nmachine:\n{machine_yaml}"
+    profile = parse_profile(text, root=tmp_path, path=tmp_path / "buildkit.yaml")
+    machine = home.Machine(system=system, home=tmp_path / "h", cargo_home=tmp_path / "c")
+    return {a.path: a for a in home.artifacts(profile, machine)}
+
+
+def test_linux_defaults_bashrc_and_the_linker_key(tmp_path: Path) -> None:
+    found = artifacts_for(tmp_path, "  fast_linker: mold\n", "Linux")
+    assert set(found) == {
+        f"{tmp_path}/h/.local/bin/cq",
+        f"{tmp_path}/c/config.toml",
+        f"{tmp_path}/h/.config/buildkit/env.sh",
+        f"{tmp_path}/h/.bashrc",
+    }
+    cargo = found[f"{tmp_path}/c/config.toml"]
+    assert isinstance(cargo, MergedToml)
+    sources = {key.source for key in cargo.managed}
+    assert sources == {"cargo.dependency_debug", "cargo.jobs", "machine.fast_linker"}
+    block = found[f"{tmp_path}/h/.bashrc"]
+    assert isinstance(block, ManagedBlock) and block.at_top
+    assert '. "$HOME"/.config/buildkit/env.sh' in block.body
+    assert 'PATH="$HOME"/.local/bin:$PATH' in block.body
+
+
+def test_macos_gets_zshrc_and_no_linker_key(tmp_path: Path) -> None:
+    found = artifacts_for(tmp_path, "  fast_linker: mold\n", "Darwin")
+    assert f"{tmp_path}/h/.zshrc" in found and f"{tmp_path}/h/.bashrc" not in found
+    cargo = found[f"{tmp_path}/c/config.toml"]
+    assert isinstance(cargo, MergedToml)
+    assert "machine.fast_linker" not in {key.source for key in cargo.managed}
+
+
+@pytest.mark.parametrize("system", ["Linux", "Darwin"])
+def test_rc_file_overrides_the_shells_own(tmp_path: Path, system: str) -> None:
+    found = artifacts_for(tmp_path, "  rc_file: ~/.zshenv\n", system)
+    rc = [a for a in found.values() if isinstance(a, ManagedBlock)]
+    assert [a.path for a in rc] == [f"{tmp_path}/h/.zshenv"]
+
+
+def test_switches_leave_out_their_files(tmp_path: Path) -> None:
+    found = artifacts_for(
+        tmp_path, "  install_cq: false\n  cargo_config: false\n  shell_env: false\n", "Linux"
+    )
+    assert found == {}
+
+
+def test_without_cq_the_block_does_not_touch_path(tmp_path: Path) -> None:
+    found = artifacts_for(tmp_path, "  install_cq: false\n", "Linux")
+    assert not any(isinstance(a, OwnedFile) and a.path.endswith("/cq") for a in found.values())
+    [block] = [a for a in found.values() if isinstance(a, ManagedBlock)]
+    assert "PATH" not in block.body
