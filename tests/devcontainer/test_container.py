@@ -93,13 +93,15 @@ def test_feature_installs_cq_and_settings_into_a_plain_image(
     # A devcontainer.json of the user's own, on a plain Debian image (no Rust), with the Feature.
     own = {
         "image": BASE_IMAGE,
-        "features": {"./buildkit-feature": {"installHakari": False, "jobs": "3"}},
+        "features": {"./buildkit-feature": {"installHakari": False}},
     }
     (workspace / ".devcontainer").mkdir()
     (workspace / ".devcontainer/devcontainer.json").write_text(json.dumps(own, indent=2) + "\n")
     # The profile comes first, so `buildkit init` leaves that devcontainer.json alone.
     (workspace / "buildkit.yaml").write_text(
-        "version: 1\n" + probe_env() + "devcontainer:\n  enabled: false\n  feature: true\n"
+        "version: 1\n"
+        + probe_env()
+        + "cargo:\n  jobs: 3\ndevcontainer:\n  enabled: false\n  feature: true\n"
     )
     ran = run_buildkit("init", workspace, "--yes")
     assert ran.exit_code == 0, ran.stdout + ran.stderr
@@ -112,8 +114,10 @@ def test_feature_installs_cq_and_settings_into_a_plain_image(
     assert _out(devcontainer, "printenv", PROBE) == PROBE_VALUE + "\n"
     assert _out(devcontainer, "printenv", "CARGO_TARGET_DIR").strip() == TARGET
 
-    config = tomllib.loads(_out(devcontainer, "cat", "/root/.cargo/config.toml"))
-    assert config["build"]["jobs"] == 3  # the option given
+    installed = _out(devcontainer, "cat", "/root/.cargo/config.toml")
+    assert installed == (workspace / ".devcontainer/buildkit-feature/cargo-config.toml").read_text()
+    config = tomllib.loads(installed)
+    assert config["build"]["jobs"] == 3  # cargo.jobs
     assert config["profile"]["dev"]["package"]["*"]["debug"] == "line-tables-only"  # default
     assert "incremental" not in config["build"]  # cargo.incremental: null leaves cargo's default
 
@@ -127,16 +131,21 @@ def test_feature_on_a_rust_image_settings_in_effect_for_its_user(
 ) -> None:
     workspace = _unique(example, devcontainer)
     (workspace / ".devcontainer").mkdir()
-    own = {"image": rust_image, "features": {"./buildkit-feature": {"dependencyDebug": "limited"}}}
+    own = {"image": rust_image, "features": {"./buildkit-feature": {}}}
     (workspace / ".devcontainer/devcontainer.json").write_text(json.dumps(own) + "\n")
     (workspace / "buildkit.yaml").write_text(
-        "version: 1\nhakari:\n  enabled: true\ncargo:\n  dependency_debug: null\n"
+        "version: 1\nhakari:\n  enabled: true\ncargo:\n  dependency_debug: limited\n"
         "devcontainer:\n  enabled: false\n  feature: true\n"
     )
-    workspace_config = workspace / ".cargo/config.toml"
-    assert not workspace_config.exists() or "debug" not in workspace_config.read_text()
     ran = run_buildkit("init", workspace, "--yes")
     assert ran.exit_code == 0, ran.stdout + ran.stderr
+    # Without the workspace's own copy of the key, only the cargo home's config can set it.
+    workspace_config = workspace / ".cargo/config.toml"
+    workspace_config.write_text(
+        "".join(
+            line for line in workspace_config.read_text().splitlines(True) if "debug" not in line
+        )
+    )
     give_to_container_user(workspace)
     up = devcontainer.up()
     assert up["remoteUser"] == "vscode"

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from buildkit.pins import pinned_tool
+from buildkit.render.ownership import GENERATED, is_pristine
 from conftest import run_buildkit
 from devcontainer.devcontainer_helpers import (
     PROBE,
@@ -55,12 +56,23 @@ def test_feature_json_validates_and_install_script_parses(example: Path) -> None
     init_with(example, "devcontainer:\n  feature: true\ncargo:\n  jobs: 3\n")
     feature = load_jsonc(example / FEATURE / "devcontainer-feature.json")
     assert schema_errors(feature, "devContainerFeature.schema.json") == []
-    broken = {**feature, "options": {"jobs": {"type": "string"}}}  # no default
+    broken = {**feature, "options": {"hakariVersion": {"type": "string"}}}  # no default
     assert schema_errors(broken, "devContainerFeature.schema.json") != []
     options = feature["options"]
-    assert options["jobs"]["default"] == "3"
-    assert options["dependencyDebug"]["default"] == "line-tables-only"
+    assert set(options) == {"installCq", "installHakari", "hakariVersion"}
     assert options["installHakari"]["default"] is True
+    # The Feature ships the renderer's cargo keys: the same key lines as the repository's file.
+    shipped = (example / FEATURE / "cargo-config.toml").read_text()
+    repository = (example / ".cargo/config.toml").read_text()
+    marked = [line for line in shipped.splitlines() if "# buildkit: cargo." in line]
+    assert sorted(line.split(" # ")[1] for line in marked) == [
+        "buildkit: cargo.dependency_debug",
+        "buildkit: cargo.jobs",
+    ]
+    assert all(line in repository.splitlines() for line in marked)
+    # install.sh recognises the shipped file by buildkit's generated-file header.
+    assert f'GENERATED="{GENERATED}"' in (example / FEATURE / "install.sh").read_text()
+    assert is_pristine(shipped, "#")
     assert feature["containerEnv"]["CARGO_TARGET_DIR"] == "/mnt/cargo-target"
     install = example / FEATURE / "install.sh"
     for shell in ("sh", "dash", "bash"):

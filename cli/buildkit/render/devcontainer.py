@@ -15,7 +15,8 @@ from typing import Any
 from buildkit.errors import BadInput
 from buildkit.profile import Profile
 from buildkit.render import templating
-from buildkit.render.ownership import GENERATED, Artifact, OwnedFile, RetiredFile
+from buildkit.render.cargo_config import cargo_settings
+from buildkit.render.ownership import GENERATED, Artifact, MergedToml, OwnedFile, RetiredFile
 
 FOLDER = ".devcontainer"
 CONFIG = f"{FOLDER}/devcontainer.json"
@@ -24,6 +25,7 @@ FEATURE = f"{FOLDER}/buildkit-feature"
 FEATURE_CONFIG = f"{FEATURE}/devcontainer-feature.json"
 FEATURE_INSTALL = f"{FEATURE}/install.sh"
 FEATURE_CQ = f"{FEATURE}/cq"
+FEATURE_CARGO = f"{FEATURE}/cargo-config.toml"
 JSON_COMMENT = "//"
 
 
@@ -51,6 +53,7 @@ def _feature(profile: Profile, context: dict[str, Any]) -> list[Artifact]:
             _Retired(path=FEATURE_CONFIG, comment=JSON_COMMENT),
             _Retired(path=FEATURE_INSTALL, executable=True),
             _Retired(path=FEATURE_CQ, executable=True),
+            _Retired(path=FEATURE_CARGO),
         ]
     out: list[Artifact] = [
         OwnedFile(
@@ -62,13 +65,25 @@ def _feature(profile: Profile, context: dict[str, Any]) -> list[Artifact]:
             path=FEATURE_INSTALL, body=_render("feature/install.sh", context), executable=True
         ),
     ]
+    # The Feature's build sees only its own folder, so it carries what the renderer produced:
+    # the cargo keys (install.sh copies them, it derives nothing) and its own copy of cq.
+    keys = container_cargo_text(profile)
+    out.append(OwnedFile(path=FEATURE_CARGO, body=keys) if keys else _Retired(path=FEATURE_CARGO))
     if cq_enabled:
-        # The Feature's build sees only its own folder, so it carries its own copy of cq.
         cq = templating.render("templates", "cq.sh.j2", context)
         out.append(OwnedFile(path=FEATURE_CQ, body=cq, executable=True))
     else:
         out.append(_Retired(path=FEATURE_CQ, executable=True))
     return out
+
+
+def container_cargo_text(profile: Profile) -> str | None:
+    """The cargo keys a container gets in its cargo home, as the repository's merge writes them
+    (byte for byte the same key lines): every repository key but the build-dir, whose template
+    names a workspace, and the linker, which the image may not have."""
+    cargo = {**profile.section("cargo"), "build_dir": None, "linker": "none"}
+    merged = MergedToml(path=FEATURE_CARGO, managed=cargo_settings(cargo))
+    return merged.render(None) if merged.managed else None
 
 
 def _check_env(profile: Profile) -> None:
