@@ -20,6 +20,7 @@ from buildkit.render.hakari_config import drop_workspace_hack
 from buildkit.render.ownership import Artifact
 from buildkit.render.plan import build_plan
 from buildkit.render.steps import StepContext, StepFailure
+from buildkit.results import json_result
 from buildkit.workspace import Workspace, detect_workspace, find_cargo, git_worktrees
 
 
@@ -54,28 +55,31 @@ class RenderResult:
 
     def to_json(self) -> dict[str, Any]:
         """The stable machine-readable form (``buildkit check --json``; README documents it)."""
-        return {
-            "ok": not self.pending and not self.step_failures,
-            "artifacts": [
-                {
-                    "path": c.path,
-                    "ownership": c.artifact.ownership,
-                    "status": c.status.value,
-                    "reason": c.reason,
-                    "diff": c.diff() if c.status is not Status.UNCHANGED else "",
-                }
-                for c in self.changes
-            ],
-            "stale_facts": list(self.stale_facts),
-            "steps": [
-                {
-                    "name": s.name,
-                    "ok": not s.failures,
-                    "failures": [{"what": f.what, "detail": f.detail} for f in s.failures],
-                }
-                for s in self.steps
-            ],
-        }
+        return json_result(
+            "check",
+            {
+                "ok": not self.pending and not self.step_failures,
+                "artifacts": [
+                    {
+                        "path": c.path,
+                        "ownership": c.artifact.ownership,
+                        "status": c.status.value,
+                        "reason": c.reason,
+                        "diff": c.diff() if c.status is not Status.UNCHANGED else "",
+                    }
+                    for c in self.changes
+                ],
+                "stale_facts": list(self.stale_facts),
+                "steps": [
+                    {
+                        "name": s.name,
+                        "ok": not s.failures,
+                        "failures": [{"what": f.what, "detail": f.detail} for f in s.failures],
+                    }
+                    for s in self.steps
+                ],
+            },
+        )
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,7 @@ def test_check_json_reports_drift_for_scripts(example: Path) -> None:
     clean = run_buildkit("check", "--json", example)
     assert clean.exit_code == 0
     report = json.loads(clean.stdout)
+    assert (report["format"], report["command"]) == (1, "check")
     assert report["ok"] is True
     assert {a["status"] for a in report["artifacts"]} == {"unchanged"}
     assert ".config/buildkit.env" in {a["path"] for a in report["artifacts"]}
