@@ -13,7 +13,9 @@ import yaml
 
 from buildkit.errors import BadInput
 from buildkit.pins import pinned_tool
+from buildkit.profile.model import ProfileModel
 from buildkit.profile.schema import PROFILE_VERSION, profile_schema, with_defaults
+from buildkit.profile.typed import build_model
 
 PROFILE_FILE = "buildkit.yaml"
 REFERENCE = "docs/profile.md"
@@ -28,6 +30,11 @@ class Profile:
     root: Path
     path: Path
     data: Mapping[str, Any] = field(repr=False)
+    # The typed view (generated from the schema): ``profile.model.cq.path`` is checked by mypy.
+    model: ProfileModel = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", build_model(self.data))
 
     def section(self, name: str) -> Mapping[str, Any]:
         value: Mapping[str, Any] = self.data[name]

@@ -30,11 +30,10 @@ JSON_COMMENT = "//"
 
 
 def artifacts(profile: Profile) -> list[Artifact]:
-    section = profile.section("devcontainer")
     context = profile.template_context()
     _check_env(profile)
     out: list[Artifact] = []
-    if section["enabled"]:
+    if profile.model.devcontainer.enabled:
         config = _json("devcontainer.json.j2", context, CONFIG)
         out += [
             OwnedFile(path=CONFIG, body=config, comment=JSON_COMMENT),
@@ -47,8 +46,7 @@ def artifacts(profile: Profile) -> list[Artifact]:
 
 
 def _feature(profile: Profile, context: dict[str, Any]) -> list[Artifact]:
-    cq_enabled = bool(profile.section("cq")["enabled"])
-    if not profile.section("devcontainer")["feature"]:
+    if not profile.model.devcontainer.feature:
         return [
             _Retired(path=FEATURE_CONFIG, comment=JSON_COMMENT),
             _Retired(path=FEATURE_INSTALL, executable=True),
@@ -69,7 +67,7 @@ def _feature(profile: Profile, context: dict[str, Any]) -> list[Artifact]:
     # the cargo keys (install.sh copies them, it derives nothing) and its own copy of cq.
     keys = container_cargo_text(profile)
     out.append(OwnedFile(path=FEATURE_CARGO, body=keys) if keys else _Retired(path=FEATURE_CARGO))
-    if cq_enabled:
+    if profile.model.cq.enabled:
         cq = templating.render("templates", "cq.sh.j2", context)
         out.append(OwnedFile(path=FEATURE_CQ, body=cq, executable=True))
     else:
@@ -90,16 +88,16 @@ def _check_env(profile: Profile) -> None:
     """Values the consumers would rewrite: the devcontainer CLI substitutes ``${...}`` in
     devcontainer.json, and a Feature's containerEnv becomes a Dockerfile ENV, which expands
     ``$NAME``. The env file keeps them literal, so the container would disagree with it."""
-    section = profile.section("devcontainer")
-    for name, value in sorted(profile.section("env")["vars"].items()):
+    section = profile.model.devcontainer
+    for name, value in sorted(profile.model.env.vars.items()):
         text = str(value)
-        if section["feature"] and "$" in text:
+        if section.feature and "$" in text:
             raise BadInput(
                 f"{profile.path}: env.vars.{name}: a `$` in the value would be expanded in the "
                 "Dev Container Feature (its containerEnv is a Dockerfile ENV); remove the `$` or "
                 "set devcontainer.feature: false"
             )
-        if section["enabled"] and "${" in text:
+        if section.enabled and "${" in text:
             raise BadInput(
                 f"{profile.path}: env.vars.{name}: the devcontainer CLI would substitute the "
                 "`${...}` in the value; remove it or set devcontainer.enabled: false"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from buildkit.profile import Profile
+from buildkit.profile.model import MachineSection
 from buildkit.render import templating
 from buildkit.render.cargo_config import cargo_settings
 from buildkit.render.ownership import Artifact, ManagedBlock, ManagedKey, MergedToml, OwnedFile
@@ -74,20 +75,20 @@ class HomeLayout:
     linker: str
 
     @classmethod
-    def of(cls, machine_section: Mapping[str, Any], machine: Machine) -> HomeLayout:
-        shell = machine_section["shell"]
+    def of(cls, settings: MachineSection, machine: Machine) -> HomeLayout:
+        shell = settings.shell
         if shell == "auto":
             shell = "zsh" if machine.system == "Darwin" else "bash"
         rc_file = machine.home / (".zshrc" if shell == "zsh" else ".bashrc")
-        if machine_section["rc_file"]:
-            rc_file = machine.expand(machine_section["rc_file"])
+        if settings.rc_file:
+            rc_file = machine.expand(settings.rc_file)
         return cls(
-            bin_dir=machine.expand(machine_section["bin_dir"]),
+            bin_dir=machine.expand(settings.bin_dir),
             env_file=machine.home / ENV_FILE,
             rc_file=rc_file,
             cargo_config=machine.cargo_home / "config.toml",
             # A fast linker is installed from Linux distributions' packages only.
-            linker=machine_section["fast_linker"] if machine.linux else "none",
+            linker=settings.fast_linker if machine.linux else "none",
         )
 
 
@@ -117,19 +118,19 @@ def rc_block(layout: HomeLayout, machine: Machine, *, install_cq: bool) -> str:
 
 def artifacts(profile: Profile, machine: Machine) -> list[Artifact]:
     """Every file ``buildkit provision`` manages in this user's home (absolute paths)."""
-    section = profile.section("machine")
-    layout = HomeLayout.of(section, machine)
+    settings = profile.model.machine
+    layout = HomeLayout.of(settings, machine)
     context = profile.template_context()
     out: list[Artifact] = []
-    if section["install_cq"]:
+    if settings.install_cq:
         cq = templating.render("templates", "cq.sh.j2", context)
         out.append(OwnedFile(path=str(layout.bin_dir / "cq"), body=cq, executable=True))
-    if section["cargo_config"]:
+    if settings.cargo_config:
         keys = machine_cargo_keys(profile.section("cargo"), layout.linker)
         out.append(MergedToml(path=str(layout.cargo_config), managed=keys, command=PROVISION))
-    if section["shell_env"]:
+    if settings.shell_env:
         env = templating.render("templates", "env.sh.j2", context)
-        block = rc_block(layout, machine, install_cq=bool(section["install_cq"]))
+        block = rc_block(layout, machine, install_cq=settings.install_cq)
         out += [
             OwnedFile(path=str(layout.env_file), body=env),
             ManagedBlock(path=str(layout.rc_file), body=block, at_top=True, command=PROVISION),

@@ -1,0 +1,171 @@
+"""The typed profile, generated from the schema by
+``python -m buildkit.profile.codegen``; do not edit (tests/core/test_profile_model.py
+fails when it is stale)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+WorkspaceKind = Literal["workspace", "package"]
+CargoDependencyDebug = Literal[
+    "none",
+    "line-directives-only",
+    "line-tables-only",
+    "limited",
+    "full",
+]
+CargoLinker = Literal["none", "mold", "lld"]
+CqScope = Literal["user", "repository"]
+HakariResolver = Literal["1", "2", "3"]
+HakariDepFormatVersion = Literal["1", "2", "3", "4"]
+MachineShell = Literal["auto", "zsh", "bash"]
+MachineFastLinker = Literal["none", "mold", "lld"]
+
+
+@dataclass(frozen=True)
+class WorkspaceMember:
+    """WorkspaceMember"""
+
+    name: str
+    path: str
+    features: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WorkspaceSection:
+    """Facts about the Cargo workspace, detected by `buildkit init` with `cargo metadata`."""
+
+    kind: WorkspaceKind
+    members: tuple[WorkspaceMember, ...]
+    default_members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CargoSection:
+    """Settings merged into the repository's `.cargo/config.toml`. buildkit manages only the keys
+    it writes (each marked with a `# buildkit:` comment); every other key and comment stays as
+    written.
+    """
+
+    config_path: str
+    dependency_debug: CargoDependencyDebug | bool | None
+    jobs: int | None
+    build_dir: str | None
+    incremental: bool | None
+    linker: CargoLinker
+
+
+@dataclass(frozen=True)
+class EnvSection:
+    """Environment settings: an owned env file any POSIX shell can source, and a marked block in
+    `.envrc` for direnv that puts cq on PATH and loads the env file.
+    """
+
+    file: str
+    direnv: bool
+    vars: Mapping[str, str | int]
+
+
+@dataclass(frozen=True)
+class CqSection:
+    """cq, the build queue: runs one CPU-heavy cargo command at a time across every worktree, with
+    every core, in its own process group, with incremental compilation off for one-shot
+    commands.
+    """
+
+    enabled: bool
+    path: str
+    scope: CqScope
+    heavy_commands: tuple[str, ...]
+    oneshot_commands: tuple[str, ...]
+    burst: bool
+    grace_seconds: int
+    wait_timeout: int
+    shared_target_dir: bool
+
+
+@dataclass(frozen=True)
+class HakariSection:
+    """Feature unification with cargo-hakari: a workspace-hack crate makes every member build
+    shared dependencies with one feature set (the article: 793 → 81 `.rlib` files, hashbrown 7 →
+    1).
+    """
+
+    enabled: bool | None
+    package: str
+    path: str
+    resolver: HakariResolver
+    dep_format_version: HakariDepFormatVersion
+    platforms: tuple[str, ...]
+    exclude_members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CiSection:
+    """A GitHub Actions workflow that builds with the same policy as the laptops: lint, tests over
+    an OS matrix, the cargo-hakari drift check and `buildkit check`, with every action pinned to
+    a commit (see docs/ci.md).
+    """
+
+    enabled: bool
+    path: str
+    branches: tuple[str, ...]
+    os: tuple[str, ...]
+    toolchain: str
+    nextest: bool
+    doctests: bool
+    clippy_deny_warnings: bool
+    locked: bool
+    timeout_minutes: int
+    buildkit_check: bool
+    buildkit_requirement: str
+    python: str
+
+
+@dataclass(frozen=True)
+class DevcontainerSection:
+    """A devcontainer with cq, cargo-hakari and the environment settings, the target directory on a
+    named volume; and, on request, a Dev Container Feature that brings the same into any
+    devcontainer (docs/devcontainer.md).
+    """
+
+    enabled: bool
+    base_image: str
+    target_volume: bool
+    target_dir: str
+    cargo_hakari_version: str | None
+    post_create: str
+    feature: bool
+
+
+@dataclass(frozen=True)
+class MachineSection:
+    """What `buildkit provision` (the ansible role `buildkit_machine`) applies to a developer's
+    machine, macOS or Linux, from the same templates as the repository's files.
+    """
+
+    bin_dir: str
+    install_cq: bool
+    cargo_config: bool
+    shell_env: bool
+    shell: MachineShell
+    rc_file: str | None
+    install_hakari: bool
+    fast_linker: MachineFastLinker
+
+
+@dataclass(frozen=True)
+class ProfileModel:
+    """The whole profile, every default filled in."""
+
+    version: int
+    workspace: WorkspaceSection
+    cargo: CargoSection
+    env: EnvSection
+    cq: CqSection
+    hakari: HakariSection
+    ci: CiSection
+    devcontainer: DevcontainerSection
+    machine: MachineSection
