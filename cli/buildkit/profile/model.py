@@ -143,7 +143,7 @@ class DevcontainerSection:
 @dataclass(frozen=True)
 class MachineSection:
     """What `buildkit provision` (the ansible role `buildkit_machine`) applies to a developer's
-    machine, macOS or Linux, from the same templates as the repository's files.
+    machine, macOS or Linux, with the same render pipeline as the repository's files.
     """
 
     bin_dir: str

@@ -1,19 +1,61 @@
-"""cq, the build queue: one self-contained POSIX sh script rendered from ``templates/cq.sh.j2``.
+"""cq, the build queue: ``templates/cq.sh``, a plain POSIX sh script, with the profile's values.
 
-The same template is installed on laptops by the ansible roles, so the script needs nothing but
-``sh``, the usual POSIX tools, and ``flock``/``setsid`` or perl at run time (docs/cq.md).
+The script is committed as it runs: shellcheck reads it as is, and no template engine touches
+its code (``${#var}`` would open a Jinja comment). Its values sit between two marker lines;
+rendering replaces only those lines. The same text goes to the repository (``cq.path``), to
+laptops (``buildkit provision``) and into the Dev Container Feature, so all three run one cq.
+It needs nothing but ``sh``, the usual POSIX tools, and ``flock``/``setsid`` or perl (docs/cq.md).
 """
 
 from __future__ import annotations
 
+import shlex
+
+from buildkit.errors import BadInput
 from buildkit.profile import Profile
-from buildkit.render import templating
 from buildkit.render.ownership import Artifact, OwnedFile, RetiredFile
+from buildkit.resources import data_dir
+
+SOURCE = "cq.sh"
+VALUES_BEGIN = "# >>> profile values >>>\n"
+VALUES_END = "# <<< profile values <<<\n"
+
+
+def profile_values(profile: Profile) -> dict[str, str]:
+    """Each shell variable cq reads from the profile, as a shell word."""
+    cq, cargo = profile.model.cq, profile.model.cargo
+    return {
+        "cq_default_scope": shlex.quote(cq.scope),
+        "cq_heavy": shlex.quote(" " + " ".join(cq.heavy_commands) + " "),
+        "cq_oneshot": shlex.quote(" " + " ".join(cq.oneshot_commands) + " "),
+        "cq_default_grace": str(int(cq.grace_seconds)),
+        "cq_default_timeout": str(int(cq.wait_timeout)),
+        "cq_shared_target": "1" if cq.shared_target_dir else "0",
+        "cq_burst": "1" if cq.burst and cargo.jobs is None else "0",
+    }
+
+
+def render_cq(profile: Profile) -> str:
+    """The cq script with this profile's values in place of the committed defaults."""
+    source = (data_dir("templates") / SOURCE).read_text(encoding="utf-8")
+    head, found, rest = source.partition(VALUES_BEGIN)
+    block, found_end, tail = rest.partition(VALUES_END)
+    if not found or not found_end:
+        raise BadInput(f"templates/{SOURCE}: its profile-values markers are missing")
+    values = profile_values(profile)
+    lines = []
+    for line in block.splitlines(keepends=True):
+        name = line.split("=", 1)[0]
+        if not line.startswith("#") and name in values:
+            line = f"{name}={values.pop(name)}\n"
+        lines.append(line)
+    if values:
+        raise BadInput(f"templates/{SOURCE}: no line for {', '.join(values)} between its markers")
+    return head + VALUES_BEGIN + "".join(lines) + VALUES_END + tail
 
 
 def artifacts(profile: Profile) -> list[Artifact]:
-    cq = profile.section("cq")
-    if not cq["enabled"]:
-        return [RetiredFile(path=cq["path"], executable=True)]
-    body = templating.render("templates", "cq.sh.j2", profile.template_context())
-    return [OwnedFile(path=cq["path"], body=body, executable=True)]
+    cq = profile.model.cq
+    if not cq.enabled:
+        return [RetiredFile(path=cq.path, executable=True)]
+    return [OwnedFile(path=cq.path, body=render_cq(profile), executable=True)]

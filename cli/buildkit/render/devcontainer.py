@@ -16,6 +16,7 @@ from buildkit.errors import BadInput
 from buildkit.profile import Profile
 from buildkit.render import templating
 from buildkit.render.cargo_config import cargo_settings
+from buildkit.render.cq import render_cq
 from buildkit.render.ownership import GENERATED, Artifact, MergedToml, OwnedFile, RetiredFile
 
 FOLDER = ".devcontainer"
@@ -68,7 +69,7 @@ def _feature(profile: Profile, context: dict[str, Any]) -> list[Artifact]:
     keys = container_cargo_text(profile)
     out.append(OwnedFile(path=FEATURE_CARGO, body=keys) if keys else _Retired(path=FEATURE_CARGO))
     if profile.model.cq.enabled:
-        cq = templating.render("templates", "cq.sh.j2", context)
+        cq = render_cq(profile)
         out.append(OwnedFile(path=FEATURE_CQ, body=cq, executable=True))
     else:
         out.append(_Retired(path=FEATURE_CQ, executable=True))

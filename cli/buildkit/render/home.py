@@ -21,6 +21,7 @@ from buildkit.profile import Profile
 from buildkit.profile.model import MachineSection
 from buildkit.render import templating
 from buildkit.render.cargo_config import cargo_settings
+from buildkit.render.cq import render_cq
 from buildkit.render.ownership import Artifact, ManagedBlock, ManagedKey, MergedToml, OwnedFile
 
 # Cargo keys that describe a repository, not a machine: a build-dir template or incremental
@@ -123,7 +124,7 @@ def artifacts(profile: Profile, machine: Machine) -> list[Artifact]:
     context = profile.template_context()
     out: list[Artifact] = []
     if settings.install_cq:
-        cq = templating.render("templates", "cq.sh.j2", context)
+        cq = render_cq(profile)
         out.append(OwnedFile(path=str(layout.bin_dir / "cq"), body=cq, executable=True))
     if settings.cargo_config:
         keys = machine_cargo_keys(profile.section("cargo"), layout.linker)

@@ -1,9 +1,9 @@
 """Jinja environments over the output families, configured like ansible's template module.
 
-The templates in ``templates/`` are shared with the ansible roles, so they may use only what
-both sides have: Jinja's built-in filters plus ``quote``, ``to_json``, ``dirname`` and
-``basename`` (ansible's names, given the same meaning here), with ``trim_blocks`` on and
-trailing newlines kept, as ansible renders them.
+The templates use Jinja's built-in filters plus ``quote``, ``to_json``, ``dirname`` and
+``basename`` (ansible's names, with the same meaning), with ``trim_blocks`` on and trailing
+newlines kept, as ansible renders them. Only buildkit renders them: the ansible role writes
+the files ``buildkit provision`` computed.
 
 The ``ci`` family renders GitHub Actions workflows, which are full of GitHub's own ``${{ … }}``
 expressions: its environment keeps those settings but uses other delimiters (``[[ … ]]``,

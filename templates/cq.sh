@@ -10,13 +10,17 @@
 set -u
 set -C
 
-cq_default_scope={{ profile.cq.scope | quote }}
-cq_heavy=' {{ profile.cq.heavy_commands | join(' ') }} '
-cq_oneshot=' {{ profile.cq.oneshot_commands | join(' ') }} '
-cq_default_grace={{ profile.cq.grace_seconds | int }}
-cq_default_timeout={{ profile.cq.wait_timeout | int }}
-cq_shared_target={{ 1 if profile.cq.shared_target_dir else 0 }}
-cq_burst={{ 1 if profile.cq.burst and profile.cargo.jobs is none else 0 }}
+# >>> profile values >>>
+# `buildkit render` replaces these lines with buildkit.yaml's values (render/cq.py); as
+# committed they are the schema's defaults, so this file runs and lints as it is.
+cq_default_scope=user
+cq_heavy=' build b test t check c clippy run r bench doc d nextest rustc rustdoc install fix '
+cq_oneshot=' test t check c clippy bench doc d nextest rustdoc fix '
+cq_default_grace=10
+cq_default_timeout=0
+cq_shared_target=0
+cq_burst=1
+# <<< profile values <<<
 
 cq_say() { printf 'cq: %s\n' "$*" >&2; }
 cq_die() { cq_code=$1; shift; cq_say "$*"; exit "$cq_code"; }
@@ -275,26 +279,33 @@ cq_wait_turn() {
 # was SIGKILLed, or is stopping. It then TERMs the build's group, waits up to the grace period
 # for it to empty (zombies do not count), KILLs what is left, and exits. It holds the queue's
 # lock meanwhile, so the next build cannot start before this one is gone.
-# shellcheck disable=SC2016 # expanded by the watchdog's shell
-cq_watchdog='
-    alive() {
-        kill -0 "-$1" 2>/dev/null || return 1
-        out=$(ps -A -o pgid= -o stat= 2>/dev/null) || return 0
-        [ -n "$out" ] || return 0
-        printf "%s\n" "$out" | awk -v g="$1" "\$1 == g && \$2 !~ /^Z/ { f = 1 } END { exit !f }"
-    }
-    g=""
-    read -r g <&7 || exit 0
+# cq_watchdog CQ_PID GRACE HOLDER_FILE, run as `cq __watchdog …` in its own session with the
+# pipe's read end on fd 7.
+cq_watchdog() {
+    cq_w_group=""
+    read -r cq_w_group <&7 || exit 0
     while read -r _ <&7; do :; done
-    kill -TERM "-$g" 2>/dev/null || kill -TERM "$g" 2>/dev/null
-    i=0
-    while alive "$g"; do
-        if [ "$i" -ge $(($2 * 5)) ]; then kill -KILL "-$g" 2>/dev/null; break; fi
+    kill -TERM "-$cq_w_group" 2>/dev/null || kill -TERM "$cq_w_group" 2>/dev/null
+    cq_w_i=0
+    while cq_group_alive "$cq_w_group"; do
+        if [ "$cq_w_i" -ge $(($2 * 5)) ]; then
+            kill -KILL "-$cq_w_group" 2>/dev/null
+            break
+        fi
         sleep 0.2
-        i=$((i + 1))
+        cq_w_i=$((cq_w_i + 1))
     done
     if [ -f "$3" ] && grep -qx "pid=$1" "$3" 2>/dev/null; then rm -f "$3"; fi
-'
+}
+
+# cq_group_alive PGID: a member of the group is alive (zombies do not count; without a usable
+# ps, any member that kill can signal counts).
+cq_group_alive() {
+    kill -0 "-$1" 2>/dev/null || return 1
+    cq_w_ps=$(ps -A -o pgid= -o stat= 2>/dev/null) || return 0
+    [ -n "$cq_w_ps" ] || return 0
+    printf '%s\n' "$cq_w_ps" | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }'
+}
 
 cq_run() {
     cq_fifo=$cq_qd/.watch.$$
@@ -304,7 +315,7 @@ cq_run() {
     # shellcheck disable=SC2094 # the same pipe on purpose
     exec 6<>"$cq_fifo" 7<"$cq_fifo"
     rm -f -- "$cq_fifo"
-    cq_detach /bin/sh -c "$cq_watchdog" cq-watchdog "$$" "$cq_grace" "$cq_holder" \
+    cq_detach /bin/sh "$cq_self" __watchdog "$$" "$cq_grace" "$cq_holder" \
         </dev/null >/dev/null 2>&1 4>&- 5>&- 6>&- 8>&- &
     cq_w=$!
     exec 7<&-
@@ -503,7 +514,16 @@ cq_kill() {
 }
 
 [ $# -gt 0 ] || cq_usage
+# This very file, for the watchdog it starts (an absolute path: cq may change directory).
+case $0 in
+    /*) cq_self=$0 ;;
+    *) cq_self=$(pwd -P)/$0 ;;
+esac
 case $1 in
+    __watchdog)
+        shift
+        cq_watchdog "$@"
+        ;;
     status) cq_status ;;
     kill) cq_kill ;;
     exec)
