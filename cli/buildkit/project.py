@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,6 +15,7 @@ from buildkit.errors import BadInput, CheckFailed
 from buildkit.install_source import pinned_requirement
 from buildkit.profile import PROFILE_FILE, PROFILE_VERSION, Profile, load_profile, parse_profile
 from buildkit.profile.facts import ProfileFile, replace_workspace_section, workspace_changes
+from buildkit.profile.model import HakariResolver
 from buildkit.render.apply import Change, Status, compute_changes, write_changes
 from buildkit.render.cargo_config import require_linker
 from buildkit.render.hakari_config import drop_workspace_hack
@@ -244,7 +246,7 @@ class ConflictError(CheckFailed):
 def initial_profile_text(workspace: Workspace) -> str:
     """The first ``buildkit.yaml``: workspace facts, the choices init made, and pointers."""
     hakari: dict[str, Any] = {"enabled": len(workspace.members) >= 2}
-    if workspace.resolver and workspace.resolver in {"1", "2", "3"}:
+    if workspace.resolver and workspace.resolver in typing.get_args(HakariResolver):
         hakari["resolver"] = workspace.resolver
     data: dict[str, Any] = {
         "version": PROFILE_VERSION,
