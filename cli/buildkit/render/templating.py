@@ -5,7 +5,7 @@ The templates use Jinja's built-in filters plus ``quote``, ``to_json``, ``dirnam
 newlines kept, as ansible renders them. Only buildkit renders them: the ansible role writes
 the files ``buildkit provision`` computed.
 
-The ``ci`` family renders GitHub Actions workflows, which are full of GitHub's own ``${{ … }}``
+The ``ci`` folder holds GitHub Actions workflow templates, full of GitHub's own ``${{ … }}``
 expressions: its environment keeps those settings but uses other delimiters (``[[ … ]]``,
 ``[% … %]``, ``[# … #]``, plus ``lstrip_blocks`` so indented tags leave no whitespace), so a
 workflow expression passes through untouched and needs no ``{% raw %}``.
@@ -43,15 +43,15 @@ _SYNTAX: dict[str, dict[str, Any]] = {
 
 
 @functools.cache
-def environment(family: str = "templates") -> jinja2.Environment:
-    """The Jinja environment for one family's folder (``templates``, ``devcontainer``, …)."""
+def environment(folder: str = "templates") -> jinja2.Environment:
+    """The Jinja environment for one data folder (``templates``, ``devcontainer``, …)."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(data_dir(family))),
+        loader=jinja2.FileSystemLoader(str(data_dir(folder))),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - renders shell, TOML and YAML, never HTML
-        **_SYNTAX.get(family, {}),
+        **_SYNTAX.get(folder, {}),
     )
     env.filters["quote"] = shlex.quote
     env.filters["to_json"] = _to_json
@@ -60,5 +60,5 @@ def environment(family: str = "templates") -> jinja2.Environment:
     return env
 
 
-def render(family: str, name: str, context: dict[str, Any]) -> str:
-    return environment(family).get_template(name).render(**context)
+def render(folder: str, name: str, context: dict[str, Any]) -> str:
+    return environment(folder).get_template(name).render(**context)
