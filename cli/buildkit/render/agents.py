@@ -1,4 +1,5 @@
-"""Coding agents: the ``cargo`` shim that sends cargo through cq (docs/agents.md)."""
+"""Coding agents: the ``cargo`` shim that sends cargo through cq, and the build instructions
+agents read from ``AGENTS.md`` and ``CLAUDE.md`` (docs/agents.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import posixpath
 
 from buildkit.profile import Profile
 from buildkit.render import templating
-from buildkit.render.ownership import Artifact, OwnedFile, RetiredFile
+from buildkit.render.ownership import Artifact, ManagedBlock, OwnedFile, RetiredFile
+
+# The instructions are a marked block in each file; the rest of the file stays the user's.
+INSTRUCTION_FILES = {"agents_md": "AGENTS.md", "claude_md": "CLAUDE.md"}
 
 
 def shim_enabled(profile: Profile) -> bool:
@@ -19,7 +23,10 @@ def shim_path(profile: Profile) -> str:
 
 
 def artifacts(profile: Profile) -> list[Artifact]:
-    return [_shim(profile)]
+    out = [_shim(profile)]
+    if profile.section("cq")["enabled"]:
+        out.extend(_instructions(profile))
+    return out
 
 
 def _shim(profile: Profile) -> Artifact:
@@ -34,3 +41,15 @@ def _shim(profile: Profile) -> Artifact:
     }
     body = templating.render("templates", "cargo-shim.sh.j2", context)
     return OwnedFile(path=path, body=body, executable=True)
+
+
+def _instructions(profile: Profile) -> list[Artifact]:
+    agents = profile.section("agents")
+    context = profile.template_context()
+    context["profile"]["agents"] = {**agents, "shim_cargo": shim_enabled(profile)}
+    body = templating.render("templates", "agent-instructions.md.j2", context)
+    return [
+        ManagedBlock(path=path, body=body, comment="<!--", comment_end=" -->")
+        for switch, path in INSTRUCTION_FILES.items()
+        if agents[switch]
+    ]

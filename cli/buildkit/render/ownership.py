@@ -123,6 +123,8 @@ class ManagedBlock:
     comment: str = "#"
     executable: bool = False
     ownership: str = field(default="block", init=False)
+    # Closes each marker line where comments need it (Markdown: comment "<!--", end " -->").
+    comment_end: str = ""
 
     def render(self, current: str | None) -> str:
         block = self._block()
@@ -145,12 +147,12 @@ class ManagedBlock:
         return not match or match.group(1) != checksum(inner)
 
     def _block(self) -> str:
-        c = self.comment
+        c, e = self.comment, self.comment_end
         body = self.body if self.body.endswith("\n") or not self.body else self.body + "\n"
         return (
-            f"{c} {BLOCK_BEGIN}\n"
-            f"{c} managed by buildkit; {REGENERATE} (checksum: {checksum(body)})\n"
-            f"{body}{c} {BLOCK_END}\n"
+            f"{c} {BLOCK_BEGIN}{e}\n"
+            f"{c} managed by buildkit; {REGENERATE} (checksum: {checksum(body)}){e}\n"
+            f"{body}{c} {BLOCK_END}{e}\n"
         )
 
 
