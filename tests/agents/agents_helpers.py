@@ -117,3 +117,107 @@ def read_runs(log: Path) -> list[dict[str, Any]]:
     if not log.exists():
         return []
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+# -- the corpus: agent command lines, what the shim must do with each, and what the PreToolUse
+# hook must answer. "heavy" lines run cargo SUBCOMMAND holding the queue (incremental "0" for
+# cq's one-shot commands, cargo's own default otherwise); "plain" lines run at once, unchanged.
+ONESHOT = {"test", "t", "check", "c", "clippy", "doc"}
+
+
+HEAVY_CORPUS: list[tuple[str, str]] = [
+    ("cargo test --quiet", "test"),
+    ("cargo t --quiet", "t"),
+    ("cargo build --quiet", "build"),
+    ("cargo b --quiet", "b"),
+    ("cargo check --quiet", "check"),
+    ("cargo c --quiet", "c"),
+    ("cargo clippy --quiet", "clippy"),
+    ("cargo doc --no-deps --quiet", "doc"),
+    ("cargo run --quiet", "run"),
+    ("cargo +stable build --quiet", "build"),
+    ("cargo +stable test --quiet", "test"),
+    ("cargo --color never check --quiet", "check"),
+    ("cargo -q build", "build"),
+    ("cd src && cargo check --quiet", "check"),
+    ("FOO=1 cargo clippy --quiet", "clippy"),
+    ("env X=1 cargo t --quiet", "t"),
+    ("nice cargo build --quiet", "build"),
+    ("nice -n 5 cargo check --quiet", "check"),
+    ("time cargo test --quiet", "test"),
+    ("timeout 600 cargo build --quiet", "build"),
+    ("cargo test 2>&1 | tail -n 3", "test"),
+    ("(cargo build --quiet)", "build"),
+    ("{ cargo check --quiet; }", "check"),
+    ("true && cargo build --quiet", "build"),
+    ("if true; then cargo check --quiet; fi", "check"),
+    ('bash -c "cargo test --quiet"', "test"),
+    ("sh -c 'cargo check --quiet'", "check"),
+    ("echo build | xargs cargo", "build"),
+    ("printf '%s\\n' --quiet | xargs cargo check", "check"),
+    ("make --no-print-directory test", "test"),
+    ("command cargo build --quiet", "build"),
+    ("exec cargo check --quiet", "check"),
+    ("\\cargo build --quiet", "build"),
+    ('"cargo" check --quiet', "check"),
+    ("nohup cargo build --quiet >/dev/null 2>&1", "build"),
+    ("scripts/cq test --quiet", "test"),
+]
+
+# Plain lines: (command, compare stdout with the same line run without the shim).
+PLAIN_CORPUS: list[str] = [
+    "cargo fmt --check",
+    "cargo metadata --format-version 1 --no-deps",
+    "cargo tree",
+    "cargo --version",
+    "cargo +stable --version",
+    "cargo pkgid",
+    "cargo locate-project",
+    "echo cargo test",
+    'grep "cargo test" README.md',
+    'git -c user.name=t -c user.email=t@example.invalid commit --allow-empty -qm "cargo test"'
+    " && git log -1 --format=%s",
+    "printf '%s\\n' \"cargo build\"",
+    ": cargo build",
+    "# cargo test",
+    "cat Makefile",
+]
+
+# Lines that bypass the shim: the hook denies them (the shim cannot see them).
+BYPASS_CORPUS: list[str] = [
+    "/usr/bin/env -i cargo build",
+    "env -i cargo test",
+    "env -i PATH=/usr/bin:/bin cargo check",
+    "env -u PATH cargo build",
+    "~/.cargo/bin/cargo test",
+    "$HOME/.cargo/bin/cargo build --release",
+    "{real_cargo} test 2>&1 | tail",
+    "nice -n 5 {real_cargo} +stable clippy",
+    '"$CARGO" build',
+    "command -p cargo build",
+    "PATH=/usr/bin:/bin cargo test",
+    "PATH={real_cargo_dir}:$PATH cargo t",
+    "export PATH={real_cargo_dir}:$PATH; cargo check",
+    "unset PATH; cargo build",
+    "rustup run stable cargo check",
+    "sudo cargo build",
+    'bash -c "env -i cargo test"',
+    "sh -lc '{real_cargo} build'",
+    "echo $({real_cargo} build)",
+    "echo x | xargs -I{{}} {real_cargo} build",
+    "exec -c cargo test",
+    'eval "env -i cargo check"',
+]
+
+# Bypass forms that run nothing heavy: allowed.
+HARMLESS_BYPASS_CORPUS: list[str] = [
+    "env -i cargo fmt",
+    "{real_cargo} --version",
+    "{real_cargo} metadata --format-version 1",
+    "rustup run stable cargo tree",
+    'git commit -m "env -i cargo test"',
+    "echo /usr/bin/env -i cargo build",
+    "PATH=$PATH:/opt/bin cargo build",
+    "command -v cargo",
+    ".config/buildkit/bin/cargo build",
+]

@@ -1,5 +1,5 @@
-"""Coding agents: the ``cargo`` shim that sends cargo through cq, and the build instructions
-agents read from ``AGENTS.md`` and ``CLAUDE.md`` (docs/agents.md)."""
+"""Coding agents (docs/agents.md): the ``cargo`` shim that sends cargo through cq, the build
+instructions agents read from ``AGENTS.md`` and ``CLAUDE.md``, and Claude Code's hooks."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ import posixpath
 
 from buildkit.profile import Profile
 from buildkit.render import templating
+from buildkit.render.merged_json import HookGroup, MergedJson
 from buildkit.render.ownership import Artifact, ManagedBlock, OwnedFile, RetiredFile
 
 # The instructions are a marked block in each file; the rest of the file stays the user's.
 INSTRUCTION_FILES = {"agents_md": "AGENTS.md", "claude_md": "CLAUDE.md"}
+CLAUDE_SETTINGS = ".claude/settings.json"
+HOOKS_DIR = ".config/buildkit/hooks"
+SESSION_START = f"{HOOKS_DIR}/claude-session-start.sh"
+PRE_TOOL_USE = f"{HOOKS_DIR}/claude-pre-tool-use.pl"
 
 
 def shim_enabled(profile: Profile) -> bool:
@@ -23,33 +28,67 @@ def shim_path(profile: Profile) -> str:
 
 
 def artifacts(profile: Profile) -> list[Artifact]:
+    cq_on = bool(profile.section("cq")["enabled"])
     out = [_shim(profile)]
-    if profile.section("cq")["enabled"]:
+    if cq_on:
         out.extend(_instructions(profile))
+    out.extend(_claude_hooks(profile, cq_on and profile.section("agents")["claude_settings"]))
     return out
+
+
+def _context(profile: Profile) -> dict[str, object]:
+    agents = profile.section("agents")
+    context = profile.template_context()
+    context["profile"]["agents"] = {**agents, "shim_cargo": shim_enabled(profile)}
+    context.update(
+        shim_on=shim_enabled(profile),
+        cq_from_shim=posixpath.relpath(profile.section("cq")["path"], agents["shim_dir"]),
+        shim_from_hook=posixpath.relpath(shim_path(profile), HOOKS_DIR),
+        shim_dir_from_hook=posixpath.relpath(agents["shim_dir"], HOOKS_DIR),
+    )
+    return context
 
 
 def _shim(profile: Profile) -> Artifact:
     path = shim_path(profile)
     if not shim_enabled(profile):
         return RetiredFile(path=path, executable=True)
-    context = {
-        **profile.template_context(),
-        "cq_from_shim": posixpath.relpath(
-            profile.section("cq")["path"], profile.section("agents")["shim_dir"]
-        ),
-    }
-    body = templating.render("templates", "cargo-shim.sh.j2", context)
+    body = templating.render("templates", "cargo-shim.sh.j2", _context(profile))
     return OwnedFile(path=path, body=body, executable=True)
 
 
 def _instructions(profile: Profile) -> list[Artifact]:
     agents = profile.section("agents")
-    context = profile.template_context()
-    context["profile"]["agents"] = {**agents, "shim_cargo": shim_enabled(profile)}
-    body = templating.render("templates", "agent-instructions.md.j2", context)
+    body = templating.render("templates", "agent-instructions.md.j2", _context(profile))
     return [
         ManagedBlock(path=path, body=body, comment="<!--", comment_end=" -->")
         for switch, path in INSTRUCTION_FILES.items()
         if agents[switch]
     ]
+
+
+def _claude_hooks(profile: Profile, enabled: bool) -> list[Artifact]:
+    """The hook scripts (owned) and their entries in .claude/settings.json (merged)."""
+    session_on = enabled and shim_enabled(profile)
+    out: list[Artifact] = []
+    groups: list[HookGroup] = []
+    if session_on:
+        body = templating.render("templates", "claude-session-start.sh.j2", _context(profile))
+        out.append(OwnedFile(path=SESSION_START, body=body, executable=True))
+        command = f'"$CLAUDE_PROJECT_DIR"/{SESSION_START}'
+        groups.append(HookGroup("SessionStart", {"hooks": [_command(command)]}))
+    else:
+        out.append(RetiredFile(path=SESSION_START, executable=True))
+    if enabled:
+        body = templating.render("templates", "claude-pre-tool-use.pl.j2", _context(profile))
+        out.append(OwnedFile(path=PRE_TOOL_USE, body=body))
+        command = f'perl "$CLAUDE_PROJECT_DIR"/{PRE_TOOL_USE}'
+        groups.append(HookGroup("PreToolUse", {"matcher": "Bash", "hooks": [_command(command)]}))
+    else:
+        out.append(RetiredFile(path=PRE_TOOL_USE))
+    out.append(MergedJson(path=CLAUDE_SETTINGS, groups=tuple(groups)))
+    return out
+
+
+def _command(command: str) -> dict[str, str]:
+    return {"type": "command", "command": command}
