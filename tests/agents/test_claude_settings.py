@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +191,48 @@ def test_merge_keeps_the_users_data_is_idempotent_and_reverts_cleanly(
         )
     reverted = MergedJson(path=OURS.path, groups=()).render(merged)
     assert reverted is not None and json.loads(reverted) == data
+
+
+def test_documented_json_details_newline_exponents_duplicates_and_a_mark_removed() -> None:
+    no_newline = OURS.render('{\n    "model": "opus"\n}')
+    assert no_newline is not None and not no_newline.endswith("\n")
+    assert no_newline.startswith('{\n    "model": "opus",\n    "hooks": {\n')
+    details = OURS.render('{"n": 1e3, "k": 1, "k": 2}\n')
+    assert details is not None
+    assert json.loads(details)["n"] == 1000.0 and '"n": 1000.0' in details
+    assert json.loads(details)["k"] == 2
+    # a group whose mark the user deleted is theirs: kept, and buildkit adds its own again
+    merged = OURS.render("{}\n")
+    assert merged is not None
+    unmarked = merged.replace(MARK, " # mine: ", 1)
+    again = OURS.render(unmarked)
+    assert again is not None and not OURS.user_edited(unmarked)
+    groups = [g for gs in json.loads(again)["hooks"].values() for g in gs]
+    assert len(groups) == 3 and sum(" # mine: " in g["hooks"][0]["command"] for g in groups) == 1
+
+
+def test_session_start_hook_adds_the_path_line_once(tmp_path: Path, example: Path) -> None:
+    assert run_buildkit("init", example).exit_code == 0
+    env_file = tmp_path / "env"
+    env_file.write_text("export OTHER=1\n")
+    hook = example / ".config/buildkit/hooks/claude-session-start.sh"
+    for _ in range(3):
+        ran = subprocess.run(
+            [str(hook)],
+            input="{}",
+            env={"PATH": "/usr/bin:/bin", "CLAUDE_ENV_FILE": str(env_file)},
+            capture_output=True,
+            text=True,
+        )
+        assert (ran.returncode, ran.stdout, ran.stderr) == (0, "", "")
+    shim_dir = (example / ".config/buildkit/bin").resolve()
+    assert env_file.read_text() == f"export OTHER=1\nexport PATH='{shim_dir}':\"$PATH\"\n"
+    assert (
+        subprocess.run(
+            ["sh", "-c", f'. "{env_file}"; command -v cargo'],
+            env={"PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+        ).stdout
+        == f"{shim_dir}/cargo\n"
+    )

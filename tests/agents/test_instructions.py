@@ -88,3 +88,13 @@ def test_each_file_can_be_turned_off_and_the_cq_path_is_the_profiles(example: Pa
     assert "shim" not in claude and "goes through the same queue" not in claude
     assert not (example / ".config/buildkit/bin/cargo").exists()
     assert ".config/buildkit/bin" not in (example / ".envrc").read_text()
+
+
+def test_turning_a_file_off_leaves_an_existing_block_alone(example: Path) -> None:
+    assert run_buildkit("init", example).exit_code == 0
+    before = (example / "AGENTS.md").read_text()
+    profile = example / "buildkit.yaml"
+    profile.write_text(profile.read_text() + "agents:\n  agents_md: false\n")
+    assert run_buildkit("render", example).exit_code == 0
+    assert (example / "AGENTS.md").read_text() == before
+    assert run_buildkit("check", example).exit_code == 0
