@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agents.agents_helpers import SHIM_DIR, clean_env, read_runs
-from agents.conftest import REAL_CARGO_DIR, shim_path
+from agents.conftest import shim_path
 from cq.cq_helpers import holder_record, wait_for
 
 SHELLS = ["dash", "bash"]
@@ -93,32 +93,50 @@ def test_no_other_cargo_on_path_is_one_clear_line_and_exit_127(
 def test_toolchain_override_reaches_rustup(
     shell: str, agents_repo: list[Path], state: Path, tmp_path: Path
 ) -> None:
+    """`cargo +TOOLCHAIN` answers through the shim exactly as rustup's proxy does without it,
+    for an installed toolchain and for one that does not exist (rustup's own error)."""
     repo = agents_repo[0]
-    toolchains = subprocess.run(
-        ["rustup", "toolchain", "list"], capture_output=True, text=True, check=True
-    ).stdout
-    if "nightly" not in toolchains:
-        pytest.fail("this test needs rustup's nightly toolchain beside stable")
     env = clean_env(state, PATH=shim_path(repo))
-    for toolchain in ("stable", "nightly"):
+    for toolchain in ("stable", "no-such-toolchain-here"):
+        line = f"cargo +{toolchain} --version"
         via_shim = subprocess.run(
-            [shell, "-c", f"cargo +{toolchain} --version"],
-            cwd=repo,
-            env=env,
-            capture_output=True,
-            text=True,
+            [shell, "-c", line], cwd=repo, env=env, capture_output=True, text=True
         )
+        direct_env = {**env, "PATH": shim_path(repo).split(os.pathsep, 1)[1]}
         direct = subprocess.run(
-            [f"{REAL_CARGO_DIR}/cargo", f"+{toolchain}", "--version"],
-            capture_output=True,
-            text=True,
+            [shell, "-c", line], cwd=repo, env=direct_env, capture_output=True, text=True
         )
-        assert via_shim.returncode == 0 and via_shim.stdout == direct.stdout
+        assert (via_shim.returncode, via_shim.stdout, via_shim.stderr) == (
+            direct.returncode,
+            direct.stdout,
+            direct.stderr,
+        )
+    assert direct.returncode != 0 and "no-such-toolchain-here" in direct.stderr
     ran, build = _run(
         shell, "cargo +stable build --quiet", repo, shim_path(repo), state, tmp_path / "log"
     )
     assert ran.returncode == 0, ran.stderr
     assert build["holder"] is not None
+
+
+def test_direnv_puts_the_shim_first_and_cq_next(agents_repo: list[Path], tmp_path: Path) -> None:
+    """The real direnv loads the rendered .envrc block."""
+    repo = agents_repo[0]
+    env = {
+        "PATH": shim_path(repo).split(os.pathsep, 1)[1],
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    subprocess.run(["direnv", "allow", str(repo)], env=env, check=True, capture_output=True)
+    ran = subprocess.run(
+        ["direnv", "exec", str(repo), "sh", "-c", "command -v cargo; command -v cq"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ran.stdout.splitlines() == [f"{repo}/{SHIM_DIR}/cargo", f"{repo}/scripts/cq"]
 
 
 @pytest.mark.parametrize("shell", SHELLS)
