@@ -207,6 +207,8 @@ BYPASS_CORPUS: list[str] = [
     "echo x | xargs -I{{}} {real_cargo} build",
     "exec -c cargo test",
     'eval "env -i cargo check"',
+    "env -i cargo \\\n  test",
+    "cat <<EOF > notes.txt\nsome text\nEOF\nenv -i cargo build",
 ]
 
 # Bypass forms that run nothing heavy: allowed.
@@ -220,4 +222,7 @@ HARMLESS_BYPASS_CORPUS: list[str] = [
     "PATH=$PATH:/opt/bin cargo build",
     "command -v cargo",
     ".config/buildkit/bin/cargo build",
+    "cat <<'EOF' > notes.txt\nenv -i cargo test\nEOF",
+    "cat <<-EOF\n\tenv -i cargo test\n\tEOF\necho done",
+    "echo a >> log.txt 2>&1 && cargo fmt",
 ]

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agents.agents_helpers import (
     BYPASS_CORPUS,
@@ -150,3 +152,23 @@ def test_other_tools_and_unicode_pass_and_bad_input_is_a_non_blocking_error(
     bad = hook(root, None, raw='{"tool_name": "Bash", "tool_input": {"command": ')
     assert bad.returncode == 1 and bad.stdout == ""
     assert bad.stderr.startswith("buildkit's PreToolUse hook: cannot read the hook input")
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    command=st.text(
+        alphabet=st.sampled_from(list("cargo test env -i \\'\"$()`;|&<>{}#\n\t=/~xé")), max_size=60
+    )
+)
+def test_any_command_text_gets_a_well_formed_answer(
+    rendered: dict[str, Path], command: str
+) -> None:
+    """Whatever the agent typed (unbalanced quotes, stray operators): exit 0, no stderr, and
+    either no output or exactly one well-formed denial."""
+    root = rendered["off"]
+    ran = hook(root, bash_event(root, command))
+    assert ran.returncode == 0 and ran.stderr == "", (command, ran.stderr)
+    if ran.stdout:
+        assert_denied(ran, command)
