@@ -41,6 +41,7 @@ def _context(profile: Profile) -> dict[str, object]:
     context = profile.template_context()
     context["profile"]["agents"] = {**agents, "shim_cargo": shim_enabled(profile)}
     context.update(
+        cq_command=profile.section("cq")["path"],
         shim_on=shim_enabled(profile),
         cq_from_shim=posixpath.relpath(profile.section("cq")["path"], agents["shim_dir"]),
         shim_from_hook=posixpath.relpath(shim_path(profile), HOOKS_DIR),
@@ -71,23 +72,36 @@ def _claude_hooks(profile: Profile, enabled: bool) -> list[Artifact]:
     """The hook scripts (owned) and their entries in .claude/settings.json (merged)."""
     session_on = enabled and shim_enabled(profile)
     out: list[Artifact] = []
-    groups: list[HookGroup] = []
     if session_on:
         body = templating.render("templates", "claude-session-start.sh.j2", _context(profile))
         out.append(OwnedFile(path=SESSION_START, body=body, executable=True))
-        command = f'"$CLAUDE_PROJECT_DIR"/{SESSION_START}'
-        groups.append(HookGroup("SessionStart", {"hooks": [_command(command)]}))
     else:
         out.append(RetiredFile(path=SESSION_START, executable=True))
     if enabled:
         body = templating.render("templates", "claude-pre-tool-use.pl.j2", _context(profile))
         out.append(OwnedFile(path=PRE_TOOL_USE, body=body))
-        command = f'perl "$CLAUDE_PROJECT_DIR"/{PRE_TOOL_USE}'
-        groups.append(HookGroup("PreToolUse", {"matcher": "Bash", "hooks": [_command(command)]}))
     else:
         out.append(RetiredFile(path=PRE_TOOL_USE))
-    out.append(MergedJson(path=CLAUDE_SETTINGS, groups=tuple(groups)))
+    groups = claude_hook_groups(
+        f'"$CLAUDE_PROJECT_DIR"/{SESSION_START}' if session_on else None,
+        f'"$CLAUDE_PROJECT_DIR"/{PRE_TOOL_USE}' if enabled else None,
+    )
+    out.append(MergedJson(path=CLAUDE_SETTINGS, groups=groups))
     return out
+
+
+def claude_hook_groups(
+    session_start: str | None, pre_tool_use: str | None
+) -> tuple[HookGroup, ...]:
+    """buildkit's Claude Code hook groups, given each script as a shell word (None: absent).
+    The same groups go into a repository's and a user's settings (`buildkit provision`)."""
+    groups: list[HookGroup] = []
+    if session_start is not None:
+        groups.append(HookGroup("SessionStart", {"hooks": [_command(session_start)]}))
+    if pre_tool_use is not None:
+        hooks = [_command(f"perl {pre_tool_use}")]
+        groups.append(HookGroup("PreToolUse", {"matcher": "Bash", "hooks": hooks}))
+    return tuple(groups)
 
 
 def _command(command: str) -> dict[str, str]:
