@@ -18,7 +18,9 @@ from ansible.errors import AnsibleFilterError  # type: ignore[import-untyped]
 
 try:
     from buildkit.errors import BuildkitError
+    from buildkit.render.agents import claude_hook_groups
     from buildkit.render.cargo_config import cargo_settings
+    from buildkit.render.merged_json import MergedJson
     from buildkit.render.ownership import ManagedKey, MergedToml, with_header
 except ImportError as exc:  # pragma: no cover - depends on how ansible was started
     _IMPORT_ERROR: ImportError | None = exc
@@ -75,6 +77,24 @@ def cargo_config(current: str | None, profile: Any, linker: str, path: str) -> s
     return first.replace("`buildkit render`", "`buildkit provision`") + "\n" + rest
 
 
+def claude_settings(
+    current: str | None, session_start: str | None, pre_tool_use: str | None, path: str
+) -> str | None:
+    """The user's Claude Code settings with buildkit's hook groups merged in, each script given
+    by its absolute path (None: that hook is off); the same merge as a repository's."""
+    _require_buildkit()
+    groups = claude_hook_groups(
+        None if session_start is None else shlex.quote(str(session_start)),
+        None if pre_tool_use is None else shlex.quote(str(pre_tool_use)),
+    )
+    try:
+        return MergedJson(path=str(path), groups=groups).render(
+            None if current is None else str(current)
+        )
+    except BuildkitError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
 def owned_file(body: str, comment: str = "#") -> str:
     """A generated file's text with buildkit's header (after any shebang) and checksum."""
     _require_buildkit()
@@ -104,6 +124,7 @@ class FilterModule:
         return {
             "buildkit_machine_cargo_config": cargo_config,
             "buildkit_machine_owned_file": owned_file,
+            "buildkit_machine_claude_settings": claude_settings,
             "buildkit_machine_expand_home": expand_home,
             "buildkit_machine_shell_word": shell_word,
         }
