@@ -201,6 +201,8 @@ BYPASS_CORPUS: list[str] = [
     "unset PATH; cargo build",
     "rustup run stable cargo check",
     "sudo cargo build",
+    "doas -u me cargo test",
+    "echo `env -i cargo build`",
     'bash -c "env -i cargo test"',
     "sh -lc '{real_cargo} build'",
     "echo $({real_cargo} build)",
