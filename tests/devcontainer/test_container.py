@@ -53,6 +53,18 @@ def test_devcontainer_up_then_cq_build_and_test(
 
     folder = up["remoteWorkspaceFolder"]
     assert _out(devcontainer, "sh", "-c", "command -v cq").strip() == f"{folder}/scripts/cq"
+    # A plain cargo is buildkit's shim: with the queue held, `cargo build` waits (and gives up
+    # after CQ_WAIT_TIMEOUT) while `cargo metadata` runs at once.
+    shim = f"{folder}/.config/buildkit/bin/cargo"
+    assert _out(devcontainer, "sh", "-c", "command -v cargo").strip() == shim
+    held = devcontainer.exec(
+        "sh",
+        "-c",
+        "cq exec sleep 20 & sleep 2; cargo metadata --format-version 1 --no-deps >/dev/null"
+        " && echo metadata-ok; CQ_WAIT_TIMEOUT=1 cargo build; echo build-rc=$?; cq kill",
+    )
+    assert "metadata-ok" in held.stdout and "build-rc=75" in held.stdout, held.stdout + held.stderr
+    assert "gave up after 1s waiting for" in held.stderr
     _out(devcontainer, "cq", "build")
     tested = devcontainer.exec("cq", "test")
     assert tested.returncode == 0, tested.stdout + tested.stderr

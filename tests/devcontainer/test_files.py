@@ -41,7 +41,10 @@ def test_devcontainer_json_validates_and_carries_the_profile(example: Path) -> N
             "target": "/mnt/cargo-target",
         }
     ]
-    assert config["remoteEnv"]["PATH"] == "${containerWorkspaceFolder}/scripts:${containerEnv:PATH}"
+    assert config["remoteEnv"]["PATH"] == (
+        "${containerWorkspaceFolder}/.config/buildkit/bin:"  # the cargo shim first (agents)
+        "${containerWorkspaceFolder}/scripts:${containerEnv:PATH}"
+    )
     assert config["build"]["args"] == {"BASE_IMAGE": "${localEnv:BUILDKIT_DEVCONTAINER_BASE_IMAGE}"}
     dockerfile = (example / DOCKERFILE).read_text()
     assert "ARG BASE_IMAGE=example.org/rust:1.2\nFROM ${BASE_IMAGE:-example.org/rust:1.2}\n" in (
@@ -159,7 +162,7 @@ def test_env_values_the_consumers_would_rewrite_are_refused(example: Path) -> No
 
 
 def test_cq_folder_on_path_follows_cq_path(example: Path) -> None:
-    init_with(example, "cq:\n  path: tools/bin/cq\n")
+    init_with(example, "cq:\n  path: tools/bin/cq\nagents:\n  shim_cargo: false\n")
     path = load_jsonc(example / CONFIG)["remoteEnv"]["PATH"]
     assert path == "${containerWorkspaceFolder}/tools/bin:${containerEnv:PATH}"
     profile = example / "buildkit.yaml"

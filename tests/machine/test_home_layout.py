@@ -26,6 +26,10 @@ def test_linux_defaults_bashrc_and_the_linker_key(tmp_path: Path) -> None:
         f"{tmp_path}/c/config.toml",
         f"{tmp_path}/h/.config/buildkit/env.sh",
         f"{tmp_path}/h/.bashrc",
+        f"{tmp_path}/h/.local/share/buildkit/bin/cargo",
+        f"{tmp_path}/h/.config/buildkit/hooks/claude-session-start.sh",
+        f"{tmp_path}/h/.config/buildkit/hooks/claude-pre-tool-use.pl",
+        f"{tmp_path}/h/.claude/settings.json",
     }
     cargo = found[f"{tmp_path}/c/config.toml"]
     assert isinstance(cargo, MergedToml)
@@ -35,6 +39,8 @@ def test_linux_defaults_bashrc_and_the_linker_key(tmp_path: Path) -> None:
     assert isinstance(block, ManagedBlock) and block.at_top
     assert '. "$HOME"/.config/buildkit/env.sh' in block.body
     assert 'PATH="$HOME"/.local/bin:$PATH' in block.body
+    # the shim's folder goes first, after cq's: a plain `cargo` reaches the shim
+    assert block.body.index(".local/share/buildkit/bin") > block.body.index(".local/bin")
 
 
 def test_macos_gets_zshrc_and_no_linker_key(tmp_path: Path) -> None:
@@ -56,7 +62,7 @@ def test_switches_leave_out_their_files(tmp_path: Path) -> None:
     found = artifacts_for(
         tmp_path, "  install_cq: false\n  cargo_config: false\n  shell_env: false\n", "Linux"
     )
-    assert found == {}
+    assert found == {}  # no cq: no shim and no hooks either (they need the queue)
 
 
 def test_without_cq_the_block_does_not_touch_path(tmp_path: Path) -> None:
@@ -64,3 +70,4 @@ def test_without_cq_the_block_does_not_touch_path(tmp_path: Path) -> None:
     assert not any(isinstance(a, OwnedFile) and a.path.endswith("/cq") for a in found.values())
     [block] = [a for a in found.values() if isinstance(a, ManagedBlock)]
     assert "PATH" not in block.body
+    assert not any(path.endswith(("/cargo", "settings.json")) for path in found)

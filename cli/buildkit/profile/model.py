@@ -87,6 +87,21 @@ class CqSection:
 
 
 @dataclass(frozen=True)
+class AgentsSection:
+    """Coding agents (Claude Code, Codex, Cursor, …): a `cargo` shim that sends cargo through cq,
+    instructions in `AGENTS.md` and `CLAUDE.md`, and Claude Code hooks in
+    `.claude/settings.json` (docs/agents.md). Each part can be turned off; all are on by
+    default.
+    """
+
+    shim_cargo: bool
+    shim_dir: str
+    agents_md: bool
+    claude_md: bool
+    claude_settings: bool
+
+
+@dataclass(frozen=True)
 class HakariSection:
     """Feature unification with cargo-hakari: a workspace-hack crate makes every member build
     shared dependencies with one feature set (the article: 793 → 81 `.rlib` files, hashbrown 7 →
@@ -165,6 +180,7 @@ class ProfileModel:
     cargo: CargoSection
     env: EnvSection
     cq: CqSection
+    agents: AgentsSection
     hakari: HakariSection
     ci: CiSection
     devcontainer: DevcontainerSection

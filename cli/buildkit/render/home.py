@@ -19,15 +19,19 @@ from typing import Any
 
 from buildkit.profile import Profile
 from buildkit.profile.model import MachineSection
-from buildkit.render import templating
+from buildkit.render import agents, templating
 from buildkit.render.cargo_config import cargo_settings
 from buildkit.render.cq import render_cq
+from buildkit.render.merged_json import MergedJson
 from buildkit.render.ownership import Artifact, ManagedBlock, ManagedKey, MergedToml, OwnedFile
 
 # Cargo keys that describe a repository, not a machine: a build-dir template or incremental
 # policy belongs to a project's own .cargo/config.toml.
 REPOSITORY_ONLY = ("build_dir", "incremental")
 ENV_FILE = ".config/buildkit/env.sh"
+SHIM_DIR = ".local/share/buildkit/bin"
+HOOKS_DIR = ".config/buildkit/hooks"
+CLAUDE_SETTINGS = ".claude/settings.json"
 PROVISION = "`buildkit provision`"
 
 
@@ -74,6 +78,9 @@ class HomeLayout:
     rc_file: Path
     cargo_config: Path
     linker: str
+    shim_dir: Path
+    hooks_dir: Path
+    claude_settings: Path
 
     @classmethod
     def of(cls, settings: MachineSection, machine: Machine) -> HomeLayout:
@@ -90,6 +97,9 @@ class HomeLayout:
             cargo_config=machine.cargo_home / "config.toml",
             # A fast linker is installed from Linux distributions' packages only.
             linker=settings.fast_linker if machine.linux else "none",
+            shim_dir=machine.home / SHIM_DIR,
+            hooks_dir=machine.home / HOOKS_DIR,
+            claude_settings=machine.home / CLAUDE_SETTINGS,
         )
 
 
@@ -105,13 +115,17 @@ def machine_cargo_keys(cargo: Mapping[str, Any], linker: str) -> tuple[ManagedKe
     )
 
 
-def rc_block(layout: HomeLayout, machine: Machine, *, install_cq: bool) -> str:
+def _path_first(word: str) -> str:
+    return f'case ":$PATH:" in *:{word}:*) ;; *) PATH={word}:$PATH; export PATH ;; esac'
+
+
+def rc_block(layout: HomeLayout, machine: Machine, *, install_cq: bool, shim: bool) -> str:
     lines: list[str] = []
     if install_cq:
-        bin_dir = machine.shell_word(layout.bin_dir)
-        lines.append(
-            f'case ":$PATH:" in *:{bin_dir}:*) ;; *) PATH={bin_dir}:$PATH; export PATH ;; esac'
-        )
+        lines.append(_path_first(machine.shell_word(layout.bin_dir)))
+    if shim:
+        lines.append("# buildkit's cargo shim first: a plain `cargo test` waits for cq's queue")
+        lines.append(_path_first(machine.shell_word(layout.shim_dir)))
     env_file = machine.shell_word(layout.env_file)
     lines.append(f"if [ -f {env_file} ]; then . {env_file}; fi")
     return "\n".join(lines) + "\n"
@@ -122,6 +136,7 @@ def artifacts(profile: Profile, machine: Machine) -> list[Artifact]:
     settings = profile.model.machine
     layout = HomeLayout.of(settings, machine)
     context = profile.template_context()
+    shim_on = profile.model.agents.shim_cargo and settings.install_cq
     out: list[Artifact] = []
     if settings.install_cq:
         cq = render_cq(profile)
@@ -131,9 +146,41 @@ def artifacts(profile: Profile, machine: Machine) -> list[Artifact]:
         out.append(MergedToml(path=str(layout.cargo_config), managed=keys, command=PROVISION))
     if settings.shell_env:
         env = templating.render("templates", "env.sh.j2", context)
-        block = rc_block(layout, machine, install_cq=settings.install_cq)
+        block = rc_block(layout, machine, install_cq=settings.install_cq, shim=shim_on)
         out += [
             OwnedFile(path=str(layout.env_file), body=env),
             ManagedBlock(path=str(layout.rc_file), body=block, at_top=True, command=PROVISION),
         ]
+    out += _agent_artifacts(profile, layout, shim_on=shim_on)
+    return out
+
+
+def _agent_artifacts(profile: Profile, layout: HomeLayout, *, shim_on: bool) -> list[Artifact]:
+    """The cargo shim and Claude Code's user-level hooks, for every repository of this user:
+    the same templates and hook groups as a repository's, with absolute paths."""
+    claude_on = profile.model.agents.claude_settings and profile.model.machine.install_cq
+    context = agents.agent_context(
+        profile,
+        shim_on=shim_on,
+        cq_command="cq",
+        cq_path=str(layout.bin_dir / "cq"),
+        shim_dir=str(layout.shim_dir),
+        hooks_dir=str(layout.hooks_dir),
+    )
+    out: list[Artifact] = []
+    if shim_on:
+        shim = templating.render("templates", "cargo-shim.sh.j2", context)
+        out.append(OwnedFile(path=str(layout.shim_dir / "cargo"), body=shim, executable=True))
+    session = layout.hooks_dir / "claude-session-start.sh"
+    pre_tool_use = layout.hooks_dir / "claude-pre-tool-use.pl"
+    if claude_on and shim_on:
+        body = templating.render("templates", "claude-session-start.sh.j2", context)
+        out.append(OwnedFile(path=str(session), body=body, executable=True))
+    if claude_on:
+        body = templating.render("templates", "claude-pre-tool-use.pl.j2", context)
+        out.append(OwnedFile(path=str(pre_tool_use), body=body))
+        groups = agents.claude_hook_groups(
+            shlex.quote(str(session)) if shim_on else None, shlex.quote(str(pre_tool_use))
+        )
+        out.append(MergedJson(path=str(layout.claude_settings), groups=groups))
     return out

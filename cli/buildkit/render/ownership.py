@@ -131,6 +131,8 @@ class ManagedBlock:
     at_top: bool = False  # a new block goes first (an rc file: before an interactive guard)
     command: str = RENDER
     ownership: str = field(default="block", init=False)
+    # Closes each marker line where comments need it (Markdown: comment "<!--", end " -->").
+    comment_end: str = ""
 
     def render(self, current: str | None) -> str:
         block = self._block()
@@ -155,12 +157,12 @@ class ManagedBlock:
         return not match or match.group(1) != checksum(inner)
 
     def _block(self) -> str:
-        c = self.comment
+        c, e = self.comment, self.comment_end
         body = self.body if self.body.endswith("\n") or not self.body else self.body + "\n"
         return (
-            f"{c} {BLOCK_BEGIN}\n"
-            f"{c} managed by buildkit; {regenerate(self.command)} (checksum: {checksum(body)})\n"
-            f"{body}{c} {BLOCK_END}\n"
+            f"{c} {BLOCK_BEGIN}{e}\n"
+            f"{c} managed by buildkit; {regenerate(self.command)} (checksum: {checksum(body)}){e}\n"
+            f"{body}{c} {BLOCK_END}{e}\n"
         )
 
 

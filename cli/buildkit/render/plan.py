@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from buildkit.errors import BadInput
 from buildkit.profile import Profile
 from buildkit.render import (
+    agents,
     cargo_config,
     ci_workflow,
     cq,
@@ -26,6 +27,7 @@ FAMILIES: tuple[Callable[[Profile], list[Artifact]], ...] = (
     ci_workflow.artifacts,
     cq.artifacts,
     devcontainer.artifacts,
+    agents.artifacts,
 )
 
 # Families that also drive another program; their steps run after every file is written.

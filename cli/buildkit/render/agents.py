@@ -1,0 +1,123 @@
+"""Coding agents (docs/agents.md): the ``cargo`` shim that sends cargo through cq, the build
+instructions agents read from ``AGENTS.md`` and ``CLAUDE.md``, and Claude Code's hooks."""
+
+from __future__ import annotations
+
+import posixpath
+
+from buildkit.profile import Profile
+from buildkit.render import templating
+from buildkit.render.merged_json import HookGroup, MergedJson
+from buildkit.render.ownership import Artifact, ManagedBlock, OwnedFile, RetiredFile
+
+# The instructions are a marked block in each file; the rest of the file stays the user's.
+INSTRUCTION_FILES = {"agents_md": "AGENTS.md", "claude_md": "CLAUDE.md"}
+CLAUDE_SETTINGS = ".claude/settings.json"
+HOOKS_DIR = ".config/buildkit/hooks"
+SESSION_START = f"{HOOKS_DIR}/claude-session-start.sh"
+PRE_TOOL_USE = f"{HOOKS_DIR}/claude-pre-tool-use.pl"
+
+
+def shim_enabled(profile: Profile) -> bool:
+    """The shim needs cq: without it there is no queue to send cargo to."""
+    return bool(profile.section("agents")["shim_cargo"] and profile.section("cq")["enabled"])
+
+
+def shim_path(profile: Profile) -> str:
+    return posixpath.join(profile.section("agents")["shim_dir"], "cargo")
+
+
+def artifacts(profile: Profile) -> list[Artifact]:
+    cq_on = bool(profile.section("cq")["enabled"])
+    out = [_shim(profile)]
+    if cq_on:
+        out.extend(_instructions(profile))
+    out.extend(_claude_hooks(profile, cq_on and profile.section("agents")["claude_settings"]))
+    return out
+
+
+def _context(profile: Profile) -> dict[str, object]:
+    cq_path = profile.model.cq.path
+    return agent_context(
+        profile,
+        shim_on=shim_enabled(profile),
+        cq_command=cq_path,
+        cq_path=cq_path,
+        shim_dir=profile.model.agents.shim_dir,
+        hooks_dir=HOOKS_DIR,
+    )
+
+
+def agent_context(
+    profile: Profile, *, shim_on: bool, cq_command: str, cq_path: str, shim_dir: str, hooks_dir: str
+) -> dict[str, object]:
+    """What the agent templates see, for a repository (relative paths) or a user's home
+    (absolute ones): where cq, the shim and the hooks are relative to each other."""
+    context = profile.template_context()
+    context["profile"]["agents"] = {**profile.section("agents"), "shim_cargo": shim_on}
+    context.update(
+        cq_command=cq_command,
+        shim_on=shim_on,
+        cq_from_shim=posixpath.relpath(cq_path, shim_dir),
+        shim_from_hook=posixpath.relpath(posixpath.join(shim_dir, "cargo"), hooks_dir),
+        shim_dir_from_hook=posixpath.relpath(shim_dir, hooks_dir),
+    )
+    return context
+
+
+def _shim(profile: Profile) -> Artifact:
+    path = shim_path(profile)
+    if not shim_enabled(profile):
+        return RetiredFile(path=path, executable=True)
+    body = templating.render("templates", "cargo-shim.sh.j2", _context(profile))
+    return OwnedFile(path=path, body=body, executable=True)
+
+
+def _instructions(profile: Profile) -> list[Artifact]:
+    agents = profile.section("agents")
+    body = templating.render("templates", "agent-instructions.md.j2", _context(profile))
+    return [
+        ManagedBlock(path=path, body=body, comment="<!--", comment_end=" -->")
+        for switch, path in INSTRUCTION_FILES.items()
+        if agents[switch]
+    ]
+
+
+def _claude_hooks(profile: Profile, enabled: bool) -> list[Artifact]:
+    """The hook scripts (owned) and their entries in .claude/settings.json (merged)."""
+    session_on = enabled and shim_enabled(profile)
+    out: list[Artifact] = []
+    if session_on:
+        body = templating.render("templates", "claude-session-start.sh.j2", _context(profile))
+        out.append(OwnedFile(path=SESSION_START, body=body, executable=True))
+    else:
+        out.append(RetiredFile(path=SESSION_START, executable=True))
+    if enabled:
+        body = templating.render("templates", "claude-pre-tool-use.pl.j2", _context(profile))
+        out.append(OwnedFile(path=PRE_TOOL_USE, body=body))
+    else:
+        out.append(RetiredFile(path=PRE_TOOL_USE))
+    groups = claude_hook_groups(
+        f'"$CLAUDE_PROJECT_DIR"/{SESSION_START}' if session_on else None,
+        f'"$CLAUDE_PROJECT_DIR"/{PRE_TOOL_USE}' if enabled else None,
+    )
+    out.append(MergedJson(path=CLAUDE_SETTINGS, groups=groups))
+    return out
+
+
+def claude_hook_groups(
+    session_start: str | None, pre_tool_use: str | None
+) -> tuple[HookGroup, ...]:
+    """buildkit's Claude Code hook groups, given each script as a shell word (None: absent).
+    The same groups go into a repository's and a user's settings (`buildkit provision`)."""
+    groups: list[HookGroup] = []
+    if session_start is not None:
+        groups.append(HookGroup("SessionStart", {"hooks": [_command(session_start)]}))
+    if pre_tool_use is not None:
+        hooks = [_command(f"perl {pre_tool_use}")]
+        groups.append(HookGroup("PreToolUse", {"matcher": "Bash", "hooks": hooks}))
+    return tuple(groups)
+
+
+def _command(command: str) -> dict[str, str]:
+    return {"type": "command", "command": command}
