@@ -207,6 +207,12 @@ def gc(
     no_queue: Annotated[
         bool, typer.Option("--no-queue", help="Do not wait for cq's queue before deleting.")
     ] = False,
+    max_size: Annotated[
+        str | None,
+        typer.Option(
+            "--max-size", help="Remove least-recently-used units until target dirs fit (20G)."
+        ),
+    ] = None,
     as_json: AsJson = False,
     progress: Progress = False,
 ) -> None:
@@ -221,6 +227,7 @@ def gc(
             keep=keep,
             older_than=older_than,
             use_queue=not no_queue,
+            max_size=max_size,
             progress=diagnose.stderr_progress(progress or sys.stderr.isatty()),
         )
     typer.echo(
