@@ -181,14 +181,27 @@ Progress = Annotated[
 
 
 @app.command()
-def doctor(path: RepoArg = Path(), as_json: AsJson = False, progress: Progress = False) -> None:
+def doctor(
+    path: RepoArg = Path(),
+    as_json: AsJson = False,
+    progress: Progress = False,
+    kill_orphans: Annotated[
+        bool,
+        typer.Option(
+            "--kill-orphans",
+            help="Stop the orphans listed (TERM, KILL after cq.grace_seconds); report them.",
+        ),
+    ] = False,
+) -> None:
     """Measure the target dirs of every worktree and say what to fix.
 
     Size, incremental dirs, duplicate crates, orphans, setup; each finding with its fix.
     """
     with _errors():
         report = diagnose.run_doctor(
-            path, progress=diagnose.stderr_progress(progress or sys.stderr.isatty())
+            path,
+            progress=diagnose.stderr_progress(progress or sys.stderr.isatty()),
+            kill_orphans=kill_orphans,
         )
     typer.echo(json.dumps(report.data, indent=2) if as_json else diagnose.render_text(report))
 

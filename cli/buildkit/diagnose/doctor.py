@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -77,8 +77,26 @@ def clear_progress(progress: ProgressFn | None) -> None:
         sys.stderr.flush()
 
 
+def grace_seconds(root: Path) -> float:
+    """cq's grace period: ``CQ_GRACE_SECONDS``, else ``cq.grace_seconds``, else 10 (as cq)."""
+    env = os.environ.get("CQ_GRACE_SECONDS", "")
+    if env.isdigit():
+        return float(env)
+    if (root / PROFILE_FILE).is_file():
+        try:
+            value = load_profile(root).section("cq").get("grace_seconds", 10)
+            return float(value)
+        except Exception:  # a broken profile is `buildkit check`'s business
+            return 10.0
+    return 10.0
+
+
 def run_doctor(
-    path: Path, *, progress: ProgressFn | None = None, now: Callable[[], float] = time.time
+    path: Path,
+    *,
+    progress: ProgressFn | None = None,
+    now: Callable[[], float] = time.time,
+    kill_orphans: bool = False,
 ) -> Report:
     root = workspace_root(resolve_repo(path))
     worktrees = list_worktrees(root)
@@ -86,7 +104,10 @@ def run_doctor(
     scans = tuple(scan_target(loc, progress) for loc in locations)
     clear_progress(progress)
     holders = queue.live_holders()
-    orphan_list = procs.orphans(holders)
+    scope = [str(w.path) for w in worktrees if w.exists] + [str(loc.path) for loc in locations]
+    found = procs.orphans(holders, scope)
+    orphan_list = procs.sample_cpu(found.listed)
+    stopped = procs.stop(orphan_list, scope, grace_seconds(root)) if kill_orphans else None
     setup = _setup(root)
     installed = toolchains.installed()
     findings = _findings(scans, orphan_list, setup, installed)
@@ -102,6 +123,8 @@ def run_doctor(
         "toolchains_installed": sorted(installed.versions),
         "target_dirs": [_target_json(s, installed) for s in scans],
         "orphans": [_orphan_json(p) for p in orphan_list],
+        "orphans_elsewhere": found.elsewhere,
+        "stopped": None if stopped is None else [asdict(s) for s in stopped],
         "queue_holders": [
             {
                 "pid": h.pid,
@@ -194,6 +217,7 @@ def _orphan_json(proc: procs.Proc) -> dict[str, Any]:
         "program": proc.program,
         "cmd": proc.cmd,
         "cpu_percent": round(proc.cpu_percent, 1),
+        "cpu_seconds": round(proc.cpu_seconds, 1),
         "age_seconds": round(proc.age_seconds),
         "cwd": proc.cwd,
     }
@@ -313,8 +337,9 @@ def _findings(
                 "orphan",
                 proc.cwd,
                 f"pid {proc.pid} {proc.program}: orphaned, {proc.cpu_percent:.0f}% CPU, "
-                f"{human_age(proc.age_seconds)} old",
-                f"kill -TERM {proc.pid}; run builds through cq so they die with their session",
+                f"started {human_age(proc.age_seconds)} ago, in {proc.cwd}",
+                "buildkit doctor --kill-orphans; run builds through cq so they die with "
+                "their session",
             )
         )
     if not setup["profile"]:
@@ -476,6 +501,18 @@ def render_text(report: Report) -> str:
         lines += ["  " + line for line in _table(rows, {0, 2, 3})]
     else:
         lines += ["", "orphaned build processes: none"]
+    if data["orphans_elsewhere"]:
+        lines.append(
+            f"  ({data['orphans_elsewhere']} more orphaned build processes of yours outside "
+            "this repository: not listed)"
+        )
+    if data["stopped"] is not None:
+        lines += ["", "stopped:" if data["stopped"] else "stopped: nothing"]
+        for st in data["stopped"]:
+            state = "gone" if st["gone"] else "STILL RUNNING"
+            lines.append(
+                f"  pid {st['pid']} {st['program']}: {st['signal']} to {st['how']}, {state}"
+            )
     lines += ["", "findings:"]
     if not data["findings"]:
         lines.append("  none")
