@@ -206,6 +206,10 @@ def _target_json(scan: TargetScan, installed: toolchains.Installed) -> dict[str,
         "toolchains": toolchain_bytes(scan),
         "old_toolchain_bytes": old_toolchain_bytes(scan, installed),
         "unrecognised": [str(p) for p in scan.unrecognised],
+        "split_debuginfo_leftovers": {
+            "files": scan.debuginfo_files,
+            "bytes": scan.debuginfo_bytes,
+        },
     }
 
 
@@ -319,6 +323,19 @@ def _findings(
                     f"units built by toolchains no longer installed{at}: " + ", ".join(gone),
                     "buildkit gc removes them",
                     old,
+                )
+            )
+        if scan.debuginfo_files:
+            out.append(
+                _finding(
+                    "split_debuginfo",
+                    where,
+                    f"{scan.debuginfo_files} object files (*.rcgu.o) and debug bundles (*.dSYM)"
+                    f'{at}, {human_bytes(scan.debuginfo_bytes)}: split-debuginfo = "unpacked" '
+                    "(macOS's default for dev builds) leaves them next to every binary",
+                    'set split-debuginfo = "packed" in [profile.dev] (buildkit.yaml: '
+                    "cargo.split_debuginfo: packed); buildkit gc removes the old ones with "
+                    "their units",
                 )
             )
         if scan.unrecognised:

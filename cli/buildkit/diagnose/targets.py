@@ -34,6 +34,7 @@ from buildkit.diagnose.units import (
 from buildkit.workspace import git_output, git_worktree_records
 
 PROFILE_PARTS = ("deps", ".fingerprint", "incremental", "build")
+SPLIT_DEBUGINFO_EXTS = (".rcgu.o", ".dSYM")
 HASH_RE = re.compile(r"^[0-9a-f]{16}$")
 UNIT_RE = re.compile(r"^(?P<stem>.+)-(?P<hash>[0-9a-f]{16})(?P<ext>\..+)?$")
 
@@ -78,6 +79,9 @@ class TargetScan:
     # each target links them
     uplifted: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
     unrecognised: list[Path] = field(default_factory=list)  # reported, never deleted
+    # object files and debug bundles split-debuginfo = "unpacked" leaves next to binaries
+    debuginfo_files: int = 0
+    debuginfo_bytes: int = 0
 
     @property
     def path(self) -> Path:
@@ -351,6 +355,9 @@ def _scan_part(scan: TargetScan, walker: Walker, path: str, profile: str, part: 
                     _add(unit, unit_dir.path, item)
                     _unit_dir_records(unit, Path(unit_dir.path))
                     scan.rlibs += sum(1 for p in unit.outputs if p.suffix == ".rlib")
+                    leftovers = [p for p in unit.outputs if p.name.endswith(SPLIT_DEBUGINFO_EXTS)]
+                    scan.debuginfo_files += len(leftovers)
+                    scan.debuginfo_bytes += sum(Walker().usage(str(p)).bytes for p in leftovers)
                 continue
         item = walker.usage(entry.path)
         used.add(item)
@@ -375,6 +382,9 @@ def _scan_part(scan: TargetScan, walker: Walker, path: str, profile: str, part: 
         stem, hash_, ext = match["stem"], match["hash"], match["ext"] or ""
         unit = _unit(scan, profile, stem, hash_)
         _add(unit, entry.path, item)
+        if ext.endswith(SPLIT_DEBUGINFO_EXTS):
+            scan.debuginfo_files += 1
+            scan.debuginfo_bytes += item.bytes
         if part == ".fingerprint" and is_dir:
             unit.name = stem
             unit.fingerprint_dir = Path(entry.path)
@@ -406,4 +416,6 @@ def _unit_dir_records(unit: Unit, path: Path) -> None:
         unit.fingerprint_dir = fingerprint
     out = path / "out"
     with contextlib.suppress(OSError):
-        unit.outputs += sorted(p for p in out.iterdir() if p.is_file())
+        unit.outputs += sorted(
+            p for p in out.iterdir() if p.is_file() or p.name.endswith(SPLIT_DEBUGINFO_EXTS)
+        )
