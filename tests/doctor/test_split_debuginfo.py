@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import run_buildkit
-from doctor.doctor_helpers import cargo_env, doctor_json, find, make_repo
+from doctor.doctor_helpers import cargo_env, doctor_json, find, gc_json, make_repo
 
 PROFILE = "version: 1\nhakari:\n  enabled: false\ncargo:\n  split_debuginfo: {mode}\n"
 
@@ -50,3 +50,15 @@ def test_unpacked_leftovers_are_reported_and_packed_stops_them(tmp_path: Path) -
         main.write_text(main.read_text() + "// changed\n")
     _build_like_macos(root)
     assert find(root / "target", "-name", "*.rcgu.o") == objects  # no new ones
+    # the leftovers belong to the units built unpacked; those go whole, the new build stays
+    gc_json(root, "--max-size", "1")
+    assert find(root / "target", "-name", "*.rcgu.o") == []
+    ran = subprocess.run(
+        ["cargo", "+nightly", "build", "-v"],
+        cwd=root,
+        env={**cargo_env(), "RUSTFLAGS": "-Zsplit-dwarf-kind=single"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Compiling" not in ran.stderr
