@@ -12,6 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from doctor.doctor_helpers import cargo, cargo_env, doctor_json, find, gc_json, make_repo
 
 
@@ -159,3 +161,38 @@ def test_old_toolchain_units_are_named_and_collected(tmp_path: Path) -> None:
         check=True,
     )
     assert "Compiling" not in ran.stderr  # the stable build was left whole
+
+
+def test_a_build_dir_outside_the_worktree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """build.build-dir with Cargo's templates: doctor asks cargo metadata where it is."""
+    cargo_home = tmp_path / "cargo-home"
+    cargo_home.mkdir()
+    monkeypatch.setenv("CARGO_HOME", str(cargo_home))  # never the machine's own
+    root = make_repo(tmp_path / "ws")
+    (root / ".cargo").mkdir()
+    (root / ".cargo" / "config.toml").write_text(
+        '[build]\nbuild-dir = "{cargo-cache-home}/build/{workspace-path-hash}"\n'
+    )
+    cargo(root, "build", "-p", "app1")
+    cargo(root, "build", "-p", "app2")
+    (build_dir,) = [p for p in (cargo_home / "build").glob("*/*") if p.is_dir()]
+    data = doctor_json(root)
+    found = {t["path"]: t for t in data["target_dirs"]}
+    assert set(found) == {str(root / "target"), str(build_dir)}
+    inside = found[str(build_dir)]
+    assert inside["found_by"] == "build-dir"
+    assert inside["units"] == len(
+        find(build_dir / "debug" / ".fingerprint", "-mindepth", "1", "-maxdepth", "1")
+    )
+    assert [d["crate"] for d in inside["duplicates"]] == ["core_lib"]
+    result = gc_json(root, "--max-size", "1")
+    assert any(r["target_dir"] == str(build_dir) for r in result["removals"])
+    assert _compiled_nothing(root, "build", "-p", "app2")
+
+
+def _compiled_nothing(root: Path, *args: str) -> bool:
+    ran = subprocess.run(
+        ["cargo", *args, "-v"], cwd=root, env=cargo_env(), capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    return "Compiling" not in ran.stderr

@@ -14,6 +14,7 @@ directories is listed as unrecognised and never deleted.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -157,6 +158,32 @@ def workspace_root(path: Path) -> Path:
     return Path(manifest).parent
 
 
+def cargo_build_dir(workspace: Path) -> Path | None:
+    """Cargo's ``build.build-dir`` for ``workspace`` when it is set apart from the target dir
+    (``cargo metadata`` resolves the config, the environment and templates such as
+    ``{cargo-cache-home}/build/{workspace-path-hash}``); None otherwise."""
+    cargo = shutil.which("cargo")
+    if cargo is None or not (workspace / "Cargo.toml").is_file():
+        return None
+    done = subprocess.run(
+        [cargo, "metadata", "--format-version", "1", "--no-deps", "--offline"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return None
+    try:
+        data = json.loads(done.stdout)
+    except ValueError:
+        return None
+    build, target = data.get("build_directory"), data.get("target_directory")
+    if not isinstance(build, str) or not build or build == target:
+        return None
+    return Path(build)
+
+
 def workspace_subdir(root: Path) -> str:
     """Where ``root`` lies inside its worktree (``""`` at the top, ``rust/`` for a workspace
     in a subdirectory): the same place in every other worktree holds its twin."""
@@ -195,6 +222,14 @@ def locate_targets(
         else:
             # the checkout is gone (or is no longer a worktree); what Cargo left behind stays
             path, how, stale = ws / "target", "stale worktree", True
+        if wt.exists:
+            build_dir = cargo_build_dir(ws)
+            if build_dir is not None and build_dir.is_dir() and looks_like_target(build_dir):
+                key = Path(os.path.abspath(build_dir))
+                if key in found:
+                    found[key].worktrees.append(wt.path)
+                else:
+                    found[key] = TargetLocation(key, [wt.path], False, "build-dir")
         if not os.path.lexists(path):
             continue
         if stale and not os.path.islink(path) and not looks_like_target(path):
