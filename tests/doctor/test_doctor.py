@@ -87,6 +87,10 @@ def test_every_worktree_and_a_removed_one(built: Path) -> None:
     assert finding["path"] == str(gone / "target")
     assert finding["bytes"] == stale["bytes"]
     assert [w["prunable"] for w in data["worktrees"]].count(True) == 1
+    # several target dirs: every finding about one names it in its message
+    about_targets = [f for f in data["findings"] if f["path"] in paths]
+    assert len({f["path"] for f in about_targets}) >= 2
+    assert all(f["path"] in f["message"] for f in about_targets)
 
 
 def test_orphans_started_on_purpose_are_listed(built: Path, spawned: list[int]) -> None:
