@@ -226,10 +226,19 @@ def collect(
     if max_size is not None:
         freed = sum(r.bytes for _, planned in plans for r in planned)
         over = result.size_before - freed - max_size
-        for scan, planned in plans:
+        # least recently used first across every target and build dir of the repository
+        candidates = [
+            c
+            for n, (scan, planned) in enumerate(plans)
+            for c in _budget_candidates(scan, planned, n)
+        ]
+        for _, _, n, removals in sorted(candidates, key=lambda c: (c[0], c[1])):
             if over <= 0:
                 break
-            over -= _plan_budget(scan, planned, over, counter)
+            for removal in removals:
+                removal.bytes = counter.remove(removal.path)
+                over -= removal.bytes
+            plans[n][1].extend(removals)
         if over > 0:
             result.skipped.append(
                 f"budget {max_size} B not reached ({over} B over): the rest is what the most "
@@ -343,21 +352,23 @@ def protected_units(scan: TargetScan) -> set[tuple[str, str]]:
     return keep
 
 
-def _plan_budget(scan: TargetScan, planned: list[Removal], over: int, counter: FreedCounter) -> int:
-    """Add least-recently-used whole units (and incremental dirs other than the newest of
-    each crate) to ``planned`` until ``over`` bytes are freed; returns the bytes added."""
+def _budget_candidates(
+    scan: TargetScan, planned: list[Removal], index: int
+) -> list[tuple[float, str, int, list[Removal]]]:
+    """Whole units, and incremental dirs other than the newest of each crate, that a budget
+    may remove: (last used, label, which plan, removals)."""
     if scan.location.stale or scan.symlink_to is not None:
-        return 0
+        return []
     target = str(scan.path)
     taken = {r.path for r in planned}
     keep = protected_units(scan)
-    candidates: list[tuple[float, str, list[Removal]]] = []
+    out: list[tuple[float, str, int, list[Removal]]] = []
     for key, unit in scan.units.items():
         if key in keep or any(str(p) in taken for p in unit.paths):
             continue
         label = f"unit {unit.profile}/{unit.name}-{unit.hash}"
         removals = _unit_removals(unit, target, f"{label}: least recently used, over budget")
-        candidates.append((unit.last_used, label, removals))
+        out.append((unit.last_used, f"{target}/{label}", index, removals))
     newest_inc: dict[tuple[str, str], float] = {}
     for inc in scan.incremental:
         k = (inc.profile, inc.crate)
@@ -366,16 +377,8 @@ def _plan_budget(scan: TargetScan, planned: list[Removal], over: int, counter: F
         if str(inc.path) in taken or inc.newest >= newest_inc[(inc.profile, inc.crate)]:
             continue
         reason = f"incremental {inc.profile}/{inc.crate}: least recently used, over budget"
-        candidates.append((inc.newest, str(inc.path), [Removal(str(inc.path), target, reason)]))
-    freed = 0
-    for _, _, removals in sorted(candidates, key=lambda c: (c[0], c[1])):
-        if freed >= over:
-            break
-        for removal in removals:
-            removal.bytes = counter.remove(removal.path)
-            freed += removal.bytes
-        planned += removals
-    return freed
+        out.append((inc.newest, str(inc.path), index, [Removal(str(inc.path), target, reason)]))
+    return out
 
 
 def _inside(path: Path, root_real: str) -> bool:
