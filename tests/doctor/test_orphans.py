@@ -218,3 +218,42 @@ time.sleep(120)
     found = procs.orphans([], [str(repo)])
     assert [p.pid for p in found.listed] == [orphan]
     os.kill(manager.pid, signal.SIGKILL)
+
+
+def test_another_users_orphan_is_never_listed_or_stopped(
+    orphan_repo: tuple[Path, dict[str, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real orphan named cargo, working in the repository, owned by `nobody` (started through
+    setpriv, which needs root: the suite runs as root here)."""
+    if os.geteuid() != 0:
+        pytest.skip("starting another user's process needs root")
+    root, pids = orphan_repo
+    starter = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "bash",
+            "-c",
+            "exec -a cargo sleep 120 </dev/null >/dev/null 2>&1 & echo $!",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=True,
+    )
+    foreign = int(starter.stdout)
+    try:
+        _wait_reparented(foreign)
+        assert psutil.Process(foreign).uids().real != 0
+        assert psutil.Process(foreign).cmdline()[0] == "cargo"
+        monkeypatch.setenv("CQ_GRACE_SECONDS", "1")
+        ran = run_buildkit("doctor", root, "--kill-orphans")
+        assert ran.exit_code == 0, ran.stderr
+        assert f"pid {pids['test']} " in ran.stdout  # ours went
+        assert str(foreign) not in ran.stdout
+        assert psutil.Process(foreign).status() != psutil.STATUS_ZOMBIE
+    finally:
+        os.kill(foreign, signal.SIGKILL)
