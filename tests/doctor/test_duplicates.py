@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -196,3 +197,23 @@ def _compiled_nothing(root: Path, *args: str) -> bool:
     )
     assert ran.returncode == 0, ran.stderr
     return "Compiling" not in ran.stderr
+
+
+def test_without_rustup_the_rustc_on_path_is_the_only_toolchain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from buildkit.diagnose import toolchains
+
+    rustc = shutil.which("rustc")
+    assert rustc is not None
+    only = tmp_path / "only-rustc"
+    only.mkdir()
+    (only / "rustc").symlink_to(rustc)
+    monkeypatch.setenv("PATH", f"{only}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    assert shutil.which("rustup") is None
+    version = subprocess.run(
+        [str(only / "rustc"), "-V"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    found = toolchains.installed()
+    assert found.source == "rustc on PATH"
+    assert found.versions == frozenset({version})
