@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cq.cq_helpers import cq_env, render_cq
+from cq.cq_helpers import cq_env, macos_bin, render_cq
 from doctor.doctor_helpers import du, make_repo
 
 LOOP = (
@@ -94,7 +94,9 @@ def test_a_failing_gc_does_not_change_cqs_exit_code(tmp_path: Path) -> None:
     fake.mkdir()
     (fake / "buildkit").write_text("#!/bin/sh\nexit 3\n")
     (fake / "buildkit").chmod(0o755)
-    env = cq_env(tmp_path / "state", path=f"{fake}{os.pathsep}{os.environ['PATH']}")
+    # and as on macOS: flock, setsid and nproc hidden from PATH (cq's perl stand-ins)
+    macos = macos_bin(tmp_path / "macos-bin")
+    env = cq_env(tmp_path / "state", path=f"{fake}{os.pathsep}{macos}")
     ran = subprocess.run(
         ["dash", str(cq), "check", "-p", "app1"], cwd=root, env=env, capture_output=True, text=True
     )
