@@ -20,7 +20,11 @@ cq_default_grace=10
 cq_default_timeout=0
 cq_shared_target=0
 cq_burst=1
+cq_gc_max_size=''
+cq_gc_max_age=''
+cq_gc_interval=3600
 # <<< profile values <<<
+cq_is_cargo=0
 
 cq_say() { printf 'cq: %s\n' "$*" >&2; }
 cq_die() { cq_code=$1; shift; cq_say "$*"; exit "$cq_code"; }
@@ -341,8 +345,37 @@ cq_run() {
     cq_g=''
     exec 6>&-
     wait "$cq_w"
+    cq_auto_gc
     cq_cleanup
     exit "$cq_rc"
+}
+
+# The profile's gc section: after a cargo command, still holding the queue, at most once per
+# interval (a stamp in the git common dir), cq runs `buildkit gc` when it is on PATH; without
+# it (a laptop, a devcontainer) it says so once and carries on.
+cq_auto_gc() {
+    [ "$cq_is_cargo" = 1 ] && [ -n "$cq_gc_max_size$cq_gc_max_age" ] || return 0
+    trap 'cq_on_signal 1' HUP
+    trap 'cq_on_signal 2' INT
+    trap 'cq_on_signal 15' TERM
+    if cq_gc_dir=$(cq_git_common); then cq_gc_dir=$cq_gc_dir/buildkit; else cq_gc_dir=$cq_qd; fi
+    mkdir -p -- "$cq_gc_dir" 2>/dev/null || return 0
+    if ! command -v buildkit >/dev/null 2>&1; then
+        [ -e "$cq_gc_dir/gc.noted" ] && return 0
+        : >"$cq_gc_dir/gc.noted" 2>/dev/null
+        cq_say "buildkit.yaml asks for automatic gc, but buildkit is not on PATH: target dirs" \
+            "are not cleaned (install buildkit, or run \`buildkit gc\` elsewhere); said once"
+        return 0
+    fi
+    cq_now=$(date +%s)
+    cq_last=$(cat -- "$cq_gc_dir/gc.stamp" 2>/dev/null) || cq_last=''
+    if cq_is_uint "$cq_last" && [ $((cq_now - cq_last)) -lt "$cq_gc_interval" ]; then
+        return 0
+    fi
+    printf '%s\n' "$cq_now" >|"$cq_gc_dir/gc.stamp"
+    buildkit gc --no-queue ${cq_gc_max_size:+--max-size "$cq_gc_max_size"} \
+        ${cq_gc_max_age:+--older-than "$cq_gc_max_age"} >/dev/null </dev/null \
+        || cq_say "buildkit gc failed (exit $?); the build's own result stands"
 }
 
 cq_cleanup() {
@@ -462,6 +495,7 @@ cq_cargo() {
         export CARGO_BUILD_JOBS
     fi
     if [ "$cq_shared_target" = 1 ]; then cq_shared_dir; fi
+    cq_is_cargo=1
     cq_hold cargo "$@"
 }
 

@@ -38,8 +38,15 @@ def make_target(root: Path, files: int) -> int:
         (deps / f"{name}-{unit}.d").write_text("deps\n")
         fp = debug / ".fingerprint" / f"{name}-{unit}"
         fp.mkdir(parents=True)
-        for part in ("invoked.timestamp", f"lib-{name}", f"lib-{name}.json", f"dep-lib-{name}"):
+        for part in ("invoked.timestamp", f"dep-lib-{name}"):
             (fp / part).write_text("0")
+        # Cargo's fingerprint record, as 1.95 writes it: one feature mix per copy of a crate
+        (fp / f"lib-{name}").write_text(f"{crate:016x}")
+        (fp / f"lib-{name}.json").write_text(
+            f'{{"rustc":1,"features":"[\\"f{crate // 400}\\"]","declared_features":"[]",'
+            f'"target":{crate % 400},"profile":2,"path":{crate % 400},"deps":[],'
+            '"local":[],"rustflags":[],"config":3,"compile_kind":0}'
+        )
         session = debug / "incremental" / f"{name}-{unit[-13:]}" / f"s-{unit}-x"
         session.mkdir(parents=True)
         for n in range(12):

@@ -181,14 +181,27 @@ Progress = Annotated[
 
 
 @app.command()
-def doctor(path: RepoArg = Path(), as_json: AsJson = False, progress: Progress = False) -> None:
+def doctor(
+    path: RepoArg = Path(),
+    as_json: AsJson = False,
+    progress: Progress = False,
+    kill_orphans: Annotated[
+        bool,
+        typer.Option(
+            "--kill-orphans",
+            help="Stop the orphans listed (TERM, KILL after cq.grace_seconds); report them.",
+        ),
+    ] = False,
+) -> None:
     """Measure the target dirs of every worktree and say what to fix.
 
     Size, incremental dirs, duplicate crates, orphans, setup; each finding with its fix.
     """
     with _errors():
         report = diagnose.run_doctor(
-            path, progress=diagnose.stderr_progress(progress or sys.stderr.isatty())
+            path,
+            progress=diagnose.stderr_progress(progress or sys.stderr.isatty()),
+            kill_orphans=kill_orphans,
         )
     typer.echo(json.dumps(report.data, indent=2) if as_json else diagnose.render_text(report))
 
@@ -207,6 +220,12 @@ def gc(
     no_queue: Annotated[
         bool, typer.Option("--no-queue", help="Do not wait for cq's queue before deleting.")
     ] = False,
+    max_size: Annotated[
+        str | None,
+        typer.Option(
+            "--max-size", help="Remove least-recently-used units until target dirs fit (20G)."
+        ),
+    ] = None,
     as_json: AsJson = False,
     progress: Progress = False,
 ) -> None:
@@ -221,6 +240,7 @@ def gc(
             keep=keep,
             older_than=older_than,
             use_queue=not no_queue,
+            max_size=max_size,
             progress=diagnose.stderr_progress(progress or sys.stderr.isatty()),
         )
     typer.echo(

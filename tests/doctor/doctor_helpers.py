@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -105,20 +104,6 @@ def listing(path: Path) -> list[str]:
         check=True,
     ).stdout
     return sorted(out.splitlines())
-
-
-LIB_COPY = re.compile(r"/lib(?P<crate>.+)-(?P<hash>[0-9a-f]{16})\.(rlib|rmeta)$")
-
-
-def find_duplicates(target: Path) -> dict[str, int]:
-    copies: dict[str, set[str]] = {}
-    for line in find(
-        target, "-path", "*/deps/lib*", "(", "-name", "*.rlib", "-o", "-name", "*.rmeta", ")"
-    ):
-        match = LIB_COPY.search(line)
-        assert match is not None, line
-        copies.setdefault(match["crate"], set()).add(match["hash"])
-    return {crate: len(h) for crate, h in copies.items() if len(h) > 1}
 
 
 def doctor_json(root: Path) -> dict[str, object]:

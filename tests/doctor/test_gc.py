@@ -163,3 +163,93 @@ def test_doctor_quotes_the_bytes_gc_frees_for_incremental_dirs(built: Path) -> N
     incremental = [r for r in dry["removals"] if "/incremental/" in r["path"]]  # type: ignore[index]
     assert incremental, "the fixture build must leave more than one incremental dir per crate"
     assert promised == sum(r["bytes"] for r in incremental)
+
+
+def _compiled(root: Path, *args: str) -> list[str]:
+    """The units a real cargo command compiles (its `Compiling` lines)."""
+    import subprocess
+
+    from doctor.doctor_helpers import cargo_env
+
+    ran = subprocess.run(
+        ["cargo", *args, "-v"], cwd=root, env=cargo_env(), capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    return [line for line in ran.stderr.splitlines() if line.lstrip().startswith("Compiling")]
+
+
+def test_hashed_example_binaries_go_with_their_unit(tmp_path: Path) -> None:
+    from doctor.doctor_helpers import make_repo
+
+    root = make_repo(tmp_path / "ws")
+    (root / "app1" / "examples").mkdir()
+    (root / "app1" / "examples" / "demo.rs").write_text("fn main() {}\n")
+    cargo(root, "build", "--examples", "-p", "app1")
+    examples = root / "target" / "debug" / "examples"
+    hashed = find(examples, "-regex", ".*/demo-[0-9a-f]+\\(\\.d\\)?")
+    assert hashed
+    time.sleep(1.1)
+    result = gc_json(root, "--older-than", "1s", "--keep", "100")
+    assert set(hashed) <= set(_removed(result))
+    assert not find(examples, "-regex", ".*/demo-[0-9a-f]+\\(\\.d\\)?")
+
+
+def test_max_size_keeps_what_the_last_builds_use(built: Path) -> None:
+    target = built / "target"
+    before = du(target)
+    result = gc_json(built, "--max-size", "1")  # impossible: everything unprotected goes
+    assert before - du(target) == result["freed_bytes"] > 0
+    assert result["size_after"] == du(target)
+    assert any("budget" in s for s in result["skipped"])
+    # the last command of each kind the fixture ran compiles nothing afterwards
+    assert _compiled(built, "test", "--no-run") == []
+    assert _compiled(built, "build") == []
+    assert _compiled(built, "check", "-p", "app1") == []
+
+
+def test_max_size_stops_once_the_budget_is_met(built: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    # what the protected units alone take: a copy cleaned with an impossible budget
+    floor_copy = tmp_path / "floor"
+    subprocess.run(["cp", "-a", str(built), str(floor_copy)], check=True)
+    gc_json(floor_copy, "--max-size", "1")
+    floor = du(floor_copy / "target")
+    target = built / "target"
+    before = du(target)
+    budget = (before + floor) // 2
+    assert floor < budget < before
+    result = gc_json(built, "--max-size", str(budget))
+    after = du(target)
+    assert after <= budget
+    assert before - after == result["freed_bytes"]
+    assert not any("budget" in s for s in result["skipped"])
+    # it stopped once the budget was met: a --max-size 1 run frees more
+    assert after > floor
+
+
+def test_bad_max_size_is_one_line(built: Path) -> None:
+    ran = run_buildkit("gc", built, "--max-size", "lots")
+    assert ran.exit_code == 2 and ran.stderr.count("\n") == 1 and "--max-size" in ran.stderr
+
+
+def test_through_cq_without_a_runtime_warning(built: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from cq.cq_helpers import cq_env, render_cq
+
+    render_cq(built / "scripts" / "cq")
+    env = cq_env(tmp_path / "state")
+    env["PYTHONWARNINGS"] = "default"  # show every warning python would print
+    ran = subprocess.run(
+        [sys.executable, "-m", "buildkit", "gc", str(built), "--max-size", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "Warning" not in ran.stderr, ran.stderr
+    assert f"queue: held through {built / 'scripts' / 'cq'} exec" in ran.stdout
+    assert "freed" in ran.stdout

@@ -126,6 +126,7 @@ def test_processes_in_a_live_holders_group_are_not_orphans(
             str(fake),
         ],
         env=_env(),
+        cwd=built,  # inside the repository: only the live holder keeps it off the list
         start_new_session=True,
     )
     spawned.append(holder.pid)
@@ -137,7 +138,7 @@ def test_processes_in_a_live_holders_group_are_not_orphans(
             time.sleep(0.05)
         held = int(pid_file.read_text())
         spawned.append(held)
-        loose = start_orphan(tmp_path / "loose", "app2-0123456789abcdef", tmp_path, spawned)
+        loose = start_orphan(tmp_path / "loose", "app2-0123456789abcdef", built, spawned)
         data = doctor_json(built)
         pids = {o["pid"] for o in data["orphans"]}
         assert loose in pids

@@ -10,23 +10,32 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from buildkit.diagnose import procs, queue
+from buildkit.diagnose import procs, queue, toolchains
 from buildkit.diagnose.sizes import ProgressFn
 from buildkit.diagnose.targets import (
     TargetScan,
     list_worktrees,
     repository_targets,
     scan_target,
+    workspace_root,
+)
+from buildkit.diagnose.units import (
+    CAUSE_DEP_FEATURES,
+    CAUSE_FEATURES,
+    CAUSE_PROFILE,
+    CAUSE_TOOLCHAIN,
+    Duplicate,
 )
 from buildkit.errors import BadInput
 from buildkit.profile import PROFILE_FILE, load_profile
+from buildkit.results import json_result
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -69,20 +78,41 @@ def clear_progress(progress: ProgressFn | None) -> None:
         sys.stderr.flush()
 
 
+def grace_seconds(root: Path) -> float:
+    """cq's grace period: ``CQ_GRACE_SECONDS``, else ``cq.grace_seconds``, else 10 (as cq)."""
+    env = os.environ.get("CQ_GRACE_SECONDS", "")
+    if env.isdigit():
+        return float(env)
+    if (root / PROFILE_FILE).is_file():
+        try:
+            value = load_profile(root).section("cq").get("grace_seconds", 10)
+            return float(value)
+        except Exception:  # a broken profile is `buildkit check`'s business
+            return 10.0
+    return 10.0
+
+
 def run_doctor(
-    path: Path, *, progress: ProgressFn | None = None, now: Callable[[], float] = time.time
+    path: Path,
+    *,
+    progress: ProgressFn | None = None,
+    now: Callable[[], float] = time.time,
+    kill_orphans: bool = False,
 ) -> Report:
-    root = resolve_repo(path)
+    root = workspace_root(resolve_repo(path))
     worktrees = list_worktrees(root)
     locations = repository_targets(root, worktrees)
     scans = tuple(scan_target(loc, progress) for loc in locations)
     clear_progress(progress)
     holders = queue.live_holders()
-    orphan_list = procs.orphans(holders)
+    scope = [str(w.path) for w in worktrees if w.exists] + [str(loc.path) for loc in locations]
+    found = procs.orphans(holders, scope)
+    orphan_list = procs.sample_cpu(found.listed)
+    stopped = procs.stop(orphan_list, scope, grace_seconds(root)) if kill_orphans else None
     setup = _setup(root)
-    findings = _findings(scans, orphan_list, setup)
+    installed = toolchains.installed()
+    findings = _findings(scans, orphan_list, setup, installed)
     data: dict[str, Any] = {
-        "format": FORMAT_VERSION,
         "root": str(root),
         "generated": iso(now()),
         "bytes_counted_as": "allocated",
@@ -90,8 +120,11 @@ def run_doctor(
             {"path": str(w.path), "branch": w.branch, "exists": w.exists, "prunable": w.prunable}
             for w in worktrees
         ],
-        "target_dirs": [_target_json(s) for s in scans],
+        "toolchains_installed": sorted(installed.versions),
+        "target_dirs": [_target_json(s, installed) for s in scans],
         "orphans": [_orphan_json(p) for p in orphan_list],
+        "orphans_elsewhere": found.elsewhere,
+        "stopped": None if stopped is None else [asdict(s) for s in stopped],
         "queue_holders": [
             {
                 "pid": h.pid,
@@ -106,10 +139,40 @@ def run_doctor(
         "findings": findings,
         "reclaimable_bytes": sum(f["bytes"] for f in findings),
     }
-    return Report(data, scans)
+    return Report(json_result("doctor", data, FORMAT_VERSION), scans)
 
 
-def _target_json(scan: TargetScan) -> dict[str, Any]:
+def _duplicate_json(dup: Duplicate) -> dict[str, Any]:
+    return {
+        "crate": dup.crate,
+        "version": dup.version,
+        "profile": dup.profile,
+        "mode": dup.mode,
+        "copies": len(dup.units),
+        "hashes": [u.hash for u in dup.units],
+        "bytes": sum(u.bytes for u in dup.units),
+        "causes": dup.causes,
+    }
+
+
+def toolchain_bytes(scan: TargetScan) -> dict[str, int]:
+    per: dict[str, int] = {}
+    for unit in scan.units.values():
+        per[unit.toolchain] = per.get(unit.toolchain, 0) + unit.bytes
+    return dict(sorted(per.items()))
+
+
+def old_toolchain_bytes(scan: TargetScan, installed: toolchains.Installed) -> int:
+    if not installed.versions:
+        return 0
+    return sum(
+        u.bytes
+        for u in scan.units.values()
+        if u.rustc_version is not None and u.rustc_version not in installed.versions
+    )
+
+
+def _target_json(scan: TargetScan, installed: toolchains.Installed) -> dict[str, Any]:
     crates: dict[str, dict[str, Any]] = {}
     for inc in scan.incremental:
         entry = crates.setdefault(
@@ -137,7 +200,16 @@ def _target_json(scan: TargetScan) -> dict[str, Any]:
             "crates": dict(sorted(crates.items())),
         },
         "rlibs": scan.rlibs,
-        "duplicates": scan.duplicates(),
+        "units": len(scan.units),
+        "layouts": sorted({u.layout for u in scan.units.values()}),
+        "duplicates": [_duplicate_json(d) for d in scan.duplicates()],
+        "toolchains": toolchain_bytes(scan),
+        "old_toolchain_bytes": old_toolchain_bytes(scan, installed),
+        "unrecognised": [str(p) for p in scan.unrecognised],
+        "split_debuginfo_leftovers": {
+            "files": scan.debuginfo_files,
+            "bytes": scan.debuginfo_bytes,
+        },
     }
 
 
@@ -149,6 +221,7 @@ def _orphan_json(proc: procs.Proc) -> dict[str, Any]:
         "program": proc.program,
         "cmd": proc.cmd,
         "cpu_percent": round(proc.cpu_percent, 1),
+        "cpu_seconds": round(proc.cpu_seconds, 1),
         "age_seconds": round(proc.age_seconds),
         "cwd": proc.cwd,
     }
@@ -187,17 +260,23 @@ def _finding(
 
 
 def _findings(
-    scans: tuple[TargetScan, ...], orphan_list: list[procs.Proc], setup: dict[str, Any]
+    scans: tuple[TargetScan, ...],
+    orphan_list: list[procs.Proc],
+    setup: dict[str, Any],
+    installed: toolchains.Installed,
 ) -> list[dict[str, Any]]:
     out = []
+    several = len(scans) > 1
     for scan in scans:
         where = str(scan.path)
+        # with several target dirs, every message says which one it is about
+        at = f" in {where}" if several else ""
         if scan.location.stale:
             out.append(
                 _finding(
                     "stale_target_dir",
                     where,
-                    "target directory of a worktree that no longer exists",
+                    f"target directory of a worktree that no longer exists{at}",
                     "buildkit gc removes it",
                     scan.bytes,
                 )
@@ -220,27 +299,53 @@ def _findings(
                 _finding(
                     "incremental",
                     where,
-                    f"{len(scan.incremental)} incremental dirs; {count} are older copies "
+                    f"{len(scan.incremental)} incremental dirs{at}; {count} are older copies "
                     "(Cargo never removes them)",
                     "buildkit gc --keep 1; set CARGO_INCREMENTAL=0 for test/check/clippy "
                     "(cq does this)",
                     stale_inc,
                 )
             )
-        dups = scan.duplicates()
-        if dups:
-            worst = sorted(dups.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
-            extra_bytes = sum(sum(sorted(scan.lib_bytes[c].values())[:-1]) for c in dups)
+        out += _duplicate_findings(scan, at)
+        old = old_toolchain_bytes(scan, installed)
+        if old:
+            gone = sorted(
+                {
+                    u.toolchain
+                    for u in scan.units.values()
+                    if u.rustc_version and u.rustc_version not in installed.versions
+                }
+            )
             out.append(
                 _finding(
-                    "duplicates",
+                    "old_toolchain",
                     where,
-                    f"{len(dups)} crates compiled more than once ({scan.rlibs} .rlib files); "
-                    "most copies: " + ", ".join(f"{c} x{n}" for c, n in worst),
-                    "unify features with cargo-hakari (buildkit init turns it on for workspaces); "
-                    "two copies of a workspace crate can also be cq's incremental policy (one "
-                    "with incremental for build/run, one without for test/check): expected",
-                    extra_bytes,
+                    f"units built by toolchains no longer installed{at}: " + ", ".join(gone),
+                    "buildkit gc removes them",
+                    old,
+                )
+            )
+        if scan.debuginfo_files:
+            out.append(
+                _finding(
+                    "split_debuginfo",
+                    where,
+                    f"{scan.debuginfo_files} object files (*.rcgu.o) and debug bundles (*.dSYM)"
+                    f'{at}, {human_bytes(scan.debuginfo_bytes)}: split-debuginfo = "unpacked" '
+                    "(macOS's default for dev builds) leaves them next to every binary",
+                    'set split-debuginfo = "packed" in [profile.dev] (buildkit.yaml: '
+                    "cargo.split_debuginfo: packed); buildkit gc removes the old ones with "
+                    "their units",
+                )
+            )
+        if scan.unrecognised:
+            out.append(
+                _finding(
+                    "unrecognised_layout",
+                    where,
+                    f"{len(scan.unrecognised)} entries{at} in a layout buildkit does not "
+                    f"recognise (first: {scan.unrecognised[0]}); gc never deletes them",
+                    "check them by hand; report the layout to buildkit",
                 )
             )
     for proc in orphan_list:
@@ -249,8 +354,9 @@ def _findings(
                 "orphan",
                 proc.cwd,
                 f"pid {proc.pid} {proc.program}: orphaned, {proc.cpu_percent:.0f}% CPU, "
-                f"{human_age(proc.age_seconds)} old",
-                f"kill -TERM {proc.pid}; run builds through cq so they die with their session",
+                f"started {human_age(proc.age_seconds)} ago, in {proc.cwd}",
+                "buildkit doctor --kill-orphans; run builds through cq so they die with "
+                "their session",
             )
         )
     if not setup["profile"]:
@@ -274,6 +380,42 @@ def _findings(
                 "the repository's scripts/cq",
             )
         )
+    return out
+
+
+_CAUSE_FIX = {
+    CAUSE_FEATURES: "unify features with cargo-hakari (buildkit init turns it on for workspaces)",
+    CAUSE_DEP_FEATURES: "unify features with cargo-hakari (buildkit init turns it on for "
+    "workspaces)",
+    CAUSE_PROFILE: "expected under cq: build/run keep incremental, test/check do not (docs/cq.md)",
+    CAUSE_TOOLCHAIN: "buildkit gc removes units of toolchains no longer installed",
+}
+
+
+def _duplicate_findings(scan: TargetScan, at: str) -> list[dict[str, Any]]:
+    dups = scan.duplicates()
+    if not dups:
+        return []
+    by_cause: dict[str, list[Duplicate]] = {}
+    for dup in dups:
+        for c in dup.causes:
+            by_cause.setdefault(c, []).append(dup)
+    out = []
+    for cause_name, members in sorted(by_cause.items()):
+        worst = sorted(members, key=lambda d: (-len(d.units), d.crate))[:3]
+        size = sum(d.extra_bytes for d in members)
+        out.append(
+            _finding(
+                "duplicates",
+                str(scan.path),
+                f"{len(members)} libraries compiled more than once{at} (same version, profile, "
+                f"target and mode; {human_bytes(size)} in extra copies), cause: {cause_name}; "
+                "most copies: "
+                + ", ".join(f"{d.crate} x{len(d.units)} ({d.profile})" for d in worst),
+                _CAUSE_FIX.get(cause_name, "compare the units' fingerprints with cargo -v"),
+            )
+        )
+        out[-1]["cause"] = cause_name
     return out
 
 
@@ -339,12 +481,25 @@ def render_text(report: Report) -> str:
             ]
             lines += ["  " + line for line in _table(rows, {1, 2})]
         if t["duplicates"]:
-            lines += ["", f"crates compiled more than once in {t['path']}:"]
-            rows = [["crate", "copies"]]
+            lines += ["", f"libraries compiled more than once in {t['path']}:"]
+            rows = [["crate", "version", "profile", "mode", "copies", "size", "cause"]]
             rows += [
-                [c, str(n)]
-                for c, n in sorted(t["duplicates"].items(), key=lambda kv: (-kv[1], kv[0]))
+                [
+                    d["crate"],
+                    d["version"] or "-",
+                    d["profile"],
+                    d["mode"],
+                    str(d["copies"]),
+                    human_bytes(d["bytes"]),
+                    ", ".join(d["causes"]),
+                ]
+                for d in sorted(t["duplicates"], key=lambda d: (-d["copies"], d["crate"]))
             ]
+            lines += ["  " + line for line in _table(rows, {4, 5})]
+        if len(t["toolchains"]) > 1:
+            lines += ["", f"bytes per toolchain in {t['path']}:"]
+            rows = [["toolchain", "size"]]
+            rows += [[v, human_bytes(b)] for v, b in t["toolchains"].items()]
             lines += ["  " + line for line in _table(rows, {1})]
     if data["orphans"]:
         lines += ["", "orphaned build processes:"]
@@ -363,6 +518,18 @@ def render_text(report: Report) -> str:
         lines += ["  " + line for line in _table(rows, {0, 2, 3})]
     else:
         lines += ["", "orphaned build processes: none"]
+    if data["orphans_elsewhere"]:
+        lines.append(
+            f"  ({data['orphans_elsewhere']} more orphaned build processes of yours outside "
+            "this repository: not listed)"
+        )
+    if data["stopped"] is not None:
+        lines += ["", "stopped:" if data["stopped"] else "stopped: nothing"]
+        for st in data["stopped"]:
+            state = "gone" if st["gone"] else "STILL RUNNING"
+            lines.append(
+                f"  pid {st['pid']} {st['program']}: {st['signal']} to {st['how']}, {state}"
+            )
     lines += ["", "findings:"]
     if not data["findings"]:
         lines.append("  none")

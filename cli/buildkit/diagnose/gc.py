@@ -1,13 +1,13 @@
 """``buildkit gc``: remove what Cargo never collects, holding cq's queue while deleting.
 
 What goes: incremental directories beyond the newest N per (profile, crate), incremental
-directories and compiled units not used for DURATION, and target directories of worktrees
-that no longer exist. Every removal is checked to lie inside a target directory; a symbolic
-link is removed as a link and never followed.
+directories and compiled units not used for DURATION, units built by toolchains no longer
+installed, target directories of worktrees that no longer exist, and, with a size budget,
+least-recently-used whole units until the target and build dirs fit. Every removal is checked
+to lie inside a target directory; a symbolic link is removed as a link and never followed.
 
-Run as ``python -m buildkit.diagnose.gc REQUEST RESULT``, this module is the deletion phase
-that ``run_gc`` starts under ``cq exec`` (so it waits for a running build and holds the queue
-while it scans and deletes).
+``run_gc`` runs the deletion phase (``buildkit.diagnose.gc_worker``) under ``cq exec``, so it
+waits for a running build and holds the queue while it scans and deletes.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from buildkit.diagnose import queue
+from buildkit.diagnose import queue, toolchains
 from buildkit.diagnose.doctor import resolve_repo
 from buildkit.diagnose.sizes import FreedCounter, ProgressFn
 from buildkit.diagnose.targets import (
@@ -33,13 +33,29 @@ from buildkit.diagnose.targets import (
     list_worktrees,
     repository_targets,
     scan_target,
+    workspace_root,
 )
+from buildkit.diagnose.units import Unit
 from buildkit.errors import BadInput, EnvironmentProblem
+from buildkit.results import json_result
 
 DEFAULT_KEEP = 1
 DEFAULT_OLDER_THAN = "30d"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+)([smhdw])")
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str, option: str = "--max-size") -> int:
+    """``500M``, ``2G``, ``1.5GiB``, ``1048576`` → bytes (K, M, G, T are powers of 1024)."""
+    match = _SIZE.match(text.strip())
+    if match is None:
+        raise BadInput(
+            f"{option} {text!r}: not a size; use a number and an optional unit "
+            "(K, M, G, T: powers of 1024), e.g. 20G or 500M"
+        )
+    return int(float(match[1]) * _SIZE_UNITS[match[2].lower()])
 
 
 def parse_duration(text: str) -> int:
@@ -71,6 +87,9 @@ class GcResult:
     queue: str  # how the queue was taken
     removals: list[Removal] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    max_size: int | None = None
+    size_before: int = 0  # target and build dirs, allocated bytes, before removing
+    toolchains_installed: list[str] = field(default_factory=list)
 
     @property
     def freed_bytes(self) -> int:
@@ -78,10 +97,10 @@ class GcResult:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["format"] = 1
         data["freed_bytes"] = self.freed_bytes
         data["bytes_counted_as"] = "allocated"
-        return data
+        data["size_after"] = self.size_before - self.freed_bytes
+        return json_result("gc", data, format=1)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GcResult:
@@ -94,6 +113,9 @@ class GcResult:
             queue=data["queue"],
             removals=removals,
             skipped=list(data["skipped"]),
+            max_size=data.get("max_size"),
+            size_before=int(data.get("size_before", 0)),
+            toolchains_installed=list(data.get("toolchains_installed", [])),
         )
 
 
@@ -105,14 +127,16 @@ def run_gc(
     older_than: str = DEFAULT_OLDER_THAN,
     progress: ProgressFn | None = None,
     use_queue: bool = True,
+    max_size: str | None = None,
 ) -> GcResult:
-    root = resolve_repo(path)
+    root = workspace_root(resolve_repo(path))
     if keep < 0:
         raise BadInput(f"--keep {keep}: must be 0 or more (incremental dirs kept per crate)")
     seconds = parse_duration(older_than)
+    budget = parse_size(max_size) if max_size is not None else None
     cq = queue.find_cq(root) if use_queue and not dry_run else None
     if cq is not None:
-        return _run_in_queue(cq, root, keep=keep, seconds=seconds)
+        return _run_in_queue(cq, root, keep=keep, seconds=seconds, max_size=budget)
     how = (
         "not needed (dry run)"
         if dry_run
@@ -123,11 +147,19 @@ def run_gc(
         )
     )
     return collect(
-        root, dry_run=dry_run, keep=keep, seconds=seconds, queue_note=how, progress=progress
+        root,
+        dry_run=dry_run,
+        keep=keep,
+        seconds=seconds,
+        queue_note=how,
+        progress=progress,
+        max_size=budget,
     )
 
 
-def _run_in_queue(cq: Path, root: Path, *, keep: int, seconds: int) -> GcResult:
+def _run_in_queue(
+    cq: Path, root: Path, *, keep: int, seconds: int, max_size: int | None
+) -> GcResult:
     with tempfile.TemporaryDirectory(prefix="buildkit-gc-") as private:
         request = Path(private) / "request.json"
         result = Path(private) / "result.json"
@@ -137,6 +169,7 @@ def _run_in_queue(cq: Path, root: Path, *, keep: int, seconds: int) -> GcResult:
                     "root": str(root),
                     "keep": keep,
                     "seconds": seconds,
+                    "max_size": max_size,
                     "queue": f"held through {cq} exec",
                 }
             ),
@@ -147,7 +180,7 @@ def _run_in_queue(cq: Path, root: Path, *, keep: int, seconds: int) -> GcResult:
             "exec",
             sys.executable,
             "-m",
-            "buildkit.diagnose.gc",
+            "buildkit.diagnose.gc_worker",
             str(request),
             str(result),
         ]
@@ -171,17 +204,47 @@ def collect(
     queue_note: str,
     progress: ProgressFn | None = None,
     now: float | None = None,
+    max_size: int | None = None,
 ) -> GcResult:
     """Scan, decide, and (unless ``dry_run``) delete. The caller holds the queue."""
     now = time.time() if now is None else now
     cutoff = now - seconds
-    result = GcResult(str(root), dry_run, keep, seconds, queue_note)
-    for location in repository_targets(root, list_worktrees(root)):
-        scan = scan_target(location, progress)
-        planned = _plan(scan, keep=keep, cutoff=cutoff, skipped=result.skipped)
-        counter = FreedCounter()
+    installed = toolchains.installed()
+    result = GcResult(str(root), dry_run, keep, seconds, queue_note, max_size=max_size)
+    result.toolchains_installed = sorted(installed.versions)
+    scans = [scan_target(loc, progress) for loc in repository_targets(root, list_worktrees(root))]
+    result.size_before = sum(scan.bytes for scan in scans)
+    counter = FreedCounter()
+    plans: list[tuple[TargetScan, list[Removal]]] = []
+    for scan in scans:
+        planned = _plan(
+            scan, keep=keep, cutoff=cutoff, skipped=result.skipped, installed=installed.versions
+        )
         for removal in planned:  # measured before anything goes: a dry run reports the same
             removal.bytes = counter.remove(removal.path)
+        plans.append((scan, planned))
+    if max_size is not None:
+        freed = sum(r.bytes for _, planned in plans for r in planned)
+        over = result.size_before - freed - max_size
+        # least recently used first across every target and build dir of the repository
+        candidates = [
+            c
+            for n, (scan, planned) in enumerate(plans)
+            for c in _budget_candidates(scan, planned, n)
+        ]
+        for _, _, n, removals in sorted(candidates, key=lambda c: (c[0], c[1])):
+            if over <= 0:
+                break
+            for removal in removals:
+                removal.bytes = counter.remove(removal.path)
+                over -= removal.bytes
+            plans[n][1].extend(removals)
+        if over > 0:
+            result.skipped.append(
+                f"budget {max_size} B not reached ({over} B over): the rest is what the most "
+                "recent build of each profile uses"
+            )
+    for scan, planned in plans:
         for removal in planned:
             if not dry_run:
                 _remove(Path(removal.path), scan, removal)
@@ -191,7 +254,18 @@ def collect(
     return result
 
 
-def _plan(scan: TargetScan, *, keep: int, cutoff: float, skipped: list[str]) -> list[Removal]:
+def _unit_removals(unit: Unit, target: str, reason: str) -> list[Removal]:
+    return [Removal(str(p), target, reason) for p in sorted(unit.paths)]
+
+
+def _plan(
+    scan: TargetScan,
+    *,
+    keep: int,
+    cutoff: float,
+    skipped: list[str],
+    installed: frozenset[str],
+) -> list[Removal]:
     target = str(scan.path)
     if scan.location.stale:
         return [
@@ -229,15 +303,81 @@ def _plan(scan: TargetScan, *, keep: int, cutoff: float, skipped: list[str]) -> 
                     )
                 )
     for unit in sorted(scan.units.values(), key=lambda u: (u.profile, u.name, u.hash)):
-        if unit.last_used and unit.last_used < cutoff:
-            for p in sorted(unit.paths):
-                out.append(
-                    Removal(
-                        str(p),
-                        target,
-                        f"unit {unit.profile}/{unit.name}-{unit.hash}: not used since the cutoff",
-                    )
-                )
+        label = f"unit {unit.profile}/{unit.name}-{unit.hash}"
+        if installed and unit.rustc_version and unit.rustc_version not in installed:
+            out += _unit_removals(
+                unit, target, f"{label}: built by {unit.rustc_version}, no longer installed"
+            )
+        elif unit.last_used and unit.last_used < cutoff:
+            out += _unit_removals(unit, target, f"{label}: not used since the cutoff")
+    return out
+
+
+def protected_units(scan: TargetScan) -> set[tuple[str, str]]:
+    """Units the most recent build of each profile used, as far as the disk tells: the units
+    whose outputs Cargo uplifted (it re-links them on every build that compiles), the newest
+    unit of every target and compile mode, and everything those depend on (the fingerprints
+    in their ``deps``)."""
+    keep: set[tuple[str, str]] = set()
+    newest: dict[tuple[Any, ...], Unit] = {}
+    by_value: dict[tuple[str, int], tuple[str, str]] = {}
+    for key, unit in scan.units.items():
+        for fp in unit.fingerprints:
+            if fp.value is not None:
+                by_value[(unit.profile, fp.value)] = key
+        uplifted = scan.uplifted.get(unit.profile, set())
+        for output in unit.outputs:
+            try:
+                st = os.lstat(output)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in uplifted:
+                keep.add(key)
+        main = unit.main
+        if main is not None:
+            ident = (unit.profile, main.memo, main.path, main.target, main.compile_kind, unit.mode)
+            best = newest.get(ident)
+            if best is None or (unit.written, unit.hash) > (best.written, best.hash):
+                newest[ident] = unit
+    keep |= {(u.profile, u.hash) for u in newest.values()}
+    stack = list(keep)
+    while stack:
+        unit = scan.units[stack.pop()]
+        for fp in unit.fingerprints:
+            for dep in fp.deps:
+                found = by_value.get((unit.profile, dep))
+                if found is not None and found not in keep:
+                    keep.add(found)
+                    stack.append(found)
+    return keep
+
+
+def _budget_candidates(
+    scan: TargetScan, planned: list[Removal], index: int
+) -> list[tuple[float, str, int, list[Removal]]]:
+    """Whole units, and incremental dirs other than the newest of each crate, that a budget
+    may remove: (last used, label, which plan, removals)."""
+    if scan.location.stale or scan.symlink_to is not None:
+        return []
+    target = str(scan.path)
+    taken = {r.path for r in planned}
+    keep = protected_units(scan)
+    out: list[tuple[float, str, int, list[Removal]]] = []
+    for key, unit in scan.units.items():
+        if key in keep or any(str(p) in taken for p in unit.paths):
+            continue
+        label = f"unit {unit.profile}/{unit.name}-{unit.hash}"
+        removals = _unit_removals(unit, target, f"{label}: least recently used, over budget")
+        out.append((unit.last_used, f"{target}/{label}", index, removals))
+    newest_inc: dict[tuple[str, str], float] = {}
+    for inc in scan.incremental:
+        k = (inc.profile, inc.crate)
+        newest_inc[k] = max(newest_inc.get(k, 0.0), inc.newest)
+    for inc in scan.incremental:
+        if str(inc.path) in taken or inc.newest >= newest_inc[(inc.profile, inc.crate)]:
+            continue
+        reason = f"incremental {inc.profile}/{inc.crate}: least recently used, over budget"
+        out.append((inc.newest, str(inc.path), index, [Removal(str(inc.path), target, reason)]))
     return out
 
 
@@ -285,21 +425,3 @@ def render_text(result: GcResult) -> str:
         f"in {sum(1 for r in result.removals if not r.error)} item(s)"
     )
     return "\n".join(lines)
-
-
-def _main(argv: list[str]) -> int:
-    request_file, result_file = argv
-    request = json.loads(Path(request_file).read_text(encoding="utf-8"))
-    result = collect(
-        Path(request["root"]),
-        dry_run=False,
-        keep=int(request["keep"]),
-        seconds=int(request["seconds"]),
-        queue_note=str(request["queue"]),
-    )
-    Path(result_file).write_text(json.dumps(result.to_json()), encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))

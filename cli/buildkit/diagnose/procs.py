@@ -1,18 +1,29 @@
 """Orphaned build processes: cargo, rustc and test binaries of this user that nothing owns.
 
-Read from ``/proc`` (Linux). A process is a *build process* when its program is cargo, rustc,
-rustdoc, clippy, a build script, or a test binary (a file named ``<crate>-<16 hex>``, as Cargo
-names them in ``deps/``). It is an *orphan* when it is in no live cq holder's process group and
-the chain of build processes above it ends at process 1 (or at a ``systemd`` user manager):
-whoever started it is gone.
+The process table comes from psutil, the same way on Linux and macOS. A process is a *build
+process* when its program is cargo, rustc, rustdoc, clippy, a build script, or a test binary
+(a file named ``<crate>-<16 hex>``, as Cargo names them). It is an *orphan* when it is in no
+live cq holder's process group and the chain of build processes above it ends at a reaper:
+process 1 (init or systemd on Linux, launchd on macOS) or a subreaper that adopts orphans
+(``systemd --user``, tini, docker-init). Whoever started it is gone.
+
+Only orphans whose working directory lies in the repository's worktrees (or its target dirs)
+are listed; the others are counted. ``stop`` signals only this user's processes inside the
+repository, the whole process group when every member of it qualifies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
+import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+import psutil
 
 from buildkit.diagnose.queue import Holder
 
@@ -29,7 +40,12 @@ BUILD_PROGRAMS = frozenset(
     }
 )
 TEST_BINARY = re.compile(r"^[A-Za-z0-9_]+-[0-9a-f]{16}$")
-REAPERS = frozenset({"systemd", "init"})
+# Processes that adopt orphans: process 1 everywhere, and the subreapers seen in practice
+REAPERS = {
+    "linux": frozenset({"systemd", "init", "tini", "docker-init", "dumb-init"}),
+    "darwin": frozenset({"launchd"}),
+}
+CPU_SAMPLE_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -44,70 +60,132 @@ class Proc:
     age_seconds: float
     cpu_seconds: float
     cwd: str | None
-
-    @property
-    def cpu_percent(self) -> float:
-        """Average CPU since the process started (what ``ps`` shows as %CPU)."""
-        return 100.0 * self.cpu_seconds / self.age_seconds if self.age_seconds > 0 else 0.0
+    started: float = 0.0  # creation time (psutil), to tell a reused pid apart
+    cpu_percent: float = 0.0  # measured over a short sample; 100 = one core
 
     @property
     def is_build(self) -> bool:
         return self.program in BUILD_PROGRAMS or bool(TEST_BINARY.match(self.program))
 
 
-def _read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
+def _program(name: str, exe: str, cmdline: list[str]) -> str:
+    candidates = [os.path.basename(cmdline[0]) if cmdline else "", os.path.basename(exe), name]
+    for candidate in candidates:
+        if candidate in BUILD_PROGRAMS or TEST_BINARY.match(candidate):
+            return candidate
+    return next((c for c in candidates if c), name)
 
 
-def processes(proc_root: str = "/proc") -> dict[int, Proc]:
-    ticks = os.sysconf("SC_CLK_TCK")
-    uptime_raw = _read(f"{proc_root}/uptime")
-    uptime = float(uptime_raw.split()[0]) if uptime_raw else time.monotonic()
+def processes() -> dict[int, Proc]:
+    """Every process psutil can see; fields it may not read (another user's cwd) are None."""
+    now = time.time()
     found: dict[int, Proc] = {}
-    try:
-        names = os.listdir(proc_root)
-    except OSError:
-        return found
-    for name in names:
-        if not name.isdigit():
-            continue
-        base = f"{proc_root}/{name}"
-        raw = _read(f"{base}/stat")
-        cmdline = _read(f"{base}/cmdline")
-        if raw is None or cmdline is None:
-            continue
+    attrs = ["pid", "ppid", "name", "exe", "cmdline", "uids", "cwd", "create_time", "cpu_times"]
+    for process in psutil.process_iter(attrs):
+        info = process.info
         try:
-            uid = os.stat(base).st_uid
+            pgid = os.getpgid(info["pid"])
         except OSError:
             continue
-        text = raw.decode("utf-8", "replace")
-        comm = text[text.index("(") + 1 : text.rindex(")")]
-        rest = text[text.rindex(")") + 2 :].split()
-        # fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt
-        # cmajflt utime stime cutime cstime priority nice threads itrealvalue starttime ...
-        ppid, pgid = int(rest[1]), int(rest[2])
-        cpu = (int(rest[11]) + int(rest[12])) / ticks
-        age = max(uptime - int(rest[19]) / ticks, 0.0)
-        argv = [a.decode("utf-8", "replace") for a in cmdline.split(b"\0") if a]
-        program = os.path.basename(argv[0]) if argv else comm
-        try:
-            exe = os.path.basename(os.readlink(f"{base}/exe"))
-        except OSError:
-            exe = ""
-        if program not in BUILD_PROGRAMS and not TEST_BINARY.match(program) and exe:
-            program = exe if (exe in BUILD_PROGRAMS or TEST_BINARY.match(exe)) else program
-        try:
-            cwd: str | None = os.readlink(f"{base}/cwd")
-        except OSError:
-            cwd = None
-        found[int(name)] = Proc(
-            int(name), ppid, pgid, uid, comm, program, " ".join(argv) or comm, age, cpu, cwd
+        cmdline = info.get("cmdline") or []
+        uids = info.get("uids")
+        times = info.get("cpu_times")
+        created = float(info.get("create_time") or now)
+        found[info["pid"]] = Proc(
+            pid=info["pid"],
+            ppid=info.get("ppid") or 0,
+            pgid=pgid,
+            uid=uids.real if uids is not None else -1,
+            comm=info.get("name") or "",
+            program=_program(info.get("name") or "", info.get("exe") or "", cmdline),
+            cmd=" ".join(cmdline) or (info.get("name") or ""),
+            age_seconds=max(now - created, 0.0),
+            cpu_seconds=(times.user + times.system) if times is not None else 0.0,
+            cwd=info.get("cwd"),
+            started=created,
         )
     return found
+
+
+def sample_cpu(procs: list[Proc], seconds: float = CPU_SAMPLE_SECONDS) -> list[Proc]:
+    """The CPU share each process uses now (``top``'s %CPU: 880 is almost nine cores)."""
+    handles: dict[int, psutil.Process] = {}
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            handle = psutil.Process(proc.pid)
+            handle.cpu_percent(None)  # starts the measurement
+            handles[proc.pid] = handle
+    if handles:
+        time.sleep(seconds)
+    out = []
+    for proc in procs:
+        percent = 0.0
+        if proc.pid in handles:
+            with contextlib.suppress(psutil.Error):
+                percent = handles[proc.pid].cpu_percent(None)
+        out.append(_replace_cpu(proc, percent))
+    return out
+
+
+def _replace_cpu(proc: Proc, percent: float) -> Proc:
+    return replace(proc, cpu_percent=percent)
+
+
+def is_reaper(proc: Proc | None, pid: int, platform: str = sys.platform) -> bool:
+    if pid <= 1 or proc is None:
+        return True
+    return proc.comm in REAPERS.get(platform, REAPERS["linux"])
+
+
+def inside(path: str | None, roots: Iterable[str]) -> bool:
+    if not path:
+        return False
+    real = os.path.realpath(path)
+    for root in roots:
+        base = os.path.realpath(root).rstrip(os.sep)
+        if real == base or real.startswith(base + os.sep):
+            return True
+    return False
+
+
+@dataclass
+class Orphans:
+    listed: list[Proc] = field(default_factory=list)  # in the repository's worktrees
+    elsewhere: int = 0  # orphans of this user outside the repository: counted, not listed
+
+
+def orphans(
+    holders: list[Holder],
+    scope: list[str],
+    table: dict[int, Proc] | None = None,
+    *,
+    platform: str = sys.platform,
+    uid: int | None = None,
+    self_pid: int | None = None,
+) -> Orphans:
+    """This user's build processes that no live cq holds and whose starter is gone; those
+    whose working directory is inside ``scope`` are listed, the rest counted."""
+    table = processes() if table is None else table
+    uid = os.getuid() if uid is None else uid
+    held = {h.pgid for h in holders}
+    mine = _ancestors(os.getpid() if self_pid is None else self_pid, table)
+    result = Orphans()
+    for proc in table.values():
+        if proc.uid != uid or not proc.is_build or proc.pgid in held or proc.pid in mine:
+            continue
+        top = proc
+        seen = {proc.pid}
+        while top.ppid in table and table[top.ppid].is_build and top.ppid not in seen:
+            top = table[top.ppid]
+            seen.add(top.pid)
+        if not is_reaper(table.get(top.ppid), top.ppid, platform):
+            continue
+        if inside(proc.cwd, scope):
+            result.listed.append(proc)
+        else:
+            result.elsewhere += 1
+    result.listed.sort(key=lambda p: p.pid)
+    return result
 
 
 def _ancestors(pid: int, table: dict[int, Proc]) -> set[int]:
@@ -118,22 +196,85 @@ def _ancestors(pid: int, table: dict[int, Proc]) -> set[int]:
     return seen
 
 
-def orphans(holders: list[Holder], table: dict[int, Proc] | None = None) -> list[Proc]:
-    """This user's build processes that no live cq holds and whose starter is gone."""
-    table = processes() if table is None else table
-    uid = os.getuid()
-    held = {h.pgid for h in holders}
-    mine = _ancestors(os.getpid(), table)
-    found = []
-    for proc in table.values():
-        if proc.uid != uid or not proc.is_build or proc.pgid in held or proc.pid in mine:
-            continue
-        top = proc
-        seen = {proc.pid}
-        while top.ppid in table and table[top.ppid].is_build and top.ppid not in seen:
-            top = table[top.ppid]
-            seen.add(top.pid)
-        parent = table.get(top.ppid)
-        if top.ppid <= 1 or parent is None or parent.comm in REAPERS:
-            found.append(proc)
-    return sorted(found, key=lambda p: p.pid)
+# ---------------------------------------------------------------------------------------------
+# stopping
+
+
+@dataclass
+class Stopped:
+    pid: int
+    program: str
+    how: str  # "process group <pgid>" or "process"
+    signal: str  # the last signal sent: TERM, or KILL after the grace period
+    gone: bool
+
+
+def _still_same(proc: Proc) -> psutil.Process | None:
+    """The live process ``proc`` describes, or None when it exited (or its pid was reused)."""
+    try:
+        handle = psutil.Process(proc.pid)
+        if abs(handle.create_time() - proc.started) > 1.0 or handle.uids().real != proc.uid:
+            return None
+        if handle.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return handle
+    except psutil.Error:
+        return None
+
+
+def _group_is_ours(pgid: int, allowed: Callable[[Proc], bool], table: dict[int, Proc]) -> bool:
+    members = [p for p in table.values() if p.pgid == pgid]
+    return bool(members) and pgid != os.getpgrp() and all(allowed(p) for p in members)
+
+
+def stop(
+    targets: list[Proc],
+    scope: list[str],
+    grace_seconds: float,
+    *,
+    uid: int | None = None,
+) -> list[Stopped]:
+    """TERM, then KILL after ``grace_seconds``; the whole process group when every member is
+    this user's and inside ``scope``, else the process alone. Never another user's process or
+    one outside the repository."""
+    uid = os.getuid() if uid is None else uid
+
+    def allowed(proc: Proc) -> bool:
+        return proc.uid == uid and inside(proc.cwd, scope) and proc.pid != os.getpid()
+
+    chosen = [p for p in targets if allowed(p)]
+    table = processes()
+    report: dict[int, Stopped] = {}
+    for sig, name in ((signal.SIGTERM, "TERM"), (signal.SIGKILL, "KILL")):
+        live = [p for p in chosen if _still_same(p) is not None]
+        if not live:
+            break
+        signalled_groups: set[int] = set()
+        for proc in live:
+            if proc.pgid in signalled_groups:
+                report[proc.pid].signal = name
+                continue
+            if _group_is_ours(proc.pgid, allowed, table):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pgid, sig)
+                signalled_groups.add(proc.pgid)
+                how = f"process group {proc.pgid}"
+            else:
+                handle = _still_same(proc)
+                if handle is not None:
+                    with contextlib.suppress(psutil.Error):
+                        handle.send_signal(sig)
+                how = "process"
+            report[proc.pid] = Stopped(proc.pid, proc.program, how, name, False)
+        if sig == signal.SIGTERM:
+            deadline = time.monotonic() + grace_seconds
+            while time.monotonic() < deadline and any(_still_same(p) for p in live):
+                time.sleep(0.05)
+        table = processes()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_still_same(p) for p in chosen):
+        time.sleep(0.05)
+    for stopped in report.values():
+        proc = next(p for p in chosen if p.pid == stopped.pid)
+        stopped.gone = _still_same(proc) is None
+    return sorted(report.values(), key=lambda s: s.pid)

@@ -1,28 +1,43 @@
 """Find the target directories of a repository's worktrees and take each one apart.
 
 A target directory holds profile directories (``debug``, ``release``, custom profiles, and
-``<triple>/<profile>`` when cross-compiling). Inside a profile directory Cargo keeps
+``<triple>/<profile>`` when cross-compiling). Inside a profile directory Cargo 1.95 keeps
 ``deps/`` (compiled crates and test binaries), ``.fingerprint/`` and ``build/`` (one entry
 per compiled unit, named ``<name>-<16 hex hash>``, the same hash as the unit's files in
-``deps/``) and ``incremental/`` (one directory per crate and feature/profile mix, never
-collected by Cargo).
+``deps/`` and its hashed binaries in ``examples/``) and ``incremental/`` (one directory per
+crate and feature/profile mix, never collected by Cargo). Cargo's newer layout (nightly
+``-Zbuild-dir-new-layout``, stable from 1.100) keeps each unit whole in
+``build/<package>/<16 hex hash>/`` (``fingerprint/``, ``out/``, ...). Anything else in those
+directories is listed as unrecognised and never deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import shutil
 import stat
+import subprocess
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildkit.diagnose.sizes import ProgressFn, Usage, Walker
+from buildkit.diagnose.units import (
+    Duplicate,
+    Unit,
+    find_duplicates,
+    link_toolchains,
+    read_unit_records,
+)
 from buildkit.workspace import git_output, git_worktree_records
 
 PROFILE_PARTS = ("deps", ".fingerprint", "incremental", "build")
+SPLIT_DEBUGINFO_EXTS = (".rcgu.o", ".dSYM")
+HASH_RE = re.compile(r"^[0-9a-f]{16}$")
 UNIT_RE = re.compile(r"^(?P<stem>.+)-(?P<hash>[0-9a-f]{16})(?P<ext>\..+)?$")
-LIB_EXTS = (".rlib", ".rmeta", ".so", ".dylib", ".dll", ".a")
 
 
 @dataclass(frozen=True)
@@ -51,17 +66,6 @@ class IncrementalDir:
 
 
 @dataclass
-class Unit:
-    """Everything one compiled unit left in a profile directory, keyed by its hash."""
-
-    profile: str
-    hash: str
-    name: str
-    paths: list[Path] = field(default_factory=list)
-    last_used: float = 0.0
-
-
-@dataclass
 class TargetScan:
     location: TargetLocation
     symlink_to: Path | None = None
@@ -71,20 +75,21 @@ class TargetScan:
     other_bytes: int = 0
     incremental: list[IncrementalDir] = field(default_factory=list)
     rlibs: int = 0
-    lib_copies: dict[str, set[str]] = field(default_factory=dict)  # crate -> {profile/hash}
-    lib_bytes: dict[str, dict[str, int]] = field(default_factory=dict)  # crate -> copy -> bytes
     units: dict[tuple[str, str], Unit] = field(default_factory=dict)
+    # inodes of the files Cargo uplifted into a profile dir or examples/: the last build of
+    # each target links them
+    uplifted: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
+    unrecognised: list[Path] = field(default_factory=list)  # reported, never deleted
+    # object files and debug bundles split-debuginfo = "unpacked" leaves next to binaries
+    debuginfo_files: int = 0
+    debuginfo_bytes: int = 0
 
     @property
     def path(self) -> Path:
         return self.location.path
 
-    def duplicates(self) -> dict[str, int]:
-        return {
-            crate: len(copies)
-            for crate, copies in sorted(self.lib_copies.items())
-            if len(copies) > 1
-        }
+    def duplicates(self) -> list[Duplicate]:
+        return find_duplicates(list(self.units.values()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,6 +139,51 @@ def _configured_target_dir(worktree: Path) -> tuple[Path, str] | None:
     return None
 
 
+def workspace_root(path: Path) -> Path:
+    """The Cargo workspace that ``path`` lies in (``cargo locate-project --workspace``, so a
+    member crate's directory gives its workspace); ``path`` itself when Cargo finds none."""
+    cargo = shutil.which("cargo")
+    if cargo is None:
+        return path
+    done = subprocess.run(
+        [cargo, "locate-project", "--workspace", "--message-format", "plain", "--offline"],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    manifest = done.stdout.strip()
+    if done.returncode != 0 or not manifest:
+        return path
+    return Path(manifest).parent
+
+
+def cargo_build_dir(workspace: Path) -> Path | None:
+    """Cargo's ``build.build-dir`` for ``workspace`` when it is set apart from the target dir
+    (``cargo metadata`` resolves the config, the environment and templates such as
+    ``{cargo-cache-home}/build/{workspace-path-hash}``); None otherwise."""
+    cargo = shutil.which("cargo")
+    if cargo is None or not (workspace / "Cargo.toml").is_file():
+        return None
+    done = subprocess.run(
+        [cargo, "metadata", "--format-version", "1", "--no-deps", "--offline"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return None
+    try:
+        data = json.loads(done.stdout)
+    except ValueError:
+        return None
+    build, target = data.get("build_directory"), data.get("target_directory")
+    if not isinstance(build, str) or not build or build == target:
+        return None
+    return Path(build)
+
+
 def workspace_subdir(root: Path) -> str:
     """Where ``root`` lies inside its worktree (``""`` at the top, ``rust/`` for a workspace
     in a subdirectory): the same place in every other worktree holds its twin."""
@@ -172,6 +222,14 @@ def locate_targets(
         else:
             # the checkout is gone (or is no longer a worktree); what Cargo left behind stays
             path, how, stale = ws / "target", "stale worktree", True
+        if wt.exists:
+            build_dir = cargo_build_dir(ws)
+            if build_dir is not None and build_dir.is_dir() and looks_like_target(build_dir):
+                key = Path(os.path.abspath(build_dir))
+                if key in found:
+                    found[key].worktrees.append(wt.path)
+                else:
+                    found[key] = TargetLocation(key, [wt.path], False, "build-dir")
         if not os.path.lexists(path):
             continue
         if stale and not os.path.islink(path) and not looks_like_target(path):
@@ -267,6 +325,20 @@ def _unit(scan: TargetScan, profile: str, name: str, hash_: str) -> Unit:
     return unit
 
 
+def _add(unit: Unit, path: str, item: Usage) -> None:
+    unit.paths.append(Path(path))
+    unit.bytes += item.bytes
+    unit.last_used = max(unit.last_used, item.newest_use)
+
+
+def _inode(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
 def _scan_profile(scan: TargetScan, walker: Walker, path: str, profile: str) -> Usage:
     used = walker.stat_only(path)[1]
     try:
@@ -274,16 +346,25 @@ def _scan_profile(scan: TargetScan, walker: Walker, path: str, profile: str) -> 
     except OSError:
         entries = {}
     # deps/ first: the copies Cargo uplifts into the profile directory are hard links to these
-    order: list[str] = [n for n in ("deps", ".fingerprint", "build", "incremental") if n in entries]
+    parts = (*PROFILE_PARTS, "examples")
+    order: list[str] = [n for n in parts if n in entries]
     order += sorted(n for n in entries if n not in order)
+    uplifted = scan.uplifted.setdefault(profile, set())
     for name in order:
         entry = entries[name]
-        if name in PROFILE_PARTS and entry.is_dir(follow_symlinks=False):
+        if name in parts and entry.is_dir(follow_symlinks=False):
             used.add(walker.stat_only(entry.path)[1])
             used.add(_scan_part(scan, walker, entry.path, profile, name))
         else:
             used.add(walker.usage(entry.path))
+            inode = _inode(entry.path)
+            if inode is not None:
+                uplifted.add(inode)
     scan.profiles[profile] = scan.profiles.get(profile, 0) + used.bytes
+    for unit in scan.units.values():
+        if unit.profile == profile:
+            read_unit_records(unit)
+    link_toolchains([u for u in scan.units.values() if u.profile == profile])
     return used
 
 
@@ -293,32 +374,83 @@ def _scan_part(scan: TargetScan, walker: Walker, path: str, profile: str, part: 
         entries = sorted(os.scandir(path), key=lambda e: e.name)
     except OSError:
         return used
+    uplifted = scan.uplifted.setdefault(profile, set())
     for entry in entries:
+        name = entry.name
+        is_dir = entry.is_dir(follow_symlinks=False)
+        if part == "build" and is_dir and UNIT_RE.match(name) is None:
+            unit_dirs = _unit_dirs(entry.path)
+            if unit_dirs is not None:  # build/<package>/<hash>/: one folder per unit
+                used.add(walker.stat_only(entry.path)[1])
+                for unit_dir in unit_dirs:
+                    item = walker.usage(unit_dir.path)
+                    used.add(item)
+                    unit = _unit(scan, profile, name, unit_dir.name)
+                    unit.layout = "unit-dir"
+                    _add(unit, unit_dir.path, item)
+                    _unit_dir_records(unit, Path(unit_dir.path))
+                    scan.rlibs += sum(1 for p in unit.outputs if p.suffix == ".rlib")
+                    leftovers = [p for p in unit.outputs if p.name.endswith(SPLIT_DEBUGINFO_EXTS)]
+                    scan.debuginfo_files += len(leftovers)
+                    scan.debuginfo_bytes += sum(Walker().usage(str(p)).bytes for p in leftovers)
+                continue
         item = walker.usage(entry.path)
         used.add(item)
-        name = entry.name
         if part == "incremental":
-            if entry.is_dir(follow_symlinks=False):
+            if is_dir:
                 crate = name.rsplit("-", 1)[0]
                 scan.incremental.append(
                     IncrementalDir(Path(entry.path), crate, profile, item.bytes, item.newest_mtime)
                 )
+            else:
+                scan.unrecognised.append(Path(entry.path))
             continue
         match = UNIT_RE.match(name)
         if match is None:
+            if part == "examples":  # an uplifted example (`examples/<name>`), not a unit
+                inode = _inode(entry.path)
+                if inode is not None:
+                    uplifted.add(inode)
+            elif part != "deps" or not name.startswith("artifact"):
+                scan.unrecognised.append(Path(entry.path))
             continue
         stem, hash_, ext = match["stem"], match["hash"], match["ext"] or ""
         unit = _unit(scan, profile, stem, hash_)
-        unit.paths.append(Path(entry.path))
-        unit.last_used = max(unit.last_used, item.newest_use)
-        if part != "deps" or entry.is_symlink():
-            continue
-        if ext == ".rlib":
+        _add(unit, entry.path, item)
+        if ext.endswith(SPLIT_DEBUGINFO_EXTS):
+            scan.debuginfo_files += 1
+            scan.debuginfo_bytes += item.bytes
+        if part == ".fingerprint" and is_dir:
+            unit.name = stem
+            unit.fingerprint_dir = Path(entry.path)
+        elif part in ("deps", "examples") and not is_dir:
+            unit.outputs.append(Path(entry.path))
+        if part == "deps" and ext == ".rlib" and not entry.is_symlink():
             scan.rlibs += 1
-        if stem.startswith("lib") and ext in LIB_EXTS:
-            crate = stem[3:]
-            copy = f"{profile}/{hash_}"
-            scan.lib_copies.setdefault(crate, set()).add(copy)
-            per_copy = scan.lib_bytes.setdefault(crate, {})
-            per_copy[copy] = per_copy.get(copy, 0) + item.bytes
     return used
+
+
+def _unit_dirs(path: str) -> list[os.DirEntry[str]] | None:
+    """The unit folders of ``build/<package>/`` in the one-folder-per-unit layout; None when
+    the directory is not laid out that way (it is then reported, never deleted)."""
+    try:
+        with os.scandir(path) as entries:
+            children = sorted(entries, key=lambda e: e.name)
+    except OSError:
+        return None
+    if not children or not all(
+        HASH_RE.match(c.name) and c.is_dir(follow_symlinks=False) for c in children
+    ):
+        return None
+    return children
+
+
+def _unit_dir_records(unit: Unit, path: Path) -> None:
+    fingerprint = path / "fingerprint"
+    if fingerprint.is_dir():
+        unit.fingerprint_dir = fingerprint
+    out = path / "out"
+    with contextlib.suppress(OSError):
+        unit.outputs += sorted(
+            p for p in out.iterdir() if p.is_file() or p.name.endswith(SPLIT_DEBUGINFO_EXTS)
+        )

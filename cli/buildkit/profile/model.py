@@ -17,6 +17,7 @@ CargoDependencyDebug = Literal[
     "full",
 ]
 CargoLinker = Literal["none", "mold", "lld"]
+CargoSplitDebuginfo = Literal["off", "packed", "unpacked"]
 CqScope = Literal["user", "repository"]
 HakariResolver = Literal["1", "2", "3"]
 HakariDepFormatVersion = Literal["1", "2", "3", "4"]
@@ -55,6 +56,7 @@ class CargoSection:
     build_dir: str | None
     incremental: bool | None
     linker: CargoLinker
+    split_debuginfo: CargoSplitDebuginfo | None
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,19 @@ class CqSection:
     grace_seconds: int
     wait_timeout: int
     shared_target_dir: bool
+
+
+@dataclass(frozen=True)
+class GcSection:
+    """Automatic cleanup of the target and build dirs: cq runs `buildkit gc` after a cargo command
+    it queued, still holding the queue, at most once per `interval`, when `max_size` or
+    `max_age` is set (docs/doctor.md). Where `buildkit` is not on PATH cq says so once and
+    builds on.
+    """
+
+    max_size: str | None
+    max_age: str | None
+    interval: str
 
 
 @dataclass(frozen=True)
@@ -180,6 +195,7 @@ class ProfileModel:
     cargo: CargoSection
     env: EnvSection
     cq: CqSection
+    gc: GcSection
     agents: AgentsSection
     hakari: HakariSection
     ci: CiSection

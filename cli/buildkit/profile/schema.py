@@ -12,7 +12,18 @@ import yaml
 PROFILE_VERSION = 1
 
 # Section order is the order of buildkit.yaml and of the reference page.
-SECTIONS = ("workspace", "cargo", "env", "cq", "agents", "hakari", "ci", "devcontainer", "machine")
+SECTIONS = (
+    "workspace",
+    "cargo",
+    "env",
+    "cq",
+    "gc",
+    "agents",
+    "hakari",
+    "ci",
+    "devcontainer",
+    "machine",
+)
 
 _SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 

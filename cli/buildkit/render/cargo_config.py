@@ -31,6 +31,14 @@ def cargo_settings(cargo: Mapping[str, Any]) -> tuple[ManagedKey, ...]:
         keys.append(ManagedKey(("build", "incremental"), cargo["incremental"], "cargo.incremental"))
     if cargo["build_dir"] is not None:
         keys.append(ManagedKey(("build", "build-dir"), cargo["build_dir"], "cargo.build_dir"))
+    if cargo.get("split_debuginfo") is not None:
+        keys.append(
+            ManagedKey(
+                ("profile", "dev", "split-debuginfo"),
+                cargo["split_debuginfo"],
+                "cargo.split_debuginfo",
+            )
+        )
     if cargo["linker"] != "none":
         keys.append(
             ManagedKey(

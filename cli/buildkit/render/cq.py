@@ -19,11 +19,12 @@ from buildkit.resources import data_dir
 SOURCE = "cq.sh"
 VALUES_BEGIN = "# >>> profile values >>>\n"
 VALUES_END = "# <<< profile values <<<\n"
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def profile_values(profile: Profile) -> dict[str, str]:
     """Each shell variable cq reads from the profile, as a shell word."""
-    cq, cargo = profile.model.cq, profile.model.cargo
+    cq, cargo, gc = profile.model.cq, profile.model.cargo, profile.model.gc
     return {
         "cq_default_scope": shlex.quote(cq.scope),
         "cq_heavy": shlex.quote(" " + " ".join(cq.heavy_commands) + " "),
@@ -32,6 +33,9 @@ def profile_values(profile: Profile) -> dict[str, str]:
         "cq_default_timeout": str(int(cq.wait_timeout)),
         "cq_shared_target": "1" if cq.shared_target_dir else "0",
         "cq_burst": "1" if cq.burst and cargo.jobs is None else "0",
+        "cq_gc_max_size": shlex.quote(gc.max_size or ""),
+        "cq_gc_max_age": shlex.quote(gc.max_age or ""),
+        "cq_gc_interval": str(int(gc.interval[:-1]) * _SECONDS[gc.interval[-1]]),
     }
 
 
