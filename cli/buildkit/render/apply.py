@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from buildkit.errors import BadInput
-from buildkit.render.ownership import GENERATED, Artifact
+from buildkit.render.ownership import GENERATED, Artifact, KeyConflicts
 
 
 class Status(StrEnum):
@@ -57,7 +57,16 @@ def compute_changes(root: Path, artifacts: Sequence[Artifact]) -> list[Change]:
         target = _inside(root, artifact.path)
         current = _read(target, artifact.path)
         after = artifact.render(current)
-        if after == current:
+        taken = (
+            artifact.conflicts(current)
+            if current is not None and isinstance(artifact, KeyConflicts)
+            else []
+        )
+        if taken:
+            status = Status.CONFLICT
+            more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+            reason = f"{taken[0]}{more}"
+        elif after == current:
             status, reason = Status.UNCHANGED, ""
         elif current is None:
             status, reason = Status.CREATE, ""

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import tomlkit
 import tomlkit.exceptions
@@ -49,6 +49,14 @@ class Artifact(Protocol):
 
     def user_edited(self, current: str) -> bool:
         """Whether the user changed what buildkit last wrote in ``current``."""
+
+
+@runtime_checkable
+class KeyConflicts(Protocol):
+    """An artifact that sets keys inside a user's file can find keys the user set first."""
+
+    def conflicts(self, current: str) -> list[str]:
+        """One reason per key buildkit would set over a value the user wrote."""
 
 
 # -- owned: the whole file ---------------------------------------------------------------
@@ -172,15 +180,42 @@ def find_block(text: str, comment: str, where: str) -> tuple[int, int] | None:
 
 
 # -- merged: buildkit's keys inside a user's TOML file ------------------------------------
+#
+# Each key buildkit sets carries a marker comment that says where it comes from and what it
+# displaced, so the file itself is the whole state:
+#   jobs = 2 # buildkit: cargo.jobs                     buildkit created the key
+#   jobs = 2 # buildkit: cargo.jobs; yours: 3 # mine    adopted with --force; yours comes back
+#   rustflags = ["-g", "-C", "x"] # buildkit: cargo.linker; adds to yours: ["-C", "x"]
+#   rustflags = ["-C", "x"] # buildkit: cargo.linker; adds: ["-C", "x"]   (list it created)
 
 
 @dataclass(frozen=True)
 class ManagedKey:
-    """One TOML key buildkit sets, and the profile key it comes from."""
+    """One TOML key buildkit sets, and the profile key it comes from.
+
+    ``append``: the value is a list of items buildkit adds after the user's own (rustflags),
+    never replacing them. ``seed``: when buildkit creates such a list, it starts from the
+    user's list at this key (cargo ignores ``build.rustflags`` once a target list applies).
+    """
 
     keys: tuple[str, ...]
     value: Any
     source: str
+    append: bool = False
+    seed: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class _Mark:
+    source: str
+    kind: str = ""  # "" | "yours" | "adds" | "adds to yours"
+    payload: str = ""
+
+
+_MARK = re.compile(
+    rf"^#\s*{re.escape(MERGED_MARK)}\s*(?P<source>[^;]*?)\s*"
+    r"(?:;\s*(?P<kind>yours|adds to yours|adds):\s*(?P<payload>.*))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -196,28 +231,55 @@ class MergedToml:
         if current is None and not self.managed:
             return None
         doc = self._parse(current or "")
-        for keys in _marked_keys(doc):
-            if keys not in {m.keys for m in self.managed}:
-                _remove(doc, keys)
+        wanted = {m.keys for m in self.managed}
+        for keys, mark in _marked_keys(doc):
+            if keys not in wanted:
+                _release(doc, keys, mark, self.path)
         for key in self.managed:
-            _set(doc, key)
+            _set(doc, key, self.path)
         text = _strip_mark_line(tomlkit.dumps(doc))
         if not self.managed:
             return text
-        mark = (
+        first = (
             f"# buildkit manages the keys marked `# {MERGED_MARK}` below; {REGENERATE} "
             f"(checksum: {_managed_checksum({m.keys: m.value for m in self.managed})})\n"
         )
-        return mark + text.lstrip("\n") if not text.strip() else mark + text
+        return first + text.lstrip("\n") if not text.strip() else first + text
 
     def user_edited(self, current: str) -> bool:
         doc = self._parse(current)
-        found = {keys: _unwrap(_get(doc, keys)) for keys in _marked_keys(doc)}
+        found: dict[tuple[str, ...], Any] = {}
+        for keys, mark in _marked_keys(doc):
+            value = _unwrap(_leaf(doc, keys))
+            if mark.kind.startswith("adds"):
+                adds = _parse_value(mark.payload, self.path)
+                value = adds if _ends_with(value, adds) else value
+            found[keys] = value
         first = current.split("\n", 1)[0]
         match = _CHECKSUM.search(first) if first.startswith("# buildkit manages") else None
         if match is None:
             return bool(found)
         return match.group(1) != _managed_checksum(found)
+
+    def conflicts(self, current: str) -> list[str]:
+        """Keys buildkit would set that the user already set (unmarked): one reason each."""
+        doc = self._parse(current)
+        reasons = []
+        for key in self.managed:
+            if key.append:
+                reasons += _unseeded(doc, key)
+                continue  # lists are merged: the user's items stay
+            item = _find(doc, key.keys)
+            if item is None or _mark_of(item) is not None:
+                continue
+            mine = _unwrap(item)
+            if mine == key.value and type(mine) is type(key.value):
+                continue
+            reasons.append(
+                f"sets {_dotted(key.keys)} = {_inline(item)} (yours), which buildkit.yaml's "
+                f"{key.source} would set to {_inline(tomlkit.item(key.value))}"
+            )
+        return reasons
 
     def _parse(self, text: str) -> tomlkit.TOMLDocument:
         try:
@@ -225,6 +287,10 @@ class MergedToml:
         except tomlkit.exceptions.ParseError as exc:
             raise BadInput(
                 f"{self.path}:{exc.line}: invalid TOML ({exc}); fix it, then render again"
+            ) from None
+        except (tomlkit.exceptions.TOMLKitError, ValueError) as exc:
+            raise BadInput(
+                f"{self.path}: invalid TOML ({exc}); fix it, then render again"
             ) from None
 
 
@@ -245,51 +311,226 @@ def _unwrap(item: Any) -> Any:
     return item.unwrap() if hasattr(item, "unwrap") else item
 
 
+def _dotted(keys: tuple[str, ...]) -> str:
+    return ".".join(k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k) for k in keys)
+
+
+def _inline(item: Any) -> str:
+    """A value as one line of TOML (multi-line arrays and strings are re-written inline)."""
+    text = item.as_string() if isinstance(item, tomlkit.items.Item) else str(item)
+    if "\n" in text or isinstance(item, tomlkit.items.Table):
+        text = tomlkit.item(_unwrap(item)).as_string()
+    return text.strip()
+
+
+def _parse_value(text: str, where: str) -> Any:
+    """An item written as TOML text in a marker (with any trailing comment)."""
+    try:
+        return tomlkit.parse(f"v = {text}\n").item("v")
+    except (tomlkit.exceptions.TOMLKitError, ValueError):
+        raise BadInput(
+            f"{where}: the marker comment `# {MERGED_MARK} …; {text}` was edited and cannot be "
+            "read; restore it or delete the key, then render again"
+        ) from None
+
+
+def _ends_with(value: Any, tail: Any) -> bool:
+    tail = _unwrap(tail)
+    return (
+        isinstance(value, list)
+        and isinstance(tail, list)
+        and len(value) >= len(tail)
+        and value[len(value) - len(tail) :] == tail
+    )
+
+
 def _is_table(value: Any) -> bool:
     return isinstance(
         value, (Container, OutOfOrderTableProxy, tomlkit.items.Table, tomlkit.items.InlineTable)
     )
 
 
-def _marked_keys(doc: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    found: list[tuple[str, ...]] = []
+def _child(node: Any, key: str) -> Any:
+    """The raw item under ``key`` (tomlkit hands booleans out as plain bools otherwise)."""
+    if isinstance(node, OutOfOrderTableProxy):
+        return dict.__getitem__(node, key)
+    return node.item(key)
+
+
+def _mark_of(item: Any) -> _Mark | None:
+    if not isinstance(item, tomlkit.items.Item) or _is_table(item):
+        return None
+    match = _MARK.match((item.trivia.comment or "").strip())
+    if match is None:
+        return None
+    return _Mark(match["source"], match["kind"] or "", match["payload"] or "")
+
+
+def _marked_keys(doc: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], _Mark]]:
+    found: list[tuple[tuple[str, ...], _Mark]] = []
     for key in list(doc.keys()):
-        value = doc[key]
+        value = _child(doc, key)
         if _is_table(value):
             found.extend(_marked_keys(value, (*prefix, str(key))))
-        elif isinstance(value, tomlkit.items.Item) and MERGED_MARK in (value.trivia.comment or ""):
-            found.append((*prefix, str(key)))
+        elif (mark := _mark_of(value)) is not None:
+            found.append(((*prefix, str(key)), mark))
     return found
 
 
-def _get(doc: Any, keys: tuple[str, ...]) -> Any:
+def _find(doc: Any, keys: tuple[str, ...]) -> Any:
+    """The item at ``keys``, or None when any part is missing or not a table."""
     node = doc
     for key in keys:
-        node = node[key]
+        if not _is_table(node) or key not in node:
+            return None
+        node = _child(node, key)
     return node
 
 
-def _set(doc: Any, key: ManagedKey) -> None:
+def _leaf(doc: Any, keys: tuple[str, ...]) -> Any:
     node = doc
-    *parents, leaf = key.keys
-    for depth, name in enumerate(parents):
+    for key in keys:
+        node = _child(node, key)
+    return node
+
+
+def _parent(doc: Any, keys: tuple[str, ...], where: str) -> Any:
+    """The table that holds ``keys[-1]``, created as needed; a shape that cannot carry a
+    marker comment (inline table, array of tables, a value) is refused in one line."""
+    node = doc
+    for depth, name in enumerate(keys[:-1]):
         if name not in node:
-            last = depth == len(parents) - 1
+            last = depth == len(keys) - 2
             node.append(name, tomlkit.table(is_super_table=not last))
-        node = node[name]
-    item = tomlkit.item(key.value)
-    item.comment(f"{MERGED_MARK} {key.source}")
+            # No blank line before a new table: once parsed it would belong to the user's
+            # table above, and stay behind when buildkit's table goes.
+            _child(node, name).trivia.indent = ""
+        child = _child(node, name)
+        at = _dotted(keys[: depth + 1])
+        if isinstance(child, tomlkit.items.InlineTable):
+            raise BadInput(
+                f"{where}: {at} is an inline table ({{ … }}), which cannot hold the comment "
+                f"buildkit marks {_dotted(keys)} with; write it with [{at}] table headers, "
+                "then render again"
+            )
+        if not _is_table(child):
+            kind = "an array of tables" if isinstance(child, tomlkit.items.AoT) else "a value"
+            raise BadInput(
+                f"{where}: {at} is {kind}, not a table, so buildkit cannot set {_dotted(keys)} "
+                "there; fix the file (cargo expects a table), then render again"
+            )
+        node = child
+    return node
+
+
+def _set(doc: Any, key: ManagedKey, where: str) -> None:
+    node = _parent(doc, key.keys, where)
+    leaf = key.keys[-1]
+    old = _child(node, leaf) if leaf in node else None
+    if old is not None and _is_table(old):
+        raise BadInput(
+            f"{where}: {_dotted(key.keys)} is a table, but {key.source} sets it to a value; "
+            "remove the table, then render again"
+        )
+    mark = _mark_of(old) if old is not None else None
+    if key.append:
+        item, note = _appended(doc, key, old, mark, where)
+    else:
+        item = tomlkit.item(key.value)
+        if mark is not None:
+            note = f"; yours: {mark.payload}" if mark.kind == "yours" else ""
+        elif old is not None:
+            comment = (old.trivia.comment or "").strip()
+            note = f"; yours: {_inline(old)}" + (f" {comment}" if comment else "")
+        else:
+            note = ""
+    _put(node, leaf, item, f"# {MERGED_MARK} {key.source}{note}")
+
+
+def _put(node: Any, leaf: str, item: Any, comment: str) -> None:
+    """Set ``leaf`` with exactly ``comment`` (tomlkit keeps the old item's comment otherwise)."""
     node[leaf] = item
+    trivia = _child(node, leaf).trivia
+    trivia.comment = comment
+    trivia.comment_ws = " " if comment else ""
 
 
-def _remove(doc: Any, keys: tuple[str, ...]) -> None:
+def _appended(
+    doc: Any, key: ManagedKey, old: Any, mark: _Mark | None, where: str
+) -> tuple[Any, str]:
+    """The user's list with buildkit's items after it, and the marker's note."""
+    adds = list(key.value)
+    payload = tomlkit.item(adds).as_string()
+    if old is None:
+        seed = _find(doc, key.seed) if key.seed else None
+        seeded = _unwrap(seed) if seed is not None else []
+        # cargo reads a string of flags as whitespace-separated
+        mine = seeded.split() if isinstance(seeded, str) else list(seeded)
+        return tomlkit.item(mine + adds), f"; adds: {payload}"
+    value = _unwrap(old)
+    if not isinstance(value, list):
+        raise BadInput(
+            f"{where}: {_dotted(key.keys)} is {_inline(old)}, not a list; cargo expects a list "
+            "of flags there: fix it, then render again"
+        )
+    kind = "adds to yours"
+    if mark is not None:
+        previous = _unwrap(_parse_value(mark.payload, where)) if mark.kind else []
+        if _ends_with(value, previous):
+            value = value[: len(value) - len(previous)]
+        kind = mark.kind if mark.kind.startswith("adds") else kind
+    return tomlkit.item(value + adds), f"; {kind}: {payload}"
+
+
+def _release(doc: Any, keys: tuple[str, ...], mark: _Mark, where: str) -> None:
+    """Buildkit stops setting ``keys``: the user's value comes back, or the key goes."""
     chain = [doc]
     for key in keys[:-1]:
-        chain.append(chain[-1][key])
-    del chain[-1][keys[-1]]
+        chain.append(_child(chain[-1], key))
+    parent, leaf = chain[-1], keys[-1]
+    if mark.kind == "yours":
+        restored = _parse_value(mark.payload, where)
+        _put(parent, leaf, restored, restored.trivia.comment)
+        return
+    if mark.kind.startswith("adds"):
+        value = _unwrap(_child(parent, leaf))
+        adds = _unwrap(_parse_value(mark.payload, where))
+        mine = value[: len(value) - len(adds)] if _ends_with(value, adds) else value
+        if mark.kind == "adds to yours" or (mine and not _seeded_only(doc, mine)):
+            _put(parent, leaf, tomlkit.item(mine), "")
+            return
+    del parent[leaf]
     # Drop tables the removal left empty, innermost first; never a table that still has keys.
     for depth in range(len(keys) - 1, 0, -1):
         if len(chain[depth]) == 0:
             del chain[depth - 1][keys[depth - 1]]
         else:
             break
+
+
+def _seeded_only(doc: Any, mine: list[Any]) -> bool:
+    """A list buildkit created holds only what it copied from its seed (``build.rustflags``,
+    the one seed cargo settings use), so it can go; anything else the user added stays."""
+    seed = _find(doc, ("build", "rustflags"))
+    return seed is not None and _unwrap(seed) == mine
+
+
+def _unseeded(doc: Any, key: ManagedKey) -> list[str]:
+    """A list buildkit created from its seed misses flags the user added to the seed since:
+    cargo would silently ignore them."""
+    item = _find(doc, key.keys)
+    mark = _mark_of(item) if item is not None else None
+    seed = _find(doc, key.seed) if key.seed else None
+    if key.seed is None or mark is None or mark.kind != "adds" or seed is None:
+        return []
+    flags = _unwrap(seed)
+    flags = flags.split() if isinstance(flags, str) else flags
+    value = _unwrap(item)
+    missing = [flag for flag in flags if flag not in value]
+    if not missing:
+        return []
+    return [
+        f"{_dotted(key.seed)} has {_inline(tomlkit.item(missing))}, which "
+        f"{_dotted(key.keys)} (buildkit's list for {key.source}) lacks; cargo ignores "
+        f"{_dotted(key.seed)} once that list applies: add them to it too"
+    ]

@@ -9,6 +9,7 @@ repository's ``scripts/cq`` are byte for byte the same file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from collections.abc import Mapping
@@ -54,7 +55,7 @@ def machine_cargo_keys(profile: Mapping[str, Any], linker: str) -> tuple[Managed
     keys = []
     for key in cargo_settings(cargo):
         if key.source == "cargo.linker":
-            key = ManagedKey(key.keys, key.value, "machine.fast_linker")
+            key = dataclasses.replace(key, source="machine.fast_linker")
         keys.append(key)
     return tuple(keys)
 
