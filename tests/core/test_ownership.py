@@ -181,3 +181,30 @@ def test_lld_is_not_re_set_where_it_is_the_default(example: Path) -> None:
     assert f"[target.{TRIPLE}]" not in text
     assert "[target.aarch64-unknown-linux-gnu]" in text
     assert cargo(example, "build").returncode == 0
+
+
+def test_keys_in_included_files_are_conflicts_and_come_back(example: Path) -> None:
+    """cargo's `include`: the including file wins, so buildkit's key would silently override
+    the included one; it is a conflict, and after --force removing the setting restores it."""
+    user = 'include = ["team.toml"]\n'
+    config = setup(example, user, "  jobs: 2\n")
+    (example / ".cargo" / "team.toml").write_text("[build]\njobs = 5\n")
+    ran = run_buildkit("render", example)
+    assert ran.exit_code == 1
+    assert "build.jobs = 5 in .cargo/team.toml (yours)" in one_line(ran.stderr)
+    assert config.read_text() == user
+    assert run_buildkit("render", "--force", example).exit_code == 0
+    assert cargo_config(example, "build.jobs") == 2
+    set_cargo(example, "")
+    assert run_buildkit("render", example).exit_code == 0
+    assert config.read_text() == user
+    assert cargo_config(example, "build.jobs") == 5
+
+
+def test_build_rustflags_only_in_an_included_file_is_reported(example: Path) -> None:
+    config = setup(example, 'include = ["team.toml"]\n', "  linker: lld\n")
+    (example / ".cargo" / "team.toml").write_text(USER_RUSTFLAGS)
+    ran = run_buildkit("render", example)
+    assert ran.exit_code == 1
+    assert "build.rustflags in .cargo/team.toml" in one_line(ran.stderr)
+    assert config.read_text() == 'include = ["team.toml"]\n'

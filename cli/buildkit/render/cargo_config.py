@@ -111,4 +111,5 @@ def artifacts(profile: Profile) -> list[Artifact]:
     cargo = profile.section("cargo")
     refuse_legacy_config(profile.root, cargo["config_path"])
     keys = cargo_settings(cargo, rust_version=workspace_rust_version(profile.root))
-    return [MergedToml(path=cargo["config_path"], managed=keys)]
+    base = (profile.root / cargo["config_path"]).parent
+    return [MergedToml(path=cargo["config_path"], managed=keys, base=base)]

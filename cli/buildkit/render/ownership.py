@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import tomlkit
@@ -212,6 +213,7 @@ class _Mark:
     payload: str = ""
 
 
+_MAX_INCLUDE_DEPTH = 8
 _MARK = re.compile(
     rf"^#\s*{re.escape(MERGED_MARK)}\s*(?P<source>[^;]*?)\s*"
     r"(?:;\s*(?P<kind>yours|adds to yours|adds):\s*(?P<payload>.*))?$"
@@ -226,6 +228,8 @@ class MergedToml:
     managed: tuple[ManagedKey, ...]
     executable: bool = False
     ownership: str = field(default="merged", init=False)
+    # The folder the file's `include` paths are relative to (None: includes not followed).
+    base: Path | None = None
 
     def render(self, current: str | None) -> str | None:
         if current is None and not self.managed:
@@ -264,22 +268,53 @@ class MergedToml:
     def conflicts(self, current: str) -> list[str]:
         """Keys buildkit would set that the user already set (unmarked): one reason each."""
         doc = self._parse(current)
+        included = self._included(doc)
         reasons = []
         for key in self.managed:
             if key.append:
                 reasons += _unseeded(doc, key)
+                reasons += _seed_in_include(doc, key, included)
                 continue  # lists are merged: the user's items stay
-            item = _find(doc, key.keys)
-            if item is None or _mark_of(item) is not None:
-                continue
-            mine = _unwrap(item)
-            if mine == key.value and type(mine) is type(key.value):
-                continue
-            reasons.append(
-                f"sets {_dotted(key.keys)} = {_inline(item)} (yours), which buildkit.yaml's "
-                f"{key.source} would set to {_inline(tomlkit.item(key.value))}"
-            )
+            for where, tree in [("", doc), *included]:
+                item = _find(tree, key.keys)
+                if item is None or _mark_of(item) is not None:
+                    continue
+                mine = _unwrap(item)
+                if mine == key.value and type(mine) is type(key.value):
+                    continue
+                reasons.append(
+                    f"sets {_dotted(key.keys)} = {_inline(item)}{where} (yours), which "
+                    f"buildkit.yaml's {key.source} would set to {_inline(tomlkit.item(key.value))}"
+                )
         return reasons
+
+    def _included(self, doc: Any, depth: int = 0) -> list[tuple[str, Any]]:
+        """The files cargo's ``include`` pulls in (recursively), each as (" in FILE", doc).
+        A key in the including file wins, so buildkit's keys win over theirs."""
+        if self.base is None or "include" not in doc or depth > _MAX_INCLUDE_DEPTH:
+            return []
+        spec = _unwrap(_child(doc, "include"))
+        found = []
+        for entry in spec if isinstance(spec, list) else [spec]:
+            name = entry.get("path") if isinstance(entry, dict) else entry
+            if not isinstance(name, str):
+                continue
+            path = self.base / name
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue  # cargo reports a missing include itself (or it is optional)
+            shown = f"{Path(self.path).parent / name}"
+            try:
+                tree = tomlkit.parse(text)
+            except (tomlkit.exceptions.TOMLKitError, ValueError) as exc:
+                raise BadInput(
+                    f"{shown}: invalid TOML ({exc}), included from {self.path}; fix it, "
+                    "then render again"
+                ) from None
+            found.append((f" in {shown}", tree))
+            found += self._included(tree, depth + 1)
+        return found
 
     def _parse(self, text: str) -> tomlkit.TOMLDocument:
         try:
@@ -533,4 +568,16 @@ def _unseeded(doc: Any, key: ManagedKey) -> list[str]:
         f"{_dotted(key.seed)} has {_inline(tomlkit.item(missing))}, which "
         f"{_dotted(key.keys)} (buildkit's list for {key.source}) lacks; cargo ignores "
         f"{_dotted(key.seed)} once that list applies: add them to it too"
+    ]
+
+
+def _seed_in_include(doc: Any, key: ManagedKey, included: list[tuple[str, Any]]) -> list[str]:
+    """A seed (build.rustflags) only in an included file cannot be carried: say so."""
+    if key.seed is None or _find(doc, key.keys) is not None or _find(doc, key.seed) is not None:
+        return []
+    return [
+        f"has {_dotted(key.seed)}{where}, which cargo ignores once {_dotted(key.keys)} "
+        f"(which {key.source} adds) applies; move it into this file so buildkit carries it over"
+        for where, tree in included
+        if _find(tree, key.seed) is not None
     ]
