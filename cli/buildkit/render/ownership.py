@@ -388,14 +388,17 @@ def _is_table(value: Any) -> bool:
 def _child(node: Any, key: str) -> Any:
     """The raw item under ``key`` (tomlkit hands booleans out as plain bools otherwise)."""
     if isinstance(node, OutOfOrderTableProxy):
-        return dict.__getitem__(node, key)
+        # A table split over several places (dotted keys, [a.b] after [a]) is read through the
+        # proxy's merged view; dict's own entry would be just one of its parts.
+        merged = node[key]
+        return merged if _is_table(merged) else dict.__getitem__(node, key)
     return node.item(key)
 
 
 def _mark_of(item: Any) -> _Mark | None:
     if not isinstance(item, tomlkit.items.Item) or _is_table(item):
         return None
-    match = _MARK.match((item.trivia.comment or "").strip())
+    match = _MARK.match((item.trivia.comment or "").lstrip())
     if match is None:
         return None
     return _Mark(match["source"], match["kind"] or "", match["payload"] or "")
@@ -435,11 +438,7 @@ def _parent(doc: Any, keys: tuple[str, ...], where: str) -> Any:
     node = doc
     for depth, name in enumerate(keys[:-1]):
         if name not in node:
-            last = depth == len(keys) - 2
-            node.append(name, tomlkit.table(is_super_table=not last))
-            # No blank line before a new table: once parsed it would belong to the user's
-            # table above, and stay behind when buildkit's table goes.
-            _child(node, name).trivia.indent = ""
+            return _new_table(doc, keys[:-1], depth)
         child = _child(node, name)
         at = _dotted(keys[: depth + 1])
         if isinstance(child, tomlkit.items.InlineTable):
@@ -458,6 +457,25 @@ def _parent(doc: Any, keys: tuple[str, ...], where: str) -> Any:
     return node
 
 
+def _new_table(doc: Any, path: tuple[str, ...], existing: int) -> Any:
+    """A new ``[path]`` table at the end of the file (the first ``existing`` parts exist).
+
+    At the end, not inside the user's table: whatever follows a table in the text (blank
+    lines, comments) belongs to it once parsed, and would leave with buildkit's table."""
+    innermost = tomlkit.table()
+    made = [innermost]
+    for depth in range(len(path) - 1, 0, -1):
+        made.append(tomlkit.table(is_super_table=True))
+        made[-1].append(path[depth], made[-2])
+    doc.append(path[0], made[-1])
+    # No blank line before it either: once parsed it would belong to the user's table above,
+    # and stay behind when buildkit's table goes.
+    for table in made:
+        table.trivia.indent = ""
+    del existing  # the parts that exist are extended out of order, which TOML allows
+    return innermost
+
+
 def _set(doc: Any, key: ManagedKey, where: str) -> None:
     node = _parent(doc, key.keys, where)
     leaf = key.keys[-1]
@@ -469,52 +487,67 @@ def _set(doc: Any, key: ManagedKey, where: str) -> None:
         )
     mark = _mark_of(old) if old is not None else None
     if key.append:
-        item, note = _appended(doc, key, old, mark, where)
+        _append(doc, node, key, old, mark, where)
+        return
+    item = tomlkit.item(key.value)
+    if mark is not None:
+        note = f"; yours: {mark.payload}" if mark.kind == "yours" else ""
+    elif old is not None:
+        note = f"; yours: {_inline(old)}{_comment_of(old)}"
     else:
-        item = tomlkit.item(key.value)
-        if mark is not None:
-            note = f"; yours: {mark.payload}" if mark.kind == "yours" else ""
-        elif old is not None:
-            comment = (old.trivia.comment or "").strip()
-            note = f"; yours: {_inline(old)}" + (f" {comment}" if comment else "")
-        else:
-            note = ""
+        note = ""
     _put(node, leaf, item, f"# {MERGED_MARK} {key.source}{note}")
 
 
-def _put(node: Any, leaf: str, item: Any, comment: str) -> None:
+def _comment_of(item: Any) -> str:
+    """An item's own trailing comment with the spacing before it ("" when it has none)."""
+    comment = item.trivia.comment or ""
+    return f"{item.trivia.comment_ws or ' '}{comment}" if comment.strip() else ""
+
+
+def _put(node: Any, leaf: str, item: Any, comment: str, spacing: str = " ") -> None:
     """Set ``leaf`` with exactly ``comment`` (tomlkit keeps the old item's comment otherwise)."""
     node[leaf] = item
     trivia = _child(node, leaf).trivia
     trivia.comment = comment
-    trivia.comment_ws = " " if comment else ""
+    trivia.comment_ws = spacing if comment else ""
 
 
-def _appended(
-    doc: Any, key: ManagedKey, old: Any, mark: _Mark | None, where: str
-) -> tuple[Any, str]:
-    """The user's list with buildkit's items after it, and the marker's note."""
+def _append(doc: Any, node: Any, key: ManagedKey, old: Any, mark: _Mark | None, where: str) -> None:
+    """Buildkit's items after the user's own, editing the user's array in place so its
+    formatting stays; the user's comment moves into the marker, to come back with the list."""
+    leaf = key.keys[-1]
     adds = list(key.value)
     payload = tomlkit.item(adds).as_string()
+    source = f"# {MERGED_MARK} {key.source}"
     if old is None:
         seed = _find(doc, key.seed) if key.seed else None
         seeded = _unwrap(seed) if seed is not None else []
         # cargo reads a string of flags as whitespace-separated
         mine = seeded.split() if isinstance(seeded, str) else list(seeded)
-        return tomlkit.item(mine + adds), f"; adds: {payload}"
-    value = _unwrap(old)
-    if not isinstance(value, list):
+        _put(node, leaf, tomlkit.item(mine + adds), f"{source}; adds: {payload}")
+        return
+    if not isinstance(old, tomlkit.items.Array):
         raise BadInput(
             f"{where}: {_dotted(key.keys)} is {_inline(old)}, not a list; cargo expects a list "
-            "of flags there: fix it, then render again"
+            "of flags there: write it as one, then render again"
         )
-    kind = "adds to yours"
-    if mark is not None:
-        previous = _unwrap(_parse_value(mark.payload, where)) if mark.kind else []
-        if _ends_with(value, previous):
-            value = value[: len(value) - len(previous)]
-        kind = mark.kind if mark.kind.startswith("adds") else kind
-    return tomlkit.item(value + adds), f"; {kind}: {payload}"
+    kind, keep = "adds to yours", _comment_of(old)
+    if mark is not None and mark.kind.startswith("adds"):
+        previous = _parse_value(mark.payload, where)
+        _drop_tail(old, _unwrap(previous))
+        kind, keep = mark.kind, _comment_of(previous)
+    for flag in adds:
+        old.append(flag)
+    old.trivia.comment = f"{source}; {kind}: {payload}{keep}"
+    old.trivia.comment_ws = " "
+
+
+def _drop_tail(array: Any, tail: list[Any]) -> None:
+    """Remove ``tail`` from the end of a tomlkit array in place (when it ends with it)."""
+    if tail and _ends_with(_unwrap(array), tail):
+        for _ in tail:
+            del array[len(array) - 1]
 
 
 def _release(doc: Any, keys: tuple[str, ...], mark: _Mark, where: str) -> None:
@@ -525,14 +558,16 @@ def _release(doc: Any, keys: tuple[str, ...], mark: _Mark, where: str) -> None:
     parent, leaf = chain[-1], keys[-1]
     if mark.kind == "yours":
         restored = _parse_value(mark.payload, where)
-        _put(parent, leaf, restored, restored.trivia.comment)
+        _put(parent, leaf, restored, restored.trivia.comment, restored.trivia.comment_ws)
         return
     if mark.kind.startswith("adds"):
-        value = _unwrap(_child(parent, leaf))
-        adds = _unwrap(_parse_value(mark.payload, where))
-        mine = value[: len(value) - len(adds)] if _ends_with(value, adds) else value
+        array = _child(parent, leaf)
+        previous = _parse_value(mark.payload, where)
+        _drop_tail(array, _unwrap(previous))
+        mine = _unwrap(array)
         if mark.kind == "adds to yours" or (mine and not _seeded_only(doc, mine)):
-            _put(parent, leaf, tomlkit.item(mine), "")
+            array.trivia.comment = previous.trivia.comment if mark.kind == "adds to yours" else ""
+            array.trivia.comment_ws = previous.trivia.comment_ws if array.trivia.comment else ""
             return
     del parent[leaf]
     # Drop tables the removal left empty, innermost first; never a table that still has keys.
