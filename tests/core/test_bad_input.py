@@ -125,19 +125,19 @@ def test_a_broken_member_manifest_is_named_with_its_line(example: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "needle"),
+    ("raw", "needles"),
     [
-        (b"version: 1\ncargo:\n  jobs: \x00\n", "buildkit.yaml:3: character #x0000"),
-        (b"version: 1\ncargo:\n  jobs: \xff\n", "buildkit.yaml:3: not UTF-8"),
-        (b"a: &a [x, x]\nb: [*a, *a]\n", "buildkit.yaml:2: aliases"),
-        (b"version: 1\n? [a]\n: 1\n", "buildkit.yaml:2:"),
-        (b"version: 1\ncargo: " + b"[" * 10_000, "buildkit.yaml:2: nested more than"),
+        (b"version: 1\ncargo:\n  jobs: \x00\n", ("buildkit.yaml:3: character #x0000", "remove")),
+        (b"version: 1\ncargo:\n  jobs: \xff\n", ("buildkit.yaml:3: not UTF-8",)),
+        (b"a: &a [x, x]\nb: [*a, *a]\n", ("buildkit.yaml:2: aliases", "in full")),
+        (b"version: 1\n? [a]\n: 1\n", ("buildkit.yaml:2:", "plain word")),
+        (b"version: 1\ncargo: " + b"[" * 10_000, ("buildkit.yaml:2:", "nest")),
     ],
     ids=["nul", "not-utf8", "alias", "complex-key", "deep"],
 )
-def test_hostile_profile_bytes(example: Path, raw: bytes, needle: str) -> None:
+def test_hostile_profile_bytes(example: Path, raw: bytes, needles: tuple[str, ...]) -> None:
     (example / "buildkit.yaml").write_bytes(raw)
     before = files(example)
     result = buildkit("check", cwd=example)
-    assert_one_clear_line(result, needle)
+    assert_one_clear_line(result, *needles)
     assert files(example) == before
