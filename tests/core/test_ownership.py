@@ -208,3 +208,47 @@ def test_build_rustflags_only_in_an_included_file_is_reported(example: Path) -> 
     assert ran.exit_code == 1
     assert "build.rustflags in .cargo/team.toml" in one_line(ran.stderr)
     assert config.read_text() == 'include = ["team.toml"]\n'
+
+
+def test_a_linker_missing_on_macos_renders_keys_that_apply_only_to_linux(
+    example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """macOS cannot run here: platform.system() is simulated. A teammate's Mac without mold
+    renders the shared profile; the keys name Linux targets only, so cargo there ignores them."""
+    assert not shutil.which("mold"), "this test needs a machine without mold"
+    monkeypatch.setattr("platform.system", lambda: "Darwin")
+    config = setup(example, None, "  linker: mold\n")
+    ran = run_buildkit("render", example)
+    assert ran.exit_code == 0, ran.stderr
+    assert cargo_config(example, f"target.{TRIPLE}.rustflags") == ["-C", "link-arg=-fuse-ld=mold"]
+    assert "[target.aarch64-unknown-linux-gnu]" in config.read_text()
+    assert "[target.x86_64-apple-darwin]" not in config.read_text()
+    monkeypatch.setattr("platform.system", lambda: "Linux")
+    refused = run_buildkit("render", example)
+    assert refused.exit_code == 2 and "`mold` is not on PATH" in refused.stderr
+
+
+def test_the_same_value_is_not_a_conflict_and_is_given_back(example: Path) -> None:
+    user = "[build]\nincremental = true   # on purpose\n"
+    config = setup(example, user, "  incremental: true\n")
+    ran = run_buildkit("render", example)
+    assert ran.exit_code == 0, ran.stderr
+    assert "yours: true   # on purpose" in config.read_text()
+    set_cargo(example, "")
+    assert run_buildkit("render", example).exit_code == 0
+    assert config.read_text() == user
+
+
+def test_flags_the_user_adds_to_a_merged_list_stay(example: Path) -> None:
+    user = f'[target.{TRIPLE}]\nrustflags = ["--cfg", "a"] # mine\n'
+    config = setup(example, user, "  linker: lld\n")
+    assert run_buildkit("render", example).exit_code == 0
+    config.write_text(config.read_text().replace('"a", "-C"', '"a", "-g", "-C"'))
+    assert run_buildkit("check", example).exit_code == 0, "the user's part is not drift"
+    assert run_buildkit("render", example).exit_code == 0
+    assert cargo_config(example, f"target.{TRIPLE}.rustflags") == [
+        "--cfg", "a", "-g", "-C", "link-arg=-fuse-ld=lld",
+    ]  # fmt: skip
+    set_cargo(example, "")
+    assert run_buildkit("render", example).exit_code == 0
+    assert config.read_text() == user.replace('"a"]', '"a", "-g"]')

@@ -143,8 +143,19 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         ("version: 1\ncargo:\n  jobs: 4097\n", "buildkit.yaml:3: cargo.jobs"),
         ("version: 1\nenv:\n  vars:\n    A: 9223372036854775808\n", "buildkit.yaml:4: env.vars.A"),
         ("version: 1\nwhen: 2024-13-45\n", "buildkit.yaml:2: this value cannot be read"),
+        ("version: 1\n" + "#" * 300_000, "buildkit.yaml: 300011 characters; a profile is at most"),
     ],
-    ids=["nul", "complex-key", "deep", "alias-bomb", "huge-int", "jobs-max", "env-int", "date"],
+    ids=[
+        "nul",
+        "complex-key",
+        "deep",
+        "alias-bomb",
+        "huge-int",
+        "jobs-max",
+        "env-int",
+        "date",
+        "too-big",
+    ],
 )
 def test_hostile_profiles_get_one_line_naming_the_line(text: str, needle: str) -> None:
     started = time.monotonic()
