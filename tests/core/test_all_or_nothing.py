@@ -111,3 +111,21 @@ def test_full_disk(tmp_path: Path) -> None:
         assert_refused(root, before, "scripts/cq: cannot write it: no space left on device")
         filler.unlink()
         assert run_buildkit("render", root).exit_code == 0
+
+
+def test_a_first_render_that_fails_leaves_no_folder_or_file_behind(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    shutil.copytree(EXAMPLE, root)
+    (root / "buildkit.yaml").write_text("version: 1\nhakari:\n  enabled: false\n")
+    (root / "scripts").mkdir()
+    before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    scripts = str(root / "scripts")
+    with mounted(
+        ["mount", "--bind", scripts, scripts],
+        ["mount", "-o", "remount,ro,bind", scripts],
+        target=root / "scripts",
+    ):
+        ran = run_buildkit("init", root)
+        assert ran.exit_code == 1, ran.stdout + ran.stderr
+        assert "scripts/cq: cannot write it: read-only file system" in ran.stderr
+        assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before

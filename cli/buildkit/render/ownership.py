@@ -438,7 +438,7 @@ def _parent(doc: Any, keys: tuple[str, ...], where: str) -> Any:
     node = doc
     for depth, name in enumerate(keys[:-1]):
         if name not in node:
-            return _new_table(doc, keys[:-1], depth)
+            return _new_table(doc, keys[:-1])
         child = _child(node, name)
         at = _dotted(keys[: depth + 1])
         if isinstance(child, tomlkit.items.InlineTable):
@@ -457,8 +457,9 @@ def _parent(doc: Any, keys: tuple[str, ...], where: str) -> Any:
     return node
 
 
-def _new_table(doc: Any, path: tuple[str, ...], existing: int) -> Any:
-    """A new ``[path]`` table at the end of the file (the first ``existing`` parts exist).
+def _new_table(doc: Any, path: tuple[str, ...]) -> Any:
+    """A new ``[path]`` table at the end of the file, extending any tables of ``path``'s
+    prefix out of order (which TOML allows).
 
     At the end, not inside the user's table: whatever follows a table in the text (blank
     lines, comments) belongs to it once parsed, and would leave with buildkit's table."""
@@ -472,7 +473,6 @@ def _new_table(doc: Any, path: tuple[str, ...], existing: int) -> Any:
     # and stay behind when buildkit's table goes.
     for table in made:
         table.trivia.indent = ""
-    del existing  # the parts that exist are extended out of order, which TOML allows
     return innermost
 
 
