@@ -252,3 +252,14 @@ def test_flags_the_user_adds_to_a_merged_list_stay(example: Path) -> None:
     set_cargo(example, "")
     assert run_buildkit("render", example).exit_code == 0
     assert config.read_text() == user.replace('"a"]', '"a", "-g"]')
+
+
+def test_a_users_comment_that_mentions_buildkit_does_not_make_the_key_buildkits(
+    example: Path,
+) -> None:
+    user = "[build]\njobs = 3 # buildkit: I set this by hand\n"
+    config = setup(example, user, "  incremental: false\n")
+    assert run_buildkit("render", example).exit_code == 0
+    set_cargo(example, "")
+    assert run_buildkit("render", example).exit_code == 0
+    assert config.read_text() == user

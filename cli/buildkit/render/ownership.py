@@ -214,8 +214,10 @@ class _Mark:
 
 
 _MAX_INCLUDE_DEPTH = 8
+# The source is a profile key (cargo.jobs), so a user's own comment that happens to start
+# with "buildkit:" does not make their key buildkit's.
 _MARK = re.compile(
-    rf"^#\s*{re.escape(MERGED_MARK)}\s*(?P<source>[^;]*?)\s*"
+    rf"^#\s*{re.escape(MERGED_MARK)}\s*(?P<source>[a-z_]+(?:\.[a-z_]+)+)\s*"
     r"(?:;\s*(?P<kind>yours|adds to yours|adds):\s*(?P<payload>.*))?$"
 )
 
