@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -232,3 +233,32 @@ def test_real_cargo_reads_the_users_and_buildkits_values(
         for path, value in leaves(tomllib.loads(text)).items():
             assert seen[path] == value, (path, text)
     assert config.read_text() == user
+
+
+@PROPERTY
+@given(user=user_configs(), team=user_configs(), keys=profiles())
+def test_keys_in_an_included_file_are_conflicts_and_that_file_is_never_touched(
+    user: str, team: str, keys: tuple[ManagedKey, ...]
+) -> None:
+    """cargo's `include`: the including file wins, so a key buildkit sets over one the team file
+    sets is reported; the team file is only read, and the user's own file comes back."""
+    if "include" in tomllib.loads(user):
+        return
+    user = 'include = ["team.toml"]\n' + user
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder)
+        (base / "team.toml").write_text(team)
+        artifact = MergedToml(".cargo/config.toml", keys, base=base)
+        try:
+            out, conflicts = artifact.render(user) or "", artifact.conflicts(user)
+        except BadInput as exc:
+            assert "\n" not in str(exc)
+            return
+        theirs = leaves(tomllib.loads(team))
+        for key in keys:
+            if key.append or key.keys not in theirs or theirs[key.keys] == key.value:
+                continue
+            if key.keys not in leaves(tomllib.loads(user)):
+                assert any(" in .cargo/team.toml (yours)" in c for c in conflicts), conflicts
+        assert (base / "team.toml").read_text() == team
+        assert MergedToml(".cargo/config.toml", (), base=base).render(out) == user
