@@ -263,3 +263,16 @@ def test_a_users_comment_that_mentions_buildkit_does_not_make_the_key_buildkits(
     set_cargo(example, "")
     assert run_buildkit("render", example).exit_code == 0
     assert config.read_text() == user
+
+
+def test_an_include_inside_an_include_is_read_relative_to_its_file(example: Path) -> None:
+    config = setup(example, 'include = ["team/base.toml"]\n', "  jobs: 2\n")
+    team = example / ".cargo" / "team"
+    team.mkdir()
+    (team / "base.toml").write_text('include = ["jobs.toml"]\n')
+    (team / "jobs.toml").write_text("[build]\njobs = 6\n")
+    assert cargo_config(example, "build.jobs") == 6
+    ran = run_buildkit("render", example)
+    assert ran.exit_code == 1
+    assert "build.jobs = 6 in .cargo/team/jobs.toml (yours)" in one_line(ran.stderr)
+    assert config.read_text() == 'include = ["team/base.toml"]\n'

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,7 +259,7 @@ class MergedToml:
         for keys, mark in _marked_keys(doc):
             value = _unwrap(_leaf(doc, keys))
             if mark.kind.startswith("adds"):
-                adds = _parse_value(mark.payload, self.path)
+                adds = _unwrap(_parse_value(mark.payload, self.path))
                 value = adds if _ends_with(value, adds) else value
             found[keys] = value
         first = current.split("\n", 1)[0]
@@ -270,7 +271,7 @@ class MergedToml:
     def conflicts(self, current: str) -> list[str]:
         """Keys buildkit would set that the user already set (unmarked): one reason each."""
         doc = self._parse(current)
-        included = self._included(doc)
+        included = self._included(doc, self.base)
         reasons = []
         for key in self.managed:
             if key.append:
@@ -290,10 +291,10 @@ class MergedToml:
                 )
         return reasons
 
-    def _included(self, doc: Any, depth: int = 0) -> list[tuple[str, Any]]:
-        """The files cargo's ``include`` pulls in (recursively), each as (" in FILE", doc).
-        A key in the including file wins, so buildkit's keys win over theirs."""
-        if self.base is None or "include" not in doc or depth > _MAX_INCLUDE_DEPTH:
+    def _included(self, doc: Any, base: Path | None, depth: int = 0) -> list[tuple[str, Any]]:
+        """The files cargo's ``include`` pulls in (recursively, each relative to the file that
+        names it), as (" in FILE", doc). The including file wins, so buildkit's keys win."""
+        if base is None or "include" not in doc or depth > _MAX_INCLUDE_DEPTH:
             return []
         spec = _unwrap(_child(doc, "include"))
         found = []
@@ -301,12 +302,12 @@ class MergedToml:
             name = entry.get("path") if isinstance(entry, dict) else entry
             if not isinstance(name, str):
                 continue
-            path = self.base / name
+            path = base / name
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue  # cargo reports a missing include itself (or it is optional)
-            shown = f"{Path(self.path).parent / name}"
+            shown = os.path.normpath(Path(self.path).parent / os.path.relpath(path, self.base))
             try:
                 tree = tomlkit.parse(text)
             except (tomlkit.exceptions.TOMLKitError, ValueError) as exc:
@@ -315,7 +316,7 @@ class MergedToml:
                     "then render again"
                 ) from None
             found.append((f" in {shown}", tree))
-            found += self._included(tree, depth + 1)
+            found += self._included(tree, path.parent, depth + 1)
         return found
 
     def _parse(self, text: str) -> tomlkit.TOMLDocument:
