@@ -276,3 +276,24 @@ def test_an_include_inside_an_include_is_read_relative_to_its_file(example: Path
     assert ran.exit_code == 1
     assert "build.jobs = 6 in .cargo/team/jobs.toml (yours)" in one_line(ran.stderr)
     assert config.read_text() == 'include = ["team/base.toml"]\n'
+
+
+def test_build_rustflags_beside_a_cfg_target_list_is_asked_about(example: Path) -> None:
+    user = USER_RUSTFLAGS + "[target.'cfg(windows)']\nrustflags = [\"-g\"]\n"
+    config = setup(example, user, "  linker: lld\n")
+    ran = run_buildkit("render", example)
+    assert ran.exit_code == 1
+    line = one_line(ran.stderr)
+    assert "build.rustflags and target.'cfg(…)'.rustflags" in line, line
+    assert config.read_text() == user
+    # Writing the triples' lists yourself answers it: buildkit then appends to them.
+    own = "".join(
+        f'[target.{triple}]\nrustflags = ["--cfg", "from_build"]\n'
+        for triple in (TRIPLE, "aarch64-unknown-linux-gnu")
+    )
+    config.write_text(user + own)
+    assert run_buildkit("render", example).exit_code == 0
+    built = cargo(example, "build", "-v")
+    assert built.returncode == 0, built.stderr
+    line = rustc_lines(built.stderr, "hello")
+    assert "--cfg from_build" in line and "-C link-arg=-fuse-ld=lld" in line

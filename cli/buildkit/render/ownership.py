@@ -277,6 +277,7 @@ class MergedToml:
             if key.append:
                 reasons += _unseeded(doc, key)
                 reasons += _seed_in_include(doc, key, included)
+                reasons += _seed_beside_cfg(doc, key)
                 continue  # lists are merged: the user's items stay
             for where, tree in [("", doc), *included]:
                 item = _find(tree, key.keys)
@@ -618,4 +619,22 @@ def _seed_in_include(doc: Any, key: ManagedKey, included: list[tuple[str, Any]])
         f"(which {key.source} adds) applies; move it into this file so buildkit carries it over"
         for where, tree in included
         if _find(tree, key.seed) is not None
+    ]
+
+
+def _seed_beside_cfg(doc: Any, key: ManagedKey) -> list[str]:
+    """With a ``target.'cfg(…)'.rustflags`` list as well, whether cargo applies
+    ``build.rustflags`` on a triple depends on that cfg: buildkit cannot tell, so it asks."""
+    if key.seed is None or _find(doc, key.keys) is not None or _find(doc, key.seed) is None:
+        return []
+    targets = _find(doc, ("target",))
+    if not _is_table(targets):
+        return []
+    cfgs = [name for name in targets if name.startswith("cfg(")]
+    if not any(_find(doc, ("target", name, "rustflags")) is not None for name in cfgs):
+        return []
+    return [
+        f"has {_dotted(key.seed)} and target.'cfg(…)'.rustflags; whether cargo uses "
+        f"{_dotted(key.seed)} on {key.keys[1]} depends on that cfg, and {key.source} would add "
+        f"{_dotted(key.keys)}: write that list yourself with the flags you want there"
     ]
