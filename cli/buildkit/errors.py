@@ -25,3 +25,10 @@ class CheckFailed(BuildkitError):
     """Drift, a refused overwrite, or a failed verification: exit 1."""
 
     exit_code = EXIT_DRIFT
+
+
+class WriteFailed(BuildkitError):
+    """Writing the rendered files failed (read-only, immutable, disk full); every file was put
+    back as it was: exit 1."""
+
+    exit_code = EXIT_DRIFT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tomllib
@@ -96,9 +97,22 @@ def _cargo_metadata(manifest: Path) -> dict[str, Any]:
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         detail = _last_error_line(result.stderr)
-        raise BadInput(f"{manifest}: `cargo metadata` failed: {detail}")
+        raise BadInput(
+            f"{_cargo_location(result.stderr, manifest)}: `cargo metadata` failed: {detail}"
+        )
     loaded: dict[str, Any] = json.loads(result.stdout)
     return loaded
+
+
+def _cargo_location(stderr: str, manifest: Path) -> str:
+    """The file:line:column cargo pointed at (``--> crates/a/Cargo.toml:3:11``), else the root
+    manifest: a member's broken manifest is named, not the workspace's."""
+    match = re.search(r"^\s*--> (.+?):(\d+):(\d+)\s*$", stderr, re.M)
+    if match is None:
+        return str(manifest)
+    # cargo names it relative to its working directory, which is ours
+    path = (Path.cwd() / match[1]).resolve()
+    return f"{path}:{match[2]}:{match[3]}"
 
 
 def _last_error_line(stderr: str) -> str:

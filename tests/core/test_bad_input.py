@@ -111,3 +111,33 @@ def test_cargo_on_path_is_really_used(example: Path) -> None:
     assert shutil.which("cargo"), "the tests need a Rust toolchain"
     result = buildkit("init", cwd=example)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_broken_member_manifest_is_named_with_its_line(example: Path) -> None:
+    member = example / "crates" / "greet" / "Cargo.toml"
+    member.write_text(member.read_text().replace('name = "greet"', "name = 1"))
+    line = next(
+        n for n, text in enumerate(member.read_text().splitlines(), 1) if "name = 1" in text
+    )
+    result = buildkit("init", cwd=example)
+    assert_one_clear_line(result, f"{member.resolve()}:{line}:", "cargo metadata")
+    assert not (example / "buildkit.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "needles"),
+    [
+        (b"version: 1\ncargo:\n  jobs: \x00\n", ("buildkit.yaml:3: character #x0000", "remove")),
+        (b"version: 1\ncargo:\n  jobs: \xff\n", ("buildkit.yaml:3: not UTF-8",)),
+        (b"a: &a [x, x]\nb: [*a, *a]\n", ("buildkit.yaml:2: aliases", "in full")),
+        (b"version: 1\n? [a]\n: 1\n", ("buildkit.yaml:2:", "plain word")),
+        (b"version: 1\ncargo: " + b"[" * 10_000, ("buildkit.yaml:2:", "nest")),
+    ],
+    ids=["nul", "not-utf8", "alias", "complex-key", "deep"],
+)
+def test_hostile_profile_bytes(example: Path, raw: bytes, needles: tuple[str, ...]) -> None:
+    (example / "buildkit.yaml").write_bytes(raw)
+    before = files(example)
+    result = buildkit("check", cwd=example)
+    assert_one_clear_line(result, *needles)
+    assert files(example) == before

@@ -73,8 +73,7 @@ def test_user_cargo_config_survives_byte_for_byte(example: Path) -> None:
     assert mark.startswith("# buildkit manages the keys marked")
     # The user's file, byte for byte, then buildkit's one new table.
     assert rest == USER_CONFIG + (
-        '\n[profile.dev.package."*"]\n'
-        'debug = "line-tables-only" # buildkit: cargo.dependency_debug\n'
+        '[profile.dev.package."*"]\ndebug = "line-tables-only" # buildkit: cargo.dependency_debug\n'
     )
     # A second render changes nothing; a profile change touches only buildkit's keys.
     assert run_buildkit("render", example).exit_code == 0

@@ -6,9 +6,12 @@ Regenerate with: python -m buildkit.profile.reference > docs/profile.md
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from buildkit.profile.schema import PROFILE_VERSION, SECTIONS, profile_schema
+
+PROSE = Path(__file__).parent / "prose"  # hand-written sections: prose/<section>.md
 
 
 def render_reference() -> str:
@@ -31,6 +34,11 @@ def render_reference() -> str:
         "",
         "The JSON Schema is printed by `buildkit schema` (for editors: yaml-language-server).",
         "",
+        "Any file gets an answer in bounded time: a profile or one error line naming "
+        "`buildkit.yaml:LINE`. Anchors and aliases (`&a`, `*a`) are refused (a few hundred bytes "
+        "of aliases can expand to billions of values); a profile is at most 256 KiB and 32 "
+        "levels deep.",
+        "",
         "## version",
         "",
         schema["properties"]["version"]["description"] + " Required.",
@@ -41,7 +49,14 @@ def render_reference() -> str:
         out += [f"## {section}", "", _text(fragment["description"]), ""]
         out += _table(fragment, prefix=section)
         out.append("")
+        out += _prose(section)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _prose(section: str) -> list[str]:
+    """Hand-written text about a section (how it behaves, beyond its keys), when there is one."""
+    prose = PROSE / f"{section}.md"
+    return [prose.read_text(encoding="utf-8").rstrip("\n"), ""] if prose.is_file() else []
 
 
 def _table(fragment: dict[str, Any], prefix: str) -> list[str]:
@@ -68,6 +83,8 @@ def _type(sub: dict[str, Any]) -> str:
         text = f"list of {sub['items']['type']}"
     if "minimum" in sub:
         text += f" ≥ {sub['minimum']}"
+    if "maximum" in sub:
+        text += f" ≤ {sub['maximum']}"
     return text
 
 

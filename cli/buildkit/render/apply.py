@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import errno
 import os
+import secrets
+import shutil
 import stat
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from buildkit.errors import BadInput
-from buildkit.render.ownership import GENERATED, Artifact
+from buildkit.errors import BadInput, WriteFailed
+from buildkit.render.ownership import GENERATED, Artifact, KeyConflicts
 
 
 class Status(StrEnum):
@@ -59,7 +62,16 @@ def compute_changes(root: Path, artifacts: Sequence[Artifact]) -> list[Change]:
         target = _inside(root, artifact.path)
         current = _read(target, artifact.path)
         after = artifact.render(current)
-        if after == current:
+        taken = (
+            artifact.conflicts(current)
+            if current is not None and isinstance(artifact, KeyConflicts)
+            else []
+        )
+        if taken:
+            status = Status.CONFLICT
+            more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+            reason = f"{taken[0]}{more}"
+        elif after == current:
             status, reason = Status.UNCHANGED, ""
         elif current is None:
             status, reason = Status.CREATE, ""
@@ -82,39 +94,131 @@ def compute_changes(root: Path, artifacts: Sequence[Artifact]) -> list[Change]:
 
 
 def write_changes(root: Path, changes: Sequence[Change], *, force: bool) -> list[Change]:
-    """Write every change (conflicts only with ``force``); return those written."""
-    written = []
-    for change in changes:
-        if change.status is Status.UNCHANGED:
-            continue
-        if change.status is Status.CONFLICT and not force:
-            continue
-        target = _inside(root, change.path)
-        if change.after is None:
-            target.unlink(missing_ok=True)
-        else:
-            atomic_write(target, change.after, executable=change.artifact.executable)
-        written.append(change)
-    return written
+    """Write every change (conflicts only with ``force``) all or nothing; return those written.
 
-
-def atomic_write(target: Path, text: str, *, executable: bool = False) -> None:
-    """Write through a temporary file in the same folder and rename it over the target."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    mode = 0o644
-    if target.exists():
-        mode = stat.S_IMODE(target.stat().st_mode)
-    if executable:
-        mode |= 0o111
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    Every new content is first staged in a temporary file beside its target, and every file
+    that will be replaced or deleted gets a hard-linked backup; only then are the temporary
+    files renamed over their targets. If any step fails, what was already replaced is put
+    back, so the repository is as before, and the error says in one line what failed where.
+    """
+    todo = [
+        c
+        for c in changes
+        if c.status is not Status.UNCHANGED and (c.status is not Status.CONFLICT or force)
+    ]
+    batch = _Batch()
+    target = root
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        Path(temp).chmod(mode)
-        Path(temp).replace(target)
+        for change in todo:
+            target = _inside(root, change.path)
+            batch.stage(target, change)
+        for item in batch.staged:
+            target = item.target
+            batch.commit_one(item)
+    except OSError as exc:
+        batch.roll_back()
+        raise WriteFailed(_describe_failure(exc, target.relative_to(root))) from None
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        batch.roll_back()
         raise
+    batch.finish()
+    return todo
+
+
+@dataclass
+class _Staged:
+    target: Path
+    temp: Path | None  # None: the change deletes the target
+    backup: Path | None  # a hard link to the target's old content (None: it did not exist)
+    done: bool = False
+
+
+@dataclass
+class _Batch:
+    staged: list[_Staged] = field(default_factory=list)
+    made_dirs: list[Path] = field(default_factory=list)
+
+    def stage(self, target: Path, change: Change) -> None:
+        self._make_parents(target.parent)
+        item = _Staged(target, None, None)
+        self.staged.append(item)
+        if target.exists():
+            item.backup = _temp_path(target, ".bak")
+            try:
+                os.link(target, item.backup)
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP):
+                    raise
+                shutil.copy2(target, item.backup)  # no hard links on this file system
+        if change.after is not None:
+            item.temp = _temp_path(target, ".tmp")
+            mode = 0o644
+            if target.exists():
+                mode = stat.S_IMODE(target.stat().st_mode)
+            if change.artifact.executable:
+                mode |= 0o111
+            with item.temp.open("x", encoding="utf-8", newline="") as handle:
+                handle.write(change.after)
+                handle.flush()
+                os.fsync(handle.fileno())
+            item.temp.chmod(mode)
+
+    def commit_one(self, item: _Staged) -> None:
+        if item.temp is None:
+            item.target.unlink(missing_ok=True)
+        else:
+            item.temp.replace(item.target)
+        item.done = True
+
+    def roll_back(self) -> None:
+        """Best effort: put back every replaced file, drop every temporary file."""
+        for item in reversed(self.staged):
+            with contextlib.suppress(OSError):
+                if item.done and item.backup is not None:
+                    item.backup.replace(item.target)
+                elif item.done:
+                    item.target.unlink(missing_ok=True)
+            for leftover in (item.temp, item.backup):
+                if leftover is not None:
+                    with contextlib.suppress(OSError):
+                        leftover.unlink(missing_ok=True)
+        for folder in reversed(self.made_dirs):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+    def finish(self) -> None:
+        for item in self.staged:
+            if item.backup is not None:
+                with contextlib.suppress(OSError):
+                    item.backup.unlink(missing_ok=True)
+
+    def _make_parents(self, folder: Path) -> None:
+        missing = []
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        for path in reversed(missing):
+            path.mkdir()
+            self.made_dirs.append(path)
+
+
+def _temp_path(target: Path, suffix: str) -> Path:
+    """An unpredictable name beside ``target`` (same file system, so rename is atomic)."""
+    return target.with_name(f".{target.name}.{secrets.token_hex(6)}{suffix}")
+
+
+def _describe_failure(exc: OSError, where: Path) -> str:
+    why = {
+        errno.EROFS: "read-only file system",
+        errno.ENOSPC: "no space left on device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EPERM: "operation not permitted (an immutable file? see `lsattr`)",
+        errno.EACCES: "permission denied",
+    }.get(exc.errno or 0, exc.strerror or str(exc))
+    return (
+        f"{where}: cannot write it: {why}; nothing was changed (every file is as before): "
+        "fix that, then render again"
+    )
 
 
 def _inside(root: Path, relative: str) -> Path:

@@ -9,6 +9,7 @@ role, which writes it; packages and cargo-hakari stay ansible's job.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import shlex
@@ -108,7 +109,7 @@ def machine_cargo_keys(cargo: Mapping[str, Any], linker: str) -> tuple[ManagedKe
     with the linker from ``machine.fast_linker``."""
     section = {**cargo, **dict.fromkeys(REPOSITORY_ONLY), "linker": linker}
     return tuple(
-        ManagedKey(key.keys, key.value, "machine.fast_linker")
+        dataclasses.replace(key, source="machine.fast_linker")
         if key.source == "cargo.linker"
         else key
         for key in cargo_settings(section)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import tomlkit
 import tomlkit.exceptions
@@ -55,6 +57,14 @@ class Artifact(Protocol):
 
     def user_edited(self, current: str) -> bool:
         """Whether the user changed what buildkit last wrote in ``current``."""
+
+
+@runtime_checkable
+class KeyConflicts(Protocol):
+    """An artifact that sets keys inside a user's file can find keys the user set first."""
+
+    def conflicts(self, current: str) -> list[str]:
+        """One reason per key buildkit would set over a value the user wrote."""
 
 
 # -- owned: the whole file ---------------------------------------------------------------
@@ -184,15 +194,45 @@ def find_block(text: str, comment: str, where: str) -> tuple[int, int] | None:
 
 
 # -- merged: buildkit's keys inside a user's TOML file ------------------------------------
+#
+# Each key buildkit sets carries a marker comment that says where it comes from and what it
+# displaced, so the file itself is the whole state:
+#   jobs = 2 # buildkit: cargo.jobs                     buildkit created the key
+#   jobs = 2 # buildkit: cargo.jobs; yours: 3 # mine    adopted with --force; yours comes back
+#   rustflags = ["-g", "-C", "x"] # buildkit: cargo.linker; adds to yours: ["-C", "x"]
+#   rustflags = ["-C", "x"] # buildkit: cargo.linker; adds: ["-C", "x"]   (list it created)
 
 
 @dataclass(frozen=True)
 class ManagedKey:
-    """One TOML key buildkit sets, and the profile key it comes from."""
+    """One TOML key buildkit sets, and the profile key it comes from.
+
+    ``append``: the value is a list of items buildkit adds after the user's own (rustflags),
+    never replacing them. ``seed``: when buildkit creates such a list, it starts from the
+    user's list at this key (cargo ignores ``build.rustflags`` once a target list applies).
+    """
 
     keys: tuple[str, ...]
     value: Any
     source: str
+    append: bool = False
+    seed: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class _Mark:
+    source: str
+    kind: str = ""  # "" | "yours" | "adds" | "adds to yours"
+    payload: str = ""
+
+
+_MAX_INCLUDE_DEPTH = 8
+# The source is a profile key (cargo.jobs), so a user's own comment that happens to start
+# with "buildkit:" does not make their key buildkit's.
+_MARK = re.compile(
+    rf"^#\s*{re.escape(MERGED_MARK)}\s*(?P<source>[a-z_]+(?:\.[a-z_]+)+)\s*"
+    r"(?:;\s*(?P<kind>yours|adds to yours|adds):\s*(?P<payload>.*))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -204,34 +244,95 @@ class MergedToml:
     executable: bool = False
     command: str = RENDER
     ownership: str = field(default="merged", init=False)
+    # The folder the file's `include` paths are relative to (None: includes not followed).
+    base: Path | None = None
 
     def render(self, current: str | None) -> str | None:
         if current is None and not self.managed:
             return None
         doc = self._parse(current or "")
-        for keys in _marked_keys(doc):
-            if keys not in {m.keys for m in self.managed}:
-                _remove(doc, keys)
+        wanted = {m.keys for m in self.managed}
+        for keys, mark in _marked_keys(doc):
+            if keys not in wanted:
+                _release(doc, keys, mark, self.path)
         for key in self.managed:
-            _set(doc, key)
+            _set(doc, key, self.path)
         text = _strip_mark_line(tomlkit.dumps(doc))
         if not self.managed:
             return text
-        mark = (
+        first = (
             f"# buildkit manages the keys marked `# {MERGED_MARK}` below; "
             f"{regenerate(self.command)} "
             f"(checksum: {_managed_checksum({m.keys: m.value for m in self.managed})})\n"
         )
-        return mark + text.lstrip("\n") if not text.strip() else mark + text
+        return first + text.lstrip("\n") if not text.strip() else first + text
 
     def user_edited(self, current: str) -> bool:
         doc = self._parse(current)
-        found = {keys: _unwrap(_get(doc, keys)) for keys in _marked_keys(doc)}
+        found: dict[tuple[str, ...], Any] = {}
+        for keys, mark in _marked_keys(doc):
+            value = _unwrap(_leaf(doc, keys))
+            if mark.kind.startswith("adds"):
+                adds = _unwrap(_parse_value(mark.payload, self.path))
+                value = adds if _ends_with(value, adds) else value
+            found[keys] = value
         first = current.split("\n", 1)[0]
         match = _CHECKSUM.search(first) if first.startswith("# buildkit manages") else None
         if match is None:
             return bool(found)
         return match.group(1) != _managed_checksum(found)
+
+    def conflicts(self, current: str) -> list[str]:
+        """Keys buildkit would set that the user already set (unmarked): one reason each."""
+        doc = self._parse(current)
+        included = self._included(doc, self.base)
+        reasons = []
+        for key in self.managed:
+            if key.append:
+                reasons += _unseeded(doc, key)
+                reasons += _seed_in_include(doc, key, included)
+                reasons += _seed_beside_cfg(doc, key)
+                continue  # lists are merged: the user's items stay
+            for where, tree in [("", doc), *included]:
+                item = _find(tree, key.keys)
+                if item is None or _mark_of(item) is not None:
+                    continue
+                mine = _unwrap(item)
+                if mine == key.value and type(mine) is type(key.value):
+                    continue
+                reasons.append(
+                    f"sets {_dotted(key.keys)} = {_inline(item)}{where} (yours), which "
+                    f"buildkit.yaml's {key.source} would set to {_inline(tomlkit.item(key.value))}"
+                )
+        return reasons
+
+    def _included(self, doc: Any, base: Path | None, depth: int = 0) -> list[tuple[str, Any]]:
+        """The files cargo's ``include`` pulls in (recursively, each relative to the file that
+        names it), as (" in FILE", doc). The including file wins, so buildkit's keys win."""
+        if base is None or "include" not in doc or depth > _MAX_INCLUDE_DEPTH:
+            return []
+        spec = _unwrap(_child(doc, "include"))
+        found = []
+        for entry in spec if isinstance(spec, list) else [spec]:
+            name = entry.get("path") if isinstance(entry, dict) else entry
+            if not isinstance(name, str):
+                continue
+            path = base / name
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue  # cargo reports a missing include itself (or it is optional)
+            shown = os.path.normpath(Path(self.path).parent / os.path.relpath(path, self.base))
+            try:
+                tree = tomlkit.parse(text)
+            except (tomlkit.exceptions.TOMLKitError, ValueError) as exc:
+                raise BadInput(
+                    f"{shown}: invalid TOML ({exc}), included from {self.path}; fix it, "
+                    "then render again"
+                ) from None
+            found.append((f" in {shown}", tree))
+            found += self._included(tree, path.parent, depth + 1)
+        return found
 
     def _parse(self, text: str) -> tomlkit.TOMLDocument:
         try:
@@ -239,6 +340,10 @@ class MergedToml:
         except tomlkit.exceptions.ParseError as exc:
             raise BadInput(
                 f"{self.path}:{exc.line}: invalid TOML ({exc}); fix it, then render again"
+            ) from None
+        except (tomlkit.exceptions.TOMLKitError, ValueError) as exc:
+            raise BadInput(
+                f"{self.path}: invalid TOML ({exc}); fix it, then render again"
             ) from None
 
 
@@ -259,51 +364,291 @@ def _unwrap(item: Any) -> Any:
     return item.unwrap() if hasattr(item, "unwrap") else item
 
 
+def _dotted(keys: tuple[str, ...]) -> str:
+    return ".".join(k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k) for k in keys)
+
+
+def _inline(item: Any) -> str:
+    """A value as one line of TOML (multi-line arrays and strings are re-written inline)."""
+    text = item.as_string() if isinstance(item, tomlkit.items.Item) else str(item)
+    if "\n" in text or isinstance(item, tomlkit.items.Table):
+        text = tomlkit.item(_unwrap(item)).as_string()
+    return text.strip()
+
+
+def _parse_value(text: str, where: str) -> Any:
+    """An item written as TOML text in a marker (with any trailing comment)."""
+    try:
+        return tomlkit.parse(f"v = {text}\n").item("v")
+    except (tomlkit.exceptions.TOMLKitError, ValueError):
+        raise BadInput(
+            f"{where}: the marker comment `# {MERGED_MARK} …; {text}` was edited and cannot be "
+            "read; restore it or delete the key, then render again"
+        ) from None
+
+
+def _ends_with(value: Any, tail: Any) -> bool:
+    tail = _unwrap(tail)
+    return (
+        isinstance(value, list)
+        and isinstance(tail, list)
+        and len(value) >= len(tail)
+        and value[len(value) - len(tail) :] == tail
+    )
+
+
 def _is_table(value: Any) -> bool:
     return isinstance(
         value, (Container, OutOfOrderTableProxy, tomlkit.items.Table, tomlkit.items.InlineTable)
     )
 
 
-def _marked_keys(doc: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    found: list[tuple[str, ...]] = []
+def _child(node: Any, key: str) -> Any:
+    """The raw item under ``key`` (tomlkit hands booleans out as plain bools otherwise)."""
+    if isinstance(node, OutOfOrderTableProxy):
+        # A table split over several places (dotted keys, [a.b] after [a]) is read through the
+        # proxy's merged view; dict's own entry would be just one of its parts.
+        merged = node[key]
+        return merged if _is_table(merged) else dict.__getitem__(node, key)
+    return node.item(key)
+
+
+def _mark_of(item: Any) -> _Mark | None:
+    if not isinstance(item, tomlkit.items.Item) or _is_table(item):
+        return None
+    match = _MARK.match((item.trivia.comment or "").lstrip())
+    if match is None:
+        return None
+    return _Mark(match["source"], match["kind"] or "", match["payload"] or "")
+
+
+def _marked_keys(doc: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], _Mark]]:
+    found: list[tuple[tuple[str, ...], _Mark]] = []
     for key in list(doc.keys()):
-        value = doc[key]
+        value = _child(doc, key)
         if _is_table(value):
             found.extend(_marked_keys(value, (*prefix, str(key))))
-        elif isinstance(value, tomlkit.items.Item) and MERGED_MARK in (value.trivia.comment or ""):
-            found.append((*prefix, str(key)))
+        elif (mark := _mark_of(value)) is not None:
+            found.append(((*prefix, str(key)), mark))
     return found
 
 
-def _get(doc: Any, keys: tuple[str, ...]) -> Any:
+def _find(doc: Any, keys: tuple[str, ...]) -> Any:
+    """The item at ``keys``, or None when any part is missing or not a table."""
     node = doc
     for key in keys:
-        node = node[key]
+        if not _is_table(node) or key not in node:
+            return None
+        node = _child(node, key)
     return node
 
 
-def _set(doc: Any, key: ManagedKey) -> None:
+def _leaf(doc: Any, keys: tuple[str, ...]) -> Any:
     node = doc
-    *parents, leaf = key.keys
-    for depth, name in enumerate(parents):
+    for key in keys:
+        node = _child(node, key)
+    return node
+
+
+def _parent(doc: Any, keys: tuple[str, ...], where: str) -> Any:
+    """The table that holds ``keys[-1]``, created as needed; a shape that cannot carry a
+    marker comment (inline table, array of tables, a value) is refused in one line."""
+    node = doc
+    for depth, name in enumerate(keys[:-1]):
         if name not in node:
-            last = depth == len(parents) - 1
-            node.append(name, tomlkit.table(is_super_table=not last))
-        node = node[name]
+            return _new_table(doc, keys[:-1])
+        child = _child(node, name)
+        at = _dotted(keys[: depth + 1])
+        if isinstance(child, tomlkit.items.InlineTable):
+            raise BadInput(
+                f"{where}: {at} is an inline table ({{ … }}), which cannot hold the comment "
+                f"buildkit marks {_dotted(keys)} with; write it with [{at}] table headers, "
+                "then render again"
+            )
+        if not _is_table(child):
+            kind = "an array of tables" if isinstance(child, tomlkit.items.AoT) else "a value"
+            raise BadInput(
+                f"{where}: {at} is {kind}, not a table, so buildkit cannot set {_dotted(keys)} "
+                "there; fix the file (cargo expects a table), then render again"
+            )
+        node = child
+    return node
+
+
+def _new_table(doc: Any, path: tuple[str, ...]) -> Any:
+    """A new ``[path]`` table at the end of the file, extending any tables of ``path``'s
+    prefix out of order (which TOML allows).
+
+    At the end, not inside the user's table: whatever follows a table in the text (blank
+    lines, comments) belongs to it once parsed, and would leave with buildkit's table."""
+    innermost = tomlkit.table()
+    made = [innermost]
+    for depth in range(len(path) - 1, 0, -1):
+        made.append(tomlkit.table(is_super_table=True))
+        made[-1].append(path[depth], made[-2])
+    doc.append(path[0], made[-1])
+    # No blank line before it either: once parsed it would belong to the user's table above,
+    # and stay behind when buildkit's table goes.
+    for table in made:
+        table.trivia.indent = ""
+    return innermost
+
+
+def _set(doc: Any, key: ManagedKey, where: str) -> None:
+    node = _parent(doc, key.keys, where)
+    leaf = key.keys[-1]
+    old = _child(node, leaf) if leaf in node else None
+    if old is not None and _is_table(old):
+        raise BadInput(
+            f"{where}: {_dotted(key.keys)} is a table, but {key.source} sets it to a value; "
+            "remove the table, then render again"
+        )
+    mark = _mark_of(old) if old is not None else None
+    if key.append:
+        _append(doc, node, key, old, mark, where)
+        return
     item = tomlkit.item(key.value)
-    item.comment(f"{MERGED_MARK} {key.source}")
+    if mark is not None:
+        note = f"; yours: {mark.payload}" if mark.kind == "yours" else ""
+    elif old is not None:
+        note = f"; yours: {_inline(old)}{_comment_of(old)}"
+    else:
+        note = ""
+    _put(node, leaf, item, f"# {MERGED_MARK} {key.source}{note}")
+
+
+def _comment_of(item: Any) -> str:
+    """An item's own trailing comment with the spacing before it ("" when it has none)."""
+    comment = item.trivia.comment or ""
+    return f"{item.trivia.comment_ws or ' '}{comment}" if comment.strip() else ""
+
+
+def _put(node: Any, leaf: str, item: Any, comment: str, spacing: str = " ") -> None:
+    """Set ``leaf`` with exactly ``comment`` (tomlkit keeps the old item's comment otherwise)."""
     node[leaf] = item
+    trivia = _child(node, leaf).trivia
+    trivia.comment = comment
+    trivia.comment_ws = spacing if comment else ""
 
 
-def _remove(doc: Any, keys: tuple[str, ...]) -> None:
+def _append(doc: Any, node: Any, key: ManagedKey, old: Any, mark: _Mark | None, where: str) -> None:
+    """Buildkit's items after the user's own, editing the user's array in place so its
+    formatting stays; the user's comment moves into the marker, to come back with the list."""
+    leaf = key.keys[-1]
+    adds = list(key.value)
+    payload = tomlkit.item(adds).as_string()
+    source = f"# {MERGED_MARK} {key.source}"
+    if old is None:
+        seed = _find(doc, key.seed) if key.seed else None
+        seeded = _unwrap(seed) if seed is not None else []
+        # cargo reads a string of flags as whitespace-separated
+        mine = seeded.split() if isinstance(seeded, str) else list(seeded)
+        _put(node, leaf, tomlkit.item(mine + adds), f"{source}; adds: {payload}")
+        return
+    if not isinstance(old, tomlkit.items.Array):
+        raise BadInput(
+            f"{where}: {_dotted(key.keys)} is {_inline(old)}, not a list; cargo expects a list "
+            "of flags there: write it as one, then render again"
+        )
+    kind, keep = "adds to yours", _comment_of(old)
+    if mark is not None and mark.kind.startswith("adds"):
+        previous = _parse_value(mark.payload, where)
+        _drop_tail(old, _unwrap(previous))
+        kind, keep = mark.kind, _comment_of(previous)
+    for flag in adds:
+        old.append(flag)
+    old.trivia.comment = f"{source}; {kind}: {payload}{keep}"
+    old.trivia.comment_ws = " "
+
+
+def _drop_tail(array: Any, tail: list[Any]) -> None:
+    """Remove ``tail`` from the end of a tomlkit array in place (when it ends with it)."""
+    if tail and _ends_with(_unwrap(array), tail):
+        for _ in tail:
+            del array[len(array) - 1]
+
+
+def _release(doc: Any, keys: tuple[str, ...], mark: _Mark, where: str) -> None:
+    """Buildkit stops setting ``keys``: the user's value comes back, or the key goes."""
     chain = [doc]
     for key in keys[:-1]:
-        chain.append(chain[-1][key])
-    del chain[-1][keys[-1]]
+        chain.append(_child(chain[-1], key))
+    parent, leaf = chain[-1], keys[-1]
+    if mark.kind == "yours":
+        restored = _parse_value(mark.payload, where)
+        _put(parent, leaf, restored, restored.trivia.comment, restored.trivia.comment_ws)
+        return
+    if mark.kind.startswith("adds"):
+        array = _child(parent, leaf)
+        previous = _parse_value(mark.payload, where)
+        _drop_tail(array, _unwrap(previous))
+        mine = _unwrap(array)
+        if mark.kind == "adds to yours" or (mine and not _seeded_only(doc, mine)):
+            array.trivia.comment = previous.trivia.comment if mark.kind == "adds to yours" else ""
+            array.trivia.comment_ws = previous.trivia.comment_ws if array.trivia.comment else ""
+            return
+    del parent[leaf]
     # Drop tables the removal left empty, innermost first; never a table that still has keys.
     for depth in range(len(keys) - 1, 0, -1):
         if len(chain[depth]) == 0:
             del chain[depth - 1][keys[depth - 1]]
         else:
             break
+
+
+def _seeded_only(doc: Any, mine: list[Any]) -> bool:
+    """A list buildkit created holds only what it copied from its seed (``build.rustflags``,
+    the one seed cargo settings use), so it can go; anything else the user added stays."""
+    seed = _find(doc, ("build", "rustflags"))
+    return seed is not None and _unwrap(seed) == mine
+
+
+def _unseeded(doc: Any, key: ManagedKey) -> list[str]:
+    """A list buildkit created from its seed misses flags the user added to the seed since:
+    cargo would silently ignore them."""
+    item = _find(doc, key.keys)
+    mark = _mark_of(item) if item is not None else None
+    seed = _find(doc, key.seed) if key.seed else None
+    if key.seed is None or mark is None or mark.kind != "adds" or seed is None:
+        return []
+    flags = _unwrap(seed)
+    flags = flags.split() if isinstance(flags, str) else flags
+    value = _unwrap(item)
+    missing = [flag for flag in flags if flag not in value]
+    if not missing:
+        return []
+    return [
+        f"{_dotted(key.seed)} has {_inline(tomlkit.item(missing))}, which "
+        f"{_dotted(key.keys)} (buildkit's list for {key.source}) lacks; cargo ignores "
+        f"{_dotted(key.seed)} once that list applies: add them to it too"
+    ]
+
+
+def _seed_in_include(doc: Any, key: ManagedKey, included: list[tuple[str, Any]]) -> list[str]:
+    """A seed (build.rustflags) only in an included file cannot be carried: say so."""
+    if key.seed is None or _find(doc, key.keys) is not None or _find(doc, key.seed) is not None:
+        return []
+    return [
+        f"has {_dotted(key.seed)}{where}, which cargo ignores once {_dotted(key.keys)} "
+        f"(which {key.source} adds) applies; move it into this file so buildkit carries it over"
+        for where, tree in included
+        if _find(tree, key.seed) is not None
+    ]
+
+
+def _seed_beside_cfg(doc: Any, key: ManagedKey) -> list[str]:
+    """With a ``target.'cfg(…)'.rustflags`` list as well, whether cargo applies
+    ``build.rustflags`` on a triple depends on that cfg: buildkit cannot tell, so it asks."""
+    if key.seed is None or _find(doc, key.keys) is not None or _find(doc, key.seed) is None:
+        return []
+    targets = _find(doc, ("target",))
+    if not _is_table(targets):
+        return []
+    cfgs = [name for name in targets if name.startswith("cfg(")]
+    if not any(_find(doc, ("target", name, "rustflags")) is not None for name in cfgs):
+        return []
+    return [
+        f"has {_dotted(key.seed)} and target.'cfg(…)'.rustflags; whether cargo uses "
+        f"{_dotted(key.seed)} on {key.keys[1]} depends on that cfg, and {key.source} would add "
+        f"{_dotted(key.keys)}: write that list yourself with the flags you want there"
+    ]
