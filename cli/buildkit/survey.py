@@ -1,0 +1,461 @@
+"""What ``buildkit init`` reads from a repository before it chooses anything, like a maintainer
+would: the default branch, the declared MSRV, the toolchain file, the workflows that already
+run tests or lints, and files of the user's own at the paths buildkit would write.
+
+The survey only reads (and, when asked, runs ``cargo fmt --check`` and ``cargo clippy``); the
+choices it derives become the first ``buildkit.yaml``, and its findings init's summary.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from buildkit.render.ci_workflow import toolchain_channel
+from buildkit.render.ownership import GENERATED
+from buildkit.workspace import Workspace, git_output
+
+DEFAULT_BRANCH = "main"
+# Owned single files whose path the profile can move: (profile key, default path).
+MOVABLE_PATHS = (
+    ("cq.path", "scripts/cq"),
+    ("ci.path", ".github/workflows/rust.yml"),
+    ("env.file", ".config/buildkit.env"),
+)
+# Checks an existing workflow may already run, and the ci key that turns buildkit's on.
+CHECKS = {"test": "ci.test", "clippy": "ci.clippy", "fmt": "ci.fmt", "msrv": "ci.msrv"}
+_SHELL_SEPARATORS = re.compile(r"&&|\|\||[;|&\n()]")
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_PREFIXES = {"time", "nice", "env", "exec", "command", "sudo", "then", "do", "else", "!"}
+_TEST_RUNNERS = {"test", "t", "nextest"}
+# cargo subcommands that run the test suite through another tool.
+_TEST_WRAPPERS = {"hack", "llvm-cov", "careful", "miri", "tarpaulin", "minimal-versions"}
+_CLIPPY_ACTIONS = ("clippy-check", "clippy-action")
+_FMT_ACTIONS = ("rustfmt",)
+
+
+@dataclass(frozen=True)
+class ExistingWorkflow:
+    """A workflow of the repository's own and the checks its jobs run."""
+
+    path: str
+    runs: frozenset[str]  # subset of CHECKS
+    runners: tuple[str, ...] = ()
+    problem: str = ""  # why it could not be read, when it could not
+
+    def describe(self) -> str:
+        if self.problem:
+            return f"{self.path} (not read: {self.problem})"
+        names = {
+            "test": "tests",
+            "clippy": "clippy",
+            "fmt": "rustfmt",
+            "msrv": "the MSRV",
+        }
+        shown = [names[c] for c in CHECKS if c in self.runs] or ["no cargo check buildkit knows"]
+        where = f" on {', '.join(self.runners)}" if self.runners and "test" in self.runs else ""
+        return f"{self.path} runs {', '.join(shown)}{where}"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The result of running one lint on the repository as it is."""
+
+    clean: bool | None  # None: could not tell (tool missing, not run)
+    detail: str
+
+
+@dataclass(frozen=True)
+class Survey:
+    default_branch: str
+    branch_source: str
+    rust_version: str | None
+    toolchain: str | None  # channel of rust-toolchain(.toml), when it names one
+    workflows: tuple[ExistingWorkflow, ...]
+    taken_paths: Mapping[str, str]  # profile key -> the user's file at its default path
+    fmt: Probe
+    clippy: Probe
+    hakari_config: str | None = None  # an existing .config/hakari.toml not written by buildkit
+    notes: tuple[str, ...] = field(default=())
+
+    def already_run(self, check: str) -> list[str]:
+        return [w.path for w in self.workflows if check in w.runs]
+
+    def choices(self) -> dict[str, dict[str, Any]]:
+        """Profile sections (only the keys that differ from the defaults) for the first
+        ``buildkit.yaml``."""
+        ci: dict[str, Any] = {"branches": [self.default_branch]}
+        for check in ("test", "clippy", "fmt"):
+            if self.already_run(check):
+                ci[check] = False
+        if self.fmt.clean is not True and "fmt" not in ci:
+            ci["fmt"] = False
+        if self.rust_version and not self.already_run("msrv"):
+            ci["msrv"] = self.rust_version
+        ci["clippy_deny_warnings"] = self.clippy.clean is True
+        out: dict[str, dict[str, Any]] = {"ci": ci}
+        for key, path in self.taken_paths.items():
+            section, name = key.split(".")
+            out.setdefault(section, {})[name] = path
+        return out
+
+    def summary(self, chosen: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """init's short report: what it found, then what it chose and the key to change it."""
+        ci = chosen.get("ci", {})
+        found = [f"default branch {self.default_branch} ({self.branch_source})"]
+        if self.rust_version:
+            found.append(f"rust-version {self.rust_version}")
+        if self.toolchain:
+            found.append(f"rust-toolchain file (channel {self.toolchain})")
+        lines = ["found: " + "; ".join(found)]
+        lines += [f"found: {w.describe()}" for w in self.workflows]
+        lines.append(f"chose: ci.branches {list(ci.get('branches', []))} (pushes there run CI)")
+        labels = {"test": "the tests", "clippy": "clippy", "fmt": "rustfmt"}
+        for check, label in labels.items():
+            if ci.get(check) is False and self.already_run(check):
+                lines.append(
+                    f"chose: {CHECKS[check]}: false: {', '.join(self.already_run(check))} "
+                    f"already runs {label}; set {CHECKS[check]}: true to add buildkit's"
+                )
+        if ci.get("fmt") is False and not self.already_run("fmt"):
+            lines.append(
+                f"chose: ci.fmt: false: {self.fmt.detail}; set ci.fmt: true once "
+                "`cargo fmt --all --check` passes"
+            )
+        if ci.get("msrv"):
+            lines.append(
+                f"chose: ci.msrv: {ci['msrv']}: a job runs `cargo check` with the declared "
+                "rust-version"
+            )
+        elif self.rust_version:
+            lines.append(
+                f"chose: no MSRV job: {', '.join(self.already_run('msrv'))} already checks "
+                f"rust-version {self.rust_version}; set ci.msrv: {self.rust_version!r} to add one"
+            )
+        if "clippy" not in ci:
+            if ci.get("clippy_deny_warnings"):
+                lines.append(f"chose: ci.clippy_deny_warnings: true: {self.clippy.detail}")
+            else:
+                lines.append(
+                    f"chose: ci.clippy_deny_warnings: false: {self.clippy.detail}; CI shows "
+                    "clippy's warnings without failing (set it to true once clippy is clean)"
+                )
+        for key, path in self.taken_paths.items():
+            default = dict(MOVABLE_PATHS)[key]
+            use = ""
+            if key == "cq.path":
+                name = PurePosixPath(path).name
+                use = f"; build with `{path} build` (`{name} build` with direnv)"
+            lines.append(
+                f"chose: {key}: {path}: {default} is a file of your own and stays as it is{use}"
+            )
+        lines += list(self.notes)
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "default_branch": self.default_branch,
+            "default_branch_source": self.branch_source,
+            "rust_version": self.rust_version,
+            "toolchain": self.toolchain,
+            "workflows": [
+                {
+                    "path": w.path,
+                    "runs": sorted(w.runs),
+                    "runners": list(w.runners),
+                    "problem": w.problem,
+                }
+                for w in self.workflows
+            ],
+            "user_files_at_owned_paths": {
+                dict(MOVABLE_PATHS)[k]: {"key": k, "chosen": v} for k, v in self.taken_paths.items()
+            },
+            "fmt_clean": self.fmt.clean,
+            "clippy_clean": self.clippy.clean,
+            "hakari_config": self.hakari_config,
+        }
+
+
+def survey(
+    root: Path,
+    workspace: Workspace,
+    *,
+    run_clippy: bool,
+    cq_path: str | None = None,
+    progress: Any = None,
+) -> Survey:
+    """Read the repository at ``root``; ``run_clippy`` compiles it with clippy (slow on a big
+    workspace, and it writes target/) to learn whether clippy is clean today."""
+    branch, source = default_branch(root)
+    msrv = workspace.rust_version
+    workflows = tuple(existing_workflows(root, msrv))
+    taken = taken_paths(root)
+    if cq_path is not None:
+        taken["cq.path"] = cq_path
+    # clippy compiles the workspace: run it only when buildkit's CI would run clippy at all.
+    run_clippy = run_clippy and not any("clippy" in w.runs for w in workflows)
+    if progress and run_clippy:
+        progress(
+            "init: running `cargo clippy --workspace --all-targets` to learn whether CI can "
+            "make clippy's warnings fatal (--no-clippy skips it)"
+        )
+    return Survey(
+        default_branch=branch,
+        branch_source=source,
+        rust_version=msrv,
+        toolchain=toolchain_channel(root, "") or None,
+        workflows=workflows,
+        taken_paths=taken,
+        fmt=probe_fmt(root),
+        clippy=probe_clippy(root) if run_clippy else Probe(None, "clippy was not run at init"),
+    )
+
+
+# -- the default branch -------------------------------------------------------------------
+
+
+def default_branch(root: Path) -> tuple[str, str]:
+    """The branch pushes go to: the remote's HEAD, else ``init.defaultBranch`` when the
+    repository has that branch (or no branch yet), else the current branch, else main."""
+    remote = git_output(root, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD")
+    if remote and remote.strip().startswith("refs/remotes/origin/"):
+        return remote.strip().removeprefix("refs/remotes/origin/"), "origin/HEAD"
+    current = (git_output(root, "symbolic-ref", "--quiet", "--short", "HEAD") or "").strip()
+    configured = (git_output(root, "config", "init.defaultBranch") or "").strip()
+    if configured:
+        branches = (git_output(root, "branch", "--list", "--format=%(refname:short)") or "").split()
+        if configured in branches or not branches:
+            return configured, "init.defaultBranch"
+    if current:
+        return current, "the current branch"
+    return DEFAULT_BRANCH, "no git repository; the default"
+
+
+# -- existing workflows -------------------------------------------------------------------
+
+
+def existing_workflows(root: Path, msrv: str | None) -> Iterator[ExistingWorkflow]:
+    folder = root / ".github" / "workflows"
+    if not folder.is_dir():
+        return
+    for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
+        shown = path.relative_to(root).as_posix()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            yield ExistingWorkflow(shown, frozenset(), problem=str(exc))
+            continue
+        if GENERATED in "\n".join(text.split("\n", 3)[:3]):
+            continue  # buildkit's own workflow
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            yield ExistingWorkflow(shown, frozenset(), problem=str(exc).splitlines()[0])
+            continue
+        jobs = data.get("jobs") if isinstance(data, dict) else None
+        if not isinstance(jobs, dict):
+            yield ExistingWorkflow(shown, frozenset(), problem="no jobs")
+            continue
+        runs: set[str] = set()
+        runners: list[str] = []
+        for job in jobs.values():
+            if not isinstance(job, dict):
+                continue
+            found = job_checks(job, msrv)
+            runs |= found
+            if "test" in found:
+                runners += [r for r in job_runners(job) if r not in runners]
+        yield ExistingWorkflow(shown, frozenset(runs), tuple(runners))
+
+
+def job_checks(job: Mapping[str, Any], msrv: str | None) -> set[str]:
+    """Which of test/clippy/fmt/msrv one job runs: its ``run:`` scripts read as shell commands,
+    the well-known actions that wrap them, and a toolchain equal to the MSRV."""
+    found: set[str] = set()
+    steps = job.get("steps")
+    for step in steps if isinstance(steps, list) else []:
+        if not isinstance(step, dict):
+            continue
+        if isinstance(step.get("run"), str):
+            found |= {cargo_check_kind(cmd) for cmd in cargo_commands(step["run"])} - {""}
+        uses = str(step.get("uses", ""))
+        inputs = _mapping(step.get("with"))
+        if any(a in uses for a in _CLIPPY_ACTIONS):
+            found.add("clippy")
+        if any(a in uses for a in _FMT_ACTIONS) and "toolchain" not in uses:
+            found.add("fmt")
+        if uses.startswith("actions-rs/cargo"):
+            kind = cargo_check_kind(
+                [str(inputs.get("command", "")), *str(inputs.get("args", "")).split()]
+            )
+            if kind:
+                found.add(kind)
+    if msrv and msrv_mentioned(job, msrv):
+        found.add("msrv")
+    return found
+
+
+def cargo_commands(script: str) -> Iterator[list[str]]:
+    """The argument lists after each ``cargo`` in a shell script (one per simple command)."""
+    joined = script.replace("\\\n", " ")
+    for part in _SHELL_SEPARATORS.split(joined):
+        try:
+            words = shlex.split(part, comments=True)
+        except ValueError:
+            words = part.split()
+        while words and (_ASSIGNMENT.match(words[0]) or words[0] in _PREFIXES):
+            words = words[1:]
+        if words and PurePosixPath(words[0]).name in {"cargo", "cross"}:
+            yield words[1:]
+
+
+def cargo_check_kind(args: list[str]) -> str:
+    """``test``, ``clippy``, ``fmt`` or ``""`` for cargo's arguments (``+toolchain`` and
+    options before the subcommand skipped)."""
+    words = [w for w in args if w and not w.startswith(("-", "+"))]
+    if not words:
+        return ""
+    sub = words[0]
+    if sub in _TEST_RUNNERS or (
+        sub in _TEST_WRAPPERS and (sub == "llvm-cov" or _TEST_RUNNERS & set(words[1:]))
+    ):
+        return "test"
+    if sub == "clippy" or (sub == "hack" and "clippy" in words[1:]):
+        return "clippy"
+    if sub == "fmt":
+        return "fmt"
+    if sub == "msrv":
+        return "msrv"
+    return ""
+
+
+def msrv_mentioned(job: Mapping[str, Any], msrv: str) -> bool:
+    """Whether the job installs the MSRV: a string value equal to it (a matrix entry, an
+    action's ``toolchain`` input, ``cargo +1.70``) or an action ref ``@1.70``."""
+    wanted = {msrv, msrv.rpartition(".")[0] if msrv.count(".") == 2 else msrv}
+    for value in _strings(job):
+        text = value.strip()
+        if text in wanted or text.lstrip("+") in wanted:
+            return True
+        if "@" in text and text.rpartition("@")[2] in wanted:
+            return True
+        if any(f"+{v} " in f"{text} " for v in wanted):
+            return True
+    return False
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield str(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def job_runners(job: Mapping[str, Any]) -> list[str]:
+    runs_on = job.get("runs-on")
+    matrix = _mapping(_mapping(job.get("strategy")).get("matrix"))
+    if isinstance(runs_on, str) and "${{" in runs_on:
+        out: list[str] = []
+        for key, values in matrix.items():
+            if key in runs_on and isinstance(values, list):
+                out += [str(v) for v in values if isinstance(v, (str, int))]
+        for entry in matrix.get("include", []) or []:
+            if isinstance(entry, dict):
+                out += [str(v) for k, v in entry.items() if k in runs_on and isinstance(v, str)]
+        return out or [runs_on]
+    if isinstance(runs_on, str):
+        return [runs_on]
+    return [str(r) for r in runs_on] if isinstance(runs_on, list) else []
+
+
+# -- files of the user's own at buildkit's paths -----------------------------------------
+
+
+def taken_paths(root: Path) -> dict[str, str]:
+    """For each movable owned path holding a file buildkit did not write: the next free path."""
+    out = {}
+    for key, default in MOVABLE_PATHS:
+        if is_users_file(root / default):
+            out[key] = next_free_path(root, default)
+    return out
+
+
+def is_users_file(path: Path) -> bool:
+    """A file there that carries no buildkit header (a generated one, edited or not, is ours)."""
+    if not path.exists() and not path.is_symlink():
+        return False
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace").split("\n", 3)[:3]
+    except OSError:
+        return True
+    return GENERATED not in "\n".join(head)
+
+
+def next_free_path(root: Path, default: str) -> str:
+    """``scripts/cq`` → ``scripts/buildkit-cq`` (then ``scripts/buildkit-cq-2``, …)."""
+    posix = PurePosixPath(default)
+    name = posix.name if posix.name.startswith("buildkit") else f"buildkit-{posix.name}"
+    stem, suffix = (
+        (name.rsplit(".", 1)[0], "." + name.rsplit(".", 1)[1]) if "." in name else (name, "")
+    )
+    candidate = posix.with_name(name)
+    number = 2
+    while (root / candidate).exists() or (root / candidate).is_symlink() or candidate == posix:
+        candidate = posix.with_name(f"{stem}-{number}{suffix}")
+        number += 1
+    return candidate.as_posix()
+
+
+# -- lint probes --------------------------------------------------------------------------
+
+
+def probe_fmt(root: Path) -> Probe:
+    run = _cargo(root, "fmt", "--all", "--check")
+    if run is None or run.returncode not in (0, 1):
+        return Probe(None, "`cargo fmt` could not run here (is rustfmt installed?)")
+    if run.returncode == 0:
+        return Probe(True, "`cargo fmt --all --check` passes")
+    files = {
+        line.split(" at ")[0] for line in run.stdout.splitlines() if line.startswith("Diff in")
+    }
+    return Probe(False, f"`cargo fmt --all --check` fails today ({len(files) or 'some'} place(s))")
+
+
+def probe_clippy(root: Path) -> Probe:
+    run = _cargo(root, "clippy", "--workspace", "--all-targets", "--message-format=short")
+    if run is None:
+        return Probe(None, "`cargo clippy` could not run here")
+    warnings = sum(1 for line in run.stderr.splitlines() if re.search(r": warning: ", line))
+    if run.returncode != 0:
+        return Probe(False, "`cargo clippy --workspace --all-targets` fails today")
+    if warnings:
+        return Probe(False, f"cargo clippy reports {warnings} warning(s) today")
+    return Probe(True, "cargo clippy reports no warnings today")
+
+
+def _cargo(root: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
+    env = {**os.environ, "CARGO_INCREMENTAL": "0", "CARGO_TERM_COLOR": "never"}
+    try:
+        return subprocess.run(
+            ["cargo", *args], cwd=root, env=env, capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return None
