@@ -250,3 +250,15 @@ def test_a_user_workflow_at_buildkits_path_is_kept(tmp_path: Path) -> None:
     assert (repo / WORKFLOW).read_text() == theirs
     assert "chose: ci.path: .github/workflows/buildkit-rust.yml" in out
     assert (repo / ".github/workflows/buildkit-rust.yml").is_file()
+
+
+def test_a_workflow_with_every_job_off_is_refused_with_the_keys(tmp_path: Path) -> None:
+    repo = small_workspace(tmp_path / "repo")
+    (repo / "buildkit.yaml").write_text(
+        "version: 1\nhakari: {enabled: false}\n"
+        "ci: {test: false, fmt: false, clippy: false, buildkit_check: false}\n"
+    )
+    ran = run_buildkit("render", repo)
+    assert ran.exit_code == 2
+    assert "ci: every job is off" in ran.stderr and "ci.enabled: false" in ran.stderr
+    assert not (repo / WORKFLOW).exists()
