@@ -162,7 +162,7 @@ def check(
     failures = result.step_failures
     if not result.pending and not failures:
         verified = "".join(f"; {s.name} verified" for s in result.steps)
-        typer.echo(f"ok: {len(result.changes)} artifact(s) match buildkit.yaml{verified}")
+        typer.echo(f"ok: {len(result.active)} artifact(s) match buildkit.yaml{verified}")
         return
     for change in result.pending:
         typer.echo(f"drift: {change.path}: {_drift_reason(change, result)}", err=True)
@@ -327,7 +327,7 @@ def _report(result: project.RenderResult, *, diff: bool) -> None:
         for line in step.lines:
             typer.echo(f"{'would run' if result.dry_run else 'done'}: {step.name}: {line}")
     if not result.pending and not any(step.lines for step in result.steps):
-        typer.echo(f"up to date: {len(result.changes)} artifact(s)")
+        typer.echo(f"up to date: {len(result.active)} artifact(s)")
 
 
 def main() -> None:

@@ -43,6 +43,12 @@ class RenderResult:
     steps: tuple[StepReport, ...] = ()
 
     @property
+    def active(self) -> list[Change]:
+        """Artifacts that are on (or still to be removed): an off artifact that is not on disk
+        is no artifact at all."""
+        return [c for c in self.changes if c.before is not None or c.after is not None]
+
+    @property
     def pending(self) -> list[Change]:
         return [c for c in self.changes if c.status is not Status.UNCHANGED]
 
@@ -66,7 +72,7 @@ class RenderResult:
                     "reason": c.reason,
                     "diff": c.diff() if c.status is not Status.UNCHANGED else "",
                 }
-                for c in self.changes
+                for c in self.active
             ],
             "stale_facts": list(self.stale_facts),
             "steps": [

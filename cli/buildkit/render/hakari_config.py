@@ -64,7 +64,10 @@ def steps(profile: Profile) -> list[Step]:
     if not profile.hakari_enabled:
         return []
     hakari = profile.section("hakari")
-    return [HakariStep(package=hakari["package"], path=hakari["path"].strip("/"))]
+    config = next(a for a in artifacts(profile) if a.path == HAKARI_CONFIG).render(None)
+    return [
+        HakariStep(package=hakari["package"], path=hakari["path"].strip("/"), config=config or "")
+    ]
 
 
 @dataclass(frozen=True)
@@ -73,20 +76,32 @@ class HakariStep:
 
     package: str
     path: str
+    config: str = ""  # the .config/hakari.toml this render writes
     name: str = "hakari"
 
     def describe(self, root: Path) -> list[str]:
+        """Only what would change: ``cargo hakari``'s own dry runs answer when the tool, the
+        crate and this render's config are all in place; otherwise each step is listed."""
+        installed = hakari_installed(root)
         lines = []
-        if not hakari_installed(root):
+        if not installed:
             lines.append(f"{INSTALL_SHOWN} (cargo-hakari is not installed)")
         if not self._crate_exists(root):
             lines.append(
                 f"cargo hakari init {self.path} --package-name {self.package} --skip-config --yes"
             )
-        lines += [
-            "cargo hakari generate (when `generate --diff` shows a change)",
-            "cargo hakari manage-deps --yes (when `manage-deps --dry-run` has operations)",
-        ]
+        config = root / HAKARI_CONFIG
+        current = config.read_text(encoding="utf-8") if config.is_file() else None
+        if lines or current != self.config:
+            return [
+                *lines,
+                "cargo hakari generate (when `generate --diff` shows a change)",
+                "cargo hakari manage-deps --yes (when `manage-deps --dry-run` has operations)",
+            ]
+        if _hakari(root, "generate", "--diff", ok=(0, 1)).returncode == 1:
+            lines.append(f"cargo hakari generate (would change {self.path}/Cargo.toml)")
+        if _hakari(root, "manage-deps", "--dry-run", ok=(0, 1)).returncode == 1:
+            lines.append("cargo hakari manage-deps --yes (members' workspace-hack dependency)")
         return lines
 
     def prepare(self, root: Path, ctx: StepContext) -> None:
