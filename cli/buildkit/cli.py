@@ -276,7 +276,7 @@ def provision(
 
     cq on PATH, user cargo settings, the env in the shell's rc file, cargo-hakari.
 
-    Needs ansible-core: pip install 'buildkit\\[machine]'.
+    Needs ansible-core: pip install 'buildkit-rs\\[machine]'.
     """
     with _errors():
         provisioning.run_provision(path, check=check, diff=diff)

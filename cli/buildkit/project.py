@@ -160,13 +160,6 @@ def run_init(
             "hakari: off, a single package has no features to unify across members, "
             "so no workspace-hack crate"
         )
-    ci = state.profile.section("ci")
-    if ci["enabled"] and ci["buildkit_check"] and not ci["buildkit_requirement"]:
-        notes.append(
-            "ci: no `buildkit check` job until ci.buildkit_requirement says where CI installs "
-            "buildkit from (e.g. `buildkit @ git+https://…@<commit>`; `buildkit` on PyPI is "
-            "another project)"
-        )
     summary: tuple[str, ...] = ()
     if state.survey is not None:
         summary = tuple(state.survey.summary(state.choices))

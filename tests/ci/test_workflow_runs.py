@@ -42,16 +42,23 @@ class Ran:
 class LocalRunner:
     """Runs a workflow's jobs the way a runner would, with stand-ins for the setup actions."""
 
-    def __init__(self, root: Path, scratch: Path, workflow: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        scratch: Path,
+        workflow: dict[str, Any],
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.scratch = scratch
         self.workflow = workflow
+        self.extra_env = extra_env or {}
         self.ran: list[Ran] = []
 
     def run_job(self, job_name: str) -> None:
         job = self.workflow["jobs"][job_name]
         env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-        env.update({"CI": "true", "GITHUB_ACTIONS": "true"})
+        env.update({"CI": "true", "GITHUB_ACTIONS": "true", **self.extra_env})
         env.update({k: str(v) for k, v in self.workflow.get("env", {}).items()})
         env.update({k: str(v) for k, v in job.get("env", {}).items()})
         shell = self.workflow["defaults"]["run"]["shell"]
@@ -169,10 +176,24 @@ def _workspace(root: Path, files: dict[str, str]) -> Path:
     return build_file_tree(root, {**base, **files})
 
 
-def _run_all(root: Path, scratch: Path) -> tuple[dict[str, Any], LocalRunner]:
+@pytest.fixture(scope="module")
+def this_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout built as the `buildkit-rs` wheel: what PyPI would serve for the default
+    `ci.buildkit_requirement` (`buildkit-rs==<version>`), offered to pip with --find-links."""
+    out = tmp_path_factory.mktemp("wheels")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(REPO)],
+        check=True,
+        timeout=600,
+    )
+    assert [p.name for p in out.glob("buildkit_rs-*.whl")], list(out.iterdir())
+    return out
+
+
+def _run_all(root: Path, scratch: Path, wheels: Path) -> tuple[dict[str, Any], LocalRunner]:
     workflow = yaml.safe_load((root / WORKFLOW).read_text())
     scratch.mkdir()
-    runner = LocalRunner(root, scratch, workflow)
+    runner = LocalRunner(root, scratch, workflow, {"PIP_FIND_LINKS": str(wheels)})
     for job in workflow["jobs"]:
         runner.run_job(job)
     expected = [
@@ -184,7 +205,7 @@ def _run_all(root: Path, scratch: Path) -> tuple[dict[str, Any], LocalRunner]:
 
 @pytest.mark.slow
 def test_a_repository_with_clippy_warnings_and_unformatted_code_gets_a_green_workflow(
-    tmp_path: Path,
+    tmp_path: Path, this_wheel: Path
 ) -> None:
     # clippy::needless_return warns; the odd spacing is not rustfmt's.
     root = _workspace(
@@ -195,8 +216,8 @@ def test_a_repository_with_clippy_warnings_and_unformatted_code_gets_a_green_wor
     assert ran.exit_code == 0, ran.stdout + ran.stderr
     assert "ci.clippy_deny_warnings: false: cargo clippy reports 1 warning(s) today" in ran.stdout
     assert "chose: ci.fmt: false: `cargo fmt --all --check` fails today" in ran.stdout
-    workflow, runner = _run_all(root, tmp_path / "runner")
-    assert list(workflow["jobs"]) == ["lint", "test", "hakari"]
+    workflow, runner = _run_all(root, tmp_path / "runner", this_wheel)
+    assert list(workflow["jobs"]) == ["lint", "test", "hakari", "buildkit"]
     clippy = runner.output_of("lint", "cargo clippy")
     assert "warning: unneeded `return` statement" in clippy
     # The counterfactual: the default (deny) would have been red on this repository.
@@ -209,15 +230,18 @@ def test_a_repository_with_clippy_warnings_and_unformatted_code_gets_a_green_wor
     )
     assert denied.returncode != 0
     assert "test result: ok" in runner.output_of("test", "cargo test")
+    # The default requirement installed buildkit-rs, whose `buildkit check` passes.
+    assert "Successfully installed" in runner.output_of("buildkit", "Install buildkit")
+    assert "ok: " in runner.output_of("buildkit", "buildkit check")
 
 
 @pytest.mark.slow
-def test_a_clippy_clean_repository_gets_fatal_warnings(tmp_path: Path) -> None:
+def test_a_clippy_clean_repository_gets_fatal_warnings(tmp_path: Path, this_wheel: Path) -> None:
     root = _workspace(tmp_path / "ws", {})
     ran = run_buildkit("init", "--yes", root)
     assert ran.exit_code == 0, ran.stdout + ran.stderr
     assert "chose: ci.clippy_deny_warnings: true: cargo clippy reports no warnings" in ran.stdout
-    workflow, runner = _run_all(root, tmp_path / "runner")
+    workflow, runner = _run_all(root, tmp_path / "runner", this_wheel)
     assert workflow["jobs"]["lint"]["steps"][-1]["run"].endswith("-- -D warnings")
     assert runner.output_of("lint", "cargo fmt --check") == ""
 
