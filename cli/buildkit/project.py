@@ -233,11 +233,19 @@ def current_profile(
     recorded section that went stale is rewritten in place (it is detected, not chosen).
     """
     find_cargo()
-    workspace = drop_workspace_hack(detect_workspace(root), root)
+    everything = detect_workspace(root)
+    workspace = drop_workspace_hack(everything, root)
     detected = workspace.as_profile_section()
     path = root / PROFILE_FILE
     if create and not path.exists():
-        found = survey(root, workspace, run_clippy=run_clippy, cq_path=cq_path, progress=progress)
+        found = survey(
+            root,
+            workspace,
+            run_clippy=run_clippy,
+            cq_path=cq_path,
+            progress=progress,
+            all_members=everything.members,
+        )
         choices = found.choices()
         text = initial_profile_text(workspace, choices)
         profile = parse_profile(text, root=root, path=path)

@@ -20,8 +20,9 @@ from typing import Any
 import yaml
 
 from buildkit.render.ci_workflow import toolchain_channel
+from buildkit.render.hakari_config import HAKARI_CONFIG, import_hakari_config
 from buildkit.render.ownership import GENERATED
-from buildkit.workspace import Workspace, git_output
+from buildkit.workspace import Member, Workspace, git_output
 
 DEFAULT_BRANCH = "main"
 # Owned single files whose path the profile can move: (profile key, default path).
@@ -84,6 +85,7 @@ class Survey:
     fmt: Probe
     clippy: Probe
     hakari_config: str | None = None  # an existing .config/hakari.toml not written by buildkit
+    hakari_import: Mapping[str, Any] = field(default_factory=dict)  # its settings, as profile keys
     notes: tuple[str, ...] = field(default=())
 
     def already_run(self, check: str) -> list[str]:
@@ -102,6 +104,8 @@ class Survey:
             ci["msrv"] = self.rust_version
         ci["clippy_deny_warnings"] = self.clippy.clean is True
         out: dict[str, dict[str, Any]] = {"ci": ci}
+        if self.hakari_import:
+            out["hakari"] = dict(self.hakari_import)
         for key, path in self.taken_paths.items():
             section, name = key.split(".")
             out.setdefault(section, {})[name] = path
@@ -157,6 +161,12 @@ class Survey:
             lines.append(
                 f"chose: {key}: {path}: {default} is a file of your own and stays as it is{use}"
             )
+        if self.hakari_config:
+            keys = ", ".join(k for k in self.hakari_import if k != "enabled")
+            lines.append(
+                f"chose: hakari: the settings of your {self.hakari_config} ({keys}) are now in "
+                "buildkit.yaml's hakari section; buildkit writes that file with the same settings"
+            )
         lines += list(self.notes)
         return lines
 
@@ -191,6 +201,7 @@ def survey(
     run_clippy: bool,
     cq_path: str | None = None,
     progress: Any = None,
+    all_members: tuple[Member, ...] = (),
 ) -> Survey:
     """Read the repository at ``root``; ``run_clippy`` compiles it with clippy (slow on a big
     workspace, and it writes target/) to learn whether clippy is clean today."""
@@ -207,7 +218,17 @@ def survey(
             "init: running `cargo clippy --workspace --all-targets` to learn whether CI can "
             "make clippy's warnings fatal (--no-clippy skips it)"
         )
+    hakari_config, hakari_import = None, {}
+    if is_users_file(root / HAKARI_CONFIG):
+        hakari_config = HAKARI_CONFIG
+        hakari_import = import_hakari_config(root / HAKARI_CONFIG, HAKARI_CONFIG)
+        package = hakari_import.get("package")
+        hack = next((m for m in all_members or workspace.members if m.name == package), None)
+        if hack is not None:
+            hakari_import["path"] = hack.path
     return Survey(
+        hakari_config=hakari_config,
+        hakari_import=hakari_import,
         default_branch=branch,
         branch_source=source,
         rust_version=msrv,
