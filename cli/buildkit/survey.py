@@ -31,6 +31,8 @@ MOVABLE_PATHS = (
     ("ci.path", ".github/workflows/rust.yml"),
     ("env.file", ".config/buildkit.env"),
 )
+# A devcontainer of the user's own: buildkit's Feature goes into it instead.
+DEVCONTAINER_FILES = (".devcontainer/devcontainer.json", ".devcontainer/Dockerfile")
 # Checks an existing workflow may already run, and the ci key that turns buildkit's on.
 CHECKS = {"test": "ci.test", "clippy": "ci.clippy", "fmt": "ci.fmt", "msrv": "ci.msrv"}
 _SHELL_SEPARATORS = re.compile(r"&&|\|\||[;|&\n()]")
@@ -86,6 +88,7 @@ class Survey:
     clippy: Probe
     hakari_config: str | None = None  # an existing .config/hakari.toml not written by buildkit
     hakari_import: Mapping[str, Any] = field(default_factory=dict)  # its settings, as profile keys
+    own_devcontainer: str | None = None  # a devcontainer file of the user's own
     notes: tuple[str, ...] = field(default=())
 
     def already_run(self, check: str) -> list[str]:
@@ -106,6 +109,8 @@ class Survey:
         out: dict[str, dict[str, Any]] = {"ci": ci}
         if self.hakari_import:
             out["hakari"] = dict(self.hakari_import)
+        if self.own_devcontainer:
+            out["devcontainer"] = {"enabled": False, "feature": True}
         for key, path in self.taken_paths.items():
             section, name = key.split(".")
             out.setdefault(section, {})[name] = path
@@ -167,6 +172,12 @@ class Survey:
                 f"chose: hakari: the settings of your {self.hakari_config} ({keys}) are now in "
                 "buildkit.yaml's hakari section; buildkit writes that file with the same settings"
             )
+        if self.own_devcontainer:
+            lines.append(
+                f"chose: devcontainer.enabled: false, devcontainer.feature: true: "
+                f"{self.own_devcontainer} is your own and stays as it is; add "
+                '"./buildkit-feature" to its features for cq and the env there'
+            )
         lines += list(self.notes)
         return lines
 
@@ -226,7 +237,9 @@ def survey(
         hack = next((m for m in all_members or workspace.members if m.name == package), None)
         if hack is not None:
             hakari_import["path"] = hack.path
+    own_devcontainer = next((p for p in DEVCONTAINER_FILES if is_users_file(root / p)), None)
     return Survey(
+        own_devcontainer=own_devcontainer,
         hakari_config=hakari_config,
         hakari_import=hakari_import,
         default_branch=branch,

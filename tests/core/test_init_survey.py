@@ -262,3 +262,15 @@ def test_a_workflow_with_every_job_off_is_refused_with_the_keys(tmp_path: Path) 
     assert ran.exit_code == 2
     assert "ci: every job is off" in ran.stderr and "ci.enabled: false" in ran.stderr
     assert not (repo / WORKFLOW).exists()
+
+
+def test_a_devcontainer_of_the_users_own_gets_the_feature_instead(tmp_path: Path) -> None:
+    repo = small_workspace(tmp_path / "repo")
+    theirs = '{"image": "mcr.microsoft.com/devcontainers/rust:1"}\n'
+    build_file_tree(repo, {".devcontainer/devcontainer.json": theirs})
+    out = init(repo)
+    assert "chose: devcontainer.enabled: false, devcontainer.feature: true" in out
+    assert (repo / ".devcontainer/devcontainer.json").read_text() == theirs
+    assert not (repo / ".devcontainer/Dockerfile").exists()
+    assert (repo / ".devcontainer/buildkit-feature/devcontainer-feature.json").is_file()
+    assert run_buildkit("check", repo).exit_code == 0
