@@ -249,7 +249,9 @@ def survey(
         workflows=workflows,
         taken_paths=taken,
         fmt=probe_fmt(root),
-        clippy=probe_clippy(root) if run_clippy else Probe(None, "clippy was not run at init"),
+        clippy=probe_clippy(root)
+        if run_clippy
+        else Probe(None, "clippy was not run (--dry-run or --no-clippy)"),
     )
 
 
