@@ -16,7 +16,6 @@ from buildkit.profile import PROFILE_FILE, PROFILE_VERSION, Profile, load_profil
 from buildkit.profile.facts import ProfileFile, replace_workspace_section, workspace_changes
 from buildkit.render.apply import Change, Status, compute_changes, write_changes
 from buildkit.render.cargo_config import require_linker
-from buildkit.render.ci_workflow import job_names
 from buildkit.render.hakari_config import drop_workspace_hack
 from buildkit.render.ownership import Artifact
 from buildkit.render.plan import build_plan
@@ -249,10 +248,6 @@ def current_profile(
         choices = found.choices()
         text = initial_profile_text(workspace, choices)
         profile = parse_profile(text, root=root, path=path)
-        if not job_names(profile):
-            choices["ci"]["enabled"] = False  # the repository's own workflows run everything
-            text = initial_profile_text(workspace, choices)
-            profile = parse_profile(text, root=root, path=path)
         return ProfileState(
             profile, workspace, True, ProfileFile(PROFILE_FILE, text), survey=found, choices=choices
         )
