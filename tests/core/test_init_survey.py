@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from buildkit.survey import cargo_check_kind, cargo_commands, default_branch
 from conftest import build_file_tree, run_buildkit
@@ -274,3 +276,40 @@ def test_a_devcontainer_of_the_users_own_gets_the_feature_instead(tmp_path: Path
     assert not (repo / ".devcontainer/Dockerfile").exists()
     assert (repo / ".devcontainer/buildkit-feature/devcontainer-feature.json").is_file()
     assert run_buildkit("check", repo).exit_code == 0
+
+
+# -- property: run scripts assembled from commands ------------------------------------------
+
+_KINDS = {
+    "test": ["test", "t", "nextest run"],
+    "clippy": ["clippy --workspace", "clippy -- -D warnings"],
+    "fmt": ["fmt --all --check", "fmt -- --check"],
+    "": ["build --tests", "doc --no-deps", "check --all-targets", "run --bin x -- test"],
+}
+_segment = st.one_of(
+    st.tuples(
+        st.sampled_from(sorted(_KINDS)).flatmap(
+            lambda k: st.tuples(st.just(k), st.sampled_from(_KINDS[k]))
+        ),
+        st.sampled_from(["", "RUST_LOG=1 ", "time ", "env A=b "]),
+        st.sampled_from(["", "+stable ", "+1.70 ", "--locked "]),
+    ).map(lambda t: (t[0][0], f"{t[1]}cargo {t[2]}{t[0][1]}")),
+    st.sampled_from(["echo cargo test", "make clippy", "ls", "printf 'cargo fmt'"]).map(
+        lambda c: ("", c)
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    segments=st.lists(_segment, min_size=1, max_size=5),
+    separators=st.lists(st.sampled_from(["\n", " && ", "; ", " || ", " | "]), min_size=4),
+)
+def test_detected_checks_are_exactly_the_cargo_commands_of_a_script(
+    segments: list[tuple[str, str]], separators: list[str]
+) -> None:
+    script = segments[0][1]
+    for (_, command), separator in zip(segments[1:], separators, strict=False):
+        script += separator + command
+    found = {cargo_check_kind(c) for c in cargo_commands(script)} - {""}
+    assert found == {kind for kind, _ in segments} - {""}, script
