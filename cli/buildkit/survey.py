@@ -78,6 +78,8 @@ class Probe:
 
 @dataclass(frozen=True)
 class Survey:
+    """What init found in the repository; ``choices`` and ``summary`` are derived from it."""
+
     default_branch: str
     branch_source: str
     rust_version: str | None
@@ -89,6 +91,7 @@ class Survey:
     hakari_config: str | None = None  # an existing .config/hakari.toml not written by buildkit
     hakari_import: Mapping[str, Any] = field(default_factory=dict)  # its settings, as profile keys
     own_devcontainer: str | None = None  # a devcontainer file of the user's own
+    cq_path_option: str | None = None  # --cq-path
     notes: tuple[str, ...] = field(default=())
 
     def already_run(self, check: str) -> list[str]:
@@ -114,6 +117,8 @@ class Survey:
         for key, path in self.taken_paths.items():
             section, name = key.split(".")
             out.setdefault(section, {})[name] = path
+        if self.cq_path_option:
+            out.setdefault("cq", {})["path"] = self.cq_path_option
         return out
 
     def summary(self, chosen: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -166,6 +171,8 @@ class Survey:
             lines.append(
                 f"chose: {key}: {path}: {default} is a file of your own and stays as it is{use}"
             )
+        if self.cq_path_option:
+            lines.append(f"chose: cq.path: {self.cq_path_option} (--cq-path)")
         if self.hakari_config:
             keys = ", ".join(k for k in self.hakari_import if k != "enabled")
             lines.append(
@@ -221,7 +228,7 @@ def survey(
     workflows = tuple(existing_workflows(root, msrv))
     taken = taken_paths(root)
     if cq_path is not None:
-        taken["cq.path"] = cq_path
+        taken.pop("cq.path", None)
     # clippy compiles the workspace: run it only when buildkit's CI would run clippy at all.
     run_clippy = run_clippy and not any("clippy" in w.runs for w in workflows)
     if progress and run_clippy:
@@ -239,6 +246,7 @@ def survey(
             hakari_import["path"] = hack.path
     own_devcontainer = next((p for p in DEVCONTAINER_FILES if is_users_file(root / p)), None)
     return Survey(
+        cq_path_option=cq_path,
         own_devcontainer=own_devcontainer,
         hakari_config=hakari_config,
         hakari_import=hakari_import,

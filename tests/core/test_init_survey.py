@@ -217,7 +217,7 @@ def test_a_users_scripts_cq_survives_and_buildkits_goes_next_to_it(tmp_path: Pat
 
 def test_cq_path_option_and_its_bad_values(tmp_path: Path) -> None:
     repo = small_workspace(tmp_path / "repo")
-    init(repo, "--cq-path", "tools/q")
+    assert "chose: cq.path: tools/q (--cq-path)" in init(repo, "--cq-path", "tools/q")
     assert os.access(repo / "tools/q", os.X_OK)
     assert "PATH_add tools\n" in (repo / ".envrc").read_text()
     again = run_buildkit("init", "--no-clippy", "--cq-path", "x/cq", repo)
