@@ -14,7 +14,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buildkit.survey import cargo_check_kind, cargo_commands, default_branch
+from buildkit.existing_ci import cargo_check_kind, cargo_commands
+from buildkit.survey import default_branch
 from conftest import build_file_tree, run_buildkit
 
 WORKFLOW = ".github/workflows/rust.yml"
