@@ -321,8 +321,19 @@ def report(out: Path) -> None:
         ("wall seconds", lambda d: d["wall_s"]),
     ]
     before_copies = sides["before"]["copies_max_per_worktree"]
+    # The workspace's own crates (every member is in the matrix as `-p NAME`) are not shared
+    # dependencies: their copies follow the matrix's feature choices.
+    members = {
+        c.split(" -p ")[1].split()[0].replace("-", "_")
+        for c in sides["before"].get("matrix", [])
+        if " -p " in c
+    }
     extra = sorted(
-        (d for d in before_copies if d not in SHARED_DEPS and before_copies[d]["rlib"] > 1),
+        (
+            d
+            for d in before_copies
+            if d not in SHARED_DEPS and d not in members and before_copies[d]["rlib"] > 1
+        ),
         key=lambda d: (-before_copies[d]["rlib"], d),
     )[:MAX_EXTRA_DEPS]
     for dep in [*SHARED_DEPS, *extra]:
