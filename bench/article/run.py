@@ -64,10 +64,13 @@ def workspace_facts(root: Path) -> dict[str, object]:
     data = json.loads(out)
     ids = data["workspace_members"]
     by_id = {p["id"]: p for p in data["packages"]}
-    members = {
-        by_id[i]["name"]: sorted(f for f in by_id[i].get("features", {}) if f != "default")
-        for i in ids
-    }
+    members = {}
+    for i in ids:
+        features = by_id[i].get("features", {})
+        on_by_default = set(features.get("default", []))
+        # Features a default build does not turn on first: those are what `--features` adds.
+        declared = sorted(f for f in features if f != "default")
+        members[by_id[i]["name"]] = sorted(declared, key=lambda f: f in on_by_default)
     defaults = [by_id[i]["name"] for i in data.get("workspace_default_members") or ids]
     return {"members": members, "default_members": defaults}
 
@@ -75,7 +78,8 @@ def workspace_facts(root: Path) -> dict[str, object]:
 def matrix(members: dict[str, list[str]]) -> list[list[str]]:
     """What agents run in one worktree: the whole workspace (its default members) checked,
     linted, built and tested; each member tested and checked alone; and each member with
-    features built and tested with its first feature, as an agent working on it would."""
+    features built and tested with its first feature that a default build leaves off, as an
+    agent working on it would."""
     cmds = [["check"], ["clippy"], ["build"], ["test"]]
     for member, features in sorted(members.items()):
         if features:

@@ -30,6 +30,7 @@ def workspace(root: Path) -> Path:
             "[features]\nfast = []\nslow = []\n",
             "core/src/lib.rs": "pub fn answer() -> u32 {\n    40 + 2\n}\n",
             "tool/Cargo.toml": '[package]\nname = "tool"\nversion = "0.1.0"\nedition = "2021"\n'
+            '[features]\ndefault = ["color"]\ncolor = []\ntrace = []\n'
             '[dependencies]\ncore-lib = { path = "../core" }\n',
             "tool/src/main.rs": 'fn main() {\n    println!("{}", core_lib::answer());\n}\n',
             # An integration test that runs the binary, as real workspaces' tests do.
@@ -84,7 +85,8 @@ def test_the_article_bench_runs_on_any_workspace(tmp_path: Path) -> None:
     # Results outside the repository, and the committed results untouched.
     assert not out.resolve().is_relative_to(REPO) and out.is_relative_to(tmp_path)
     assert (out / "table.md").read_text().startswith("| measure | before | after |")
-    # The matrix: the workspace's own (default member tool; core-lib's first feature, fast).
+    # The matrix: the workspace's own (default member tool; core-lib's first feature, fast;
+    # tool's first feature that its default leaves off, trace).
     expected = [
         "cargo check",
         "cargo clippy",
@@ -92,7 +94,7 @@ def test_the_article_bench_runs_on_any_workspace(tmp_path: Path) -> None:
         "cargo test",
         "cargo build -p core-lib --features fast",
         "cargo test -p core-lib --features fast",
-        "cargo test -p core-lib",
+        "cargo build -p tool --features trace",
     ]
     for side in ("before", "after"):
         result = json.loads((out / f"{side}.json").read_text())
