@@ -57,6 +57,7 @@ class Survey:
     hakari_import: Mapping[str, Any] = field(default_factory=dict)  # its settings, as profile keys
     own_devcontainer: str | None = None  # a devcontainer file of the user's own
     cq_path_option: str | None = None  # --cq-path
+    msrv_blocker: str = ""  # why an MSRV job would fail on the repository as it is
     notes: tuple[str, ...] = field(default=())
 
     def already_run(self, check: str) -> list[str]:
@@ -71,7 +72,7 @@ class Survey:
                 ci[check] = False
         if self.fmt.clean is not True and "fmt" not in ci:
             ci["fmt"] = False
-        if self.rust_version and not self.already_run("msrv"):
+        if self.rust_version and not self.already_run("msrv") and not self.msrv_blocker:
             ci["msrv"] = self.rust_version
         ci["clippy_deny_warnings"] = self.clippy.clean is True
         out: dict[str, dict[str, Any]] = {"ci": ci}
@@ -113,6 +114,11 @@ class Survey:
             lines.append(
                 f"chose: ci.msrv: {ci['msrv']}: a job runs `cargo check` with the declared "
                 "rust-version"
+            )
+        elif self.rust_version and self.msrv_blocker:
+            lines.append(
+                f"chose: no MSRV job: {self.msrv_blocker}; set ci.msrv: {self.rust_version!r} "
+                "once it can build"
             )
         elif self.rust_version:
             lines.append(
@@ -211,6 +217,7 @@ def survey(
             hakari_import["path"] = hack.path
     own_devcontainer = next((p for p in DEVCONTAINER_FILES if is_users_file(root / p)), None)
     return Survey(
+        msrv_blocker=lockfile_blocker(root, msrv) if msrv else "",
         cq_path_option=cq_path,
         own_devcontainer=own_devcontainer,
         hakari_config=hakari_config,
@@ -284,6 +291,29 @@ def next_free_path(root: Path, default: str) -> str:
         candidate = posix.with_name(f"{stem}-{number}{suffix}")
         number += 1
     return candidate.as_posix()
+
+
+# -- the MSRV ------------------------------------------------------------------------------
+
+# The first cargo that reads each Cargo.lock format (`version = N` at its top).
+_LOCKFILE_READERS = {3: (1, 53), 4: (1, 78)}
+
+
+def lockfile_blocker(root: Path, msrv: str) -> str:
+    """Why cargo at the MSRV cannot read this repository's Cargo.lock (empty when it can)."""
+    try:
+        text = (root / "Cargo.lock").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+    found = re.search(r"^version\s*=\s*(\d+)\s*$", text, re.M)
+    needed = _LOCKFILE_READERS.get(int(found.group(1))) if found else None
+    wanted = tuple(int(p) for p in msrv.split(".")[:2] if p.isdigit())
+    if needed and wanted < needed:
+        return (
+            f"Cargo.lock is format {found.group(1) if found else '?'}, which cargo reads from "
+            f"{needed[0]}.{needed[1]} on, newer than rust-version {msrv}"
+        )
+    return ""
 
 
 # -- lint probes --------------------------------------------------------------------------

@@ -314,3 +314,19 @@ def test_detected_checks_are_exactly_the_cargo_commands_of_a_script(
         script += separator + command
     found = {cargo_check_kind(c) for c in cargo_commands(script)} - {""}
     assert found == {kind for kind, _ in segments} - {""}, script
+
+
+def test_no_msrv_job_when_cargo_at_the_msrv_cannot_read_the_lockfile(tmp_path: Path) -> None:
+    # A lockfile in format 4 (written by a cargo newer than the MSRV; cargo reads it from 1.78 on).
+    repo = small_workspace(tmp_path / "old", rust_version="1.70")
+    subprocess.run(["cargo", "generate-lockfile"], cwd=repo, check=True, capture_output=True)
+    lockfile = repo / "Cargo.lock"
+    lockfile.write_text(lockfile.read_text().replace("\nversion = 3\n", "\nversion = 4\n"))
+    assert "\nversion = 4\n" in lockfile.read_text()
+    out = init(repo)
+    assert "chose: no MSRV job: Cargo.lock is format 4, which cargo reads from 1.78 on" in out
+    assert "msrv" not in workflow_of(repo)["jobs"]  # type: ignore[operator]
+    # A rust-version that reads it gets the job.
+    newer = small_workspace(tmp_path / "new", rust_version="1.80")
+    subprocess.run(["cargo", "generate-lockfile"], cwd=newer, check=True, capture_output=True)
+    assert "chose: ci.msrv: 1.80" in init(newer)
