@@ -4,9 +4,12 @@ after buildkit, measured with the OS's own accounting (wait4 rusage), ``du`` and
 
     python3 bench/article/run.py [WORKSPACE] [--out DIR] [--buildkit PATH] [--sides LIST]
 
-WORKSPACE defaults to ../shared/fixtures/seedlike-workspace; it is copied, never built in place.
-Each side writes DIR/<side>.json as soon as it finishes; the report (DIR/result.json and
-DIR/table.md) is rebuilt from whatever side files exist, so a side can be re-run alone.
+WORKSPACE defaults to ../shared/fixtures/seedlike-workspace; it is copied (its files as they
+are), never built in place. The command matrix comes from the workspace's own members,
+features and default members (`cargo metadata`). buildkit is the one on PATH (or --buildkit).
+Each side writes DIR/<side>.json as soon as it finishes (DIR: a new temporary directory unless
+--out says where); the report (DIR/result.json and DIR/table.md) is rebuilt from whatever side
+files exist, so a side can be re-run alone.
 """
 
 from __future__ import annotations
@@ -43,23 +46,46 @@ SHARED_DEPS = (
 )
 # One-shot commands (cq runs them with CARGO_INCREMENTAL=0): counted apart in the report.
 ONESHOT = {"test", "check", "clippy", "bench", "doc"}
-SERVER = "app-server"
-FEATURE = "codegen"
+# Crates whose duplicate copies the table always shows (the article's); others are shown when
+# the "before" side compiled them more than once.
+MAX_EXTRA_DEPS = 12
 
 
-def matrix(members: list[str]) -> list[list[str]]:
-    """What an agent runs in one worktree: the issue's commands plus per-crate -p variants."""
-    cmds = [
-        ["check"],
-        ["clippy"],
-        ["build"],
-        ["build", "-p", SERVER, "--features", FEATURE],
-        ["test"],
-        ["test", "-p", SERVER, "--features", FEATURE],
-    ]
-    for member in members:
-        if member == SERVER:
-            continue
+def workspace_facts(root: Path) -> dict[str, object]:
+    """Members (name -> declared features, `default` excluded) and default members, from
+    `cargo metadata --no-deps` of the workspace as it is."""
+    out = subprocess.run(
+        ["cargo", "metadata", "--no-deps", "--format-version", "1"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    data = json.loads(out)
+    ids = data["workspace_members"]
+    by_id = {p["id"]: p for p in data["packages"]}
+    members = {}
+    for i in ids:
+        features = by_id[i].get("features", {})
+        on_by_default = set(features.get("default", []))
+        # Features a default build does not turn on first: those are what `--features` adds.
+        declared = sorted(f for f in features if f != "default")
+        members[by_id[i]["name"]] = sorted(declared, key=lambda f: f in on_by_default)
+    defaults = [by_id[i]["name"] for i in data.get("workspace_default_members") or ids]
+    return {"members": members, "default_members": defaults}
+
+
+def matrix(members: dict[str, list[str]]) -> list[list[str]]:
+    """What agents run in one worktree: the whole workspace (its default members) checked,
+    linted, built and tested; each member tested and checked alone; and each member with
+    features built and tested with its first feature that a default build leaves off, as an
+    agent working on it would."""
+    cmds = [["check"], ["clippy"], ["build"], ["test"]]
+    for member, features in sorted(members.items()):
+        if features:
+            cmds.append(["build", "-p", member, "--features", features[0]])
+            cmds.append(["test", "-p", member, "--features", features[0]])
+    for member in sorted(members):
         cmds.append(["test", "-p", member])
         cmds.append(["check", "-p", member])
     return cmds
@@ -69,28 +95,16 @@ def sh(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
     subprocess.run(args, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def members_of(root: Path) -> list[str]:
-    out = subprocess.run(
-        ["cargo", "metadata", "--no-deps", "--format-version", "1"],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    data = json.loads(out)
-    ids = set(data["workspace_members"])
-    return sorted(p["name"] for p in data["packages"] if p["id"] in ids)
-
-
-def prepare(src: Path, base: Path, side: str, buildkit: str) -> list[Path]:
-    """A git repository copied from src, set up for the side, plus two more worktrees."""
+def prepare(src: Path, base: Path, side: str, buildkit: str, worktrees: int) -> list[Path]:
+    """A git repository copied from src (its files as they are), set up for the side, plus
+    more worktrees."""
     main = base / side / WORKTREES[0]
     shutil.copytree(src, main, ignore=shutil.ignore_patterns("target", ".git"))
     git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
     sh([*git, "init", "-q", "-b", "main"], main)
-    (main / ".gitignore").write_text("/target\n")
     if side != "before":
-        sh([buildkit, "init", "--yes", str(main)], main)
+        # --no-clippy: init's clippy run would build target/ before the matrix is measured.
+        sh([buildkit, "init", "--yes", "--no-clippy", str(main)], main)
     if side == "after-shared":
         # cq.shared_target_dir: cq points cargo's build-dir (deps/, incremental/) at one place
         # under the git common dir for every worktree; each keeps its own target/ for binaries.
@@ -100,7 +114,7 @@ def prepare(src: Path, base: Path, side: str, buildkit: str) -> list[Path]:
     sh([*git, "add", "-A"], main)
     sh([*git, "commit", "-q", "-m", side], main)
     trees = [main]
-    for name in WORKTREES[1:]:
+    for name in WORKTREES[1:worktrees]:
         sh([*git, "worktree", "add", "-q", "--detach", str(base / side / name)], main)
         trees.append(base / side / name)
     return trees
@@ -170,7 +184,14 @@ def find_count(target: Path, *expr: str) -> list[str]:
     return [line for line in out.stdout.splitlines() if line]
 
 
-def copies(root: Path) -> dict[str, dict[str, int]]:
+def compiled_crates(root: Path) -> set[str]:
+    deps = root / "debug" / "deps"
+    names = (p.name for p in deps.iterdir()) if deps.is_dir() else iter(())
+    found = (re.match(r"^lib(\w+?)-[0-9a-f]+\.(rlib|rmeta)$", n) for n in names)
+    return {m.group(1) for m in found if m}
+
+
+def copies(root: Path, crates: list[str]) -> dict[str, dict[str, int]]:
     """Compiled copies of each shared dependency in target/debug/deps, for the version compiled
     most often (two versions of one crate are two packages, not a duplicate): `rlib` counts full
     builds (build/test), `any` adds metadata-only compilations (check/clippy); `versions` is how
@@ -178,7 +199,7 @@ def copies(root: Path) -> dict[str, dict[str, int]]:
     deps = root / "debug" / "deps"
     files = [p.name for p in deps.iterdir()] if deps.is_dir() else []
     result: dict[str, dict[str, int]] = {}
-    for dep in SHARED_DEPS:
+    for dep in crates:
         pat = re.compile(rf"^lib{dep}-([0-9a-f]+)\.(rlib|rmeta)$")
         crate = dep.replace("_", "[-_]")
         source = re.compile(rf"/{crate}-(\d+\.\d+\.\d+[^/]*)/")
@@ -209,10 +230,11 @@ def du_bytes(path: Path) -> int:
     return int(out.stdout.split()[0])
 
 
-def run_side(side: str, src: Path, base: Path, buildkit: str) -> dict[str, object]:
-    trees = prepare(src, base, side, buildkit)
+def run_side(
+    side: str, src: Path, base: Path, buildkit: str, commands: list[list[str]], worktrees: int
+) -> dict[str, object]:
+    trees = prepare(src, base, side, buildkit, worktrees)
     roots = build_roots(side, trees, base)
-    members = members_of(trees[0])
     runs = []
     incr_by_kind = {"oneshot": 0, "other": 0}
     for tree in trees:
@@ -224,7 +246,7 @@ def run_side(side: str, src: Path, base: Path, buildkit: str) -> dict[str, objec
             env.update(env_file_vars(tree))
         if side != "before":
             env["CQ_STATE_DIR"] = str(base / "cq-state")  # a private queue for the bench
-        for cmd in matrix([m for m in members if m != "workspace-hack"]):
+        for cmd in commands:
             oneshot = cmd[0] in ONESHOT
             before = incremental_dirs(roots)
             run = run_command(cmd, tree, env, via_cq=side != "before")
@@ -238,18 +260,19 @@ def run_side(side: str, src: Path, base: Path, buildkit: str) -> dict[str, objec
                 flush=True,
             )
     per_tree = {}
+    crates = sorted(set().union(*(compiled_crates(r) for r in roots)) | set(SHARED_DEPS))
     for root in roots:
         name = root.parent.name if root.name == "target" else root.name
         per_tree[name] = {
             "rlib": len(find_count(root, "-name", "*.rlib")),
             "incremental_dirs": len(incremental_dirs([root])),
             "bytes": du_bytes(root),
-            "copies": copies(root),
+            "copies": copies(root, crates),
         }
     return {
         "side": side,
         "workspace": str(src),
-        "members": members,
+        "matrix": ["cargo " + " ".join(c) for c in commands],
         "commands_per_worktree": len(runs) // len(trees),
         "build_roots": [str(r) for r in roots],
         "runs": runs,
@@ -265,7 +288,7 @@ def run_side(side: str, src: Path, base: Path, buildkit: str) -> dict[str, objec
                 k: max(t["copies"][dep][k] for t in per_tree.values())
                 for k in ("rlib", "any", "versions")
             }
-            for dep in SHARED_DEPS
+            for dep in crates
         },
         "worktrees": per_tree,
     }
@@ -301,12 +324,28 @@ def report(out: Path) -> None:
         ("CPU seconds (user+sys, wait4)", lambda d: d["cpu_s"]),
         ("wall seconds", lambda d: d["wall_s"]),
     ]
-    for dep in SHARED_DEPS:
-        if any(sides[c]["copies_max_per_worktree"][dep]["any"] for c in cols):
+    before_copies = sides["before"]["copies_max_per_worktree"]
+    # The workspace's own crates (every member is in the matrix as `-p NAME`) are not shared
+    # dependencies: their copies follow the matrix's feature choices.
+    members = {
+        c.split(" -p ")[1].split()[0].replace("-", "_")
+        for c in sides["before"].get("matrix", [])
+        if " -p " in c
+    }
+    extra = sorted(
+        (
+            d
+            for d in before_copies
+            if d not in SHARED_DEPS and d not in members and before_copies[d]["rlib"] > 1
+        ),
+        key=lambda d: (-before_copies[d]["rlib"], d),
+    )[:MAX_EXTRA_DEPS]
+    for dep in [*SHARED_DEPS, *extra]:
+        if any(sides[c]["copies_max_per_worktree"].get(dep, {}).get("any") for c in cols):
             measures.append(
                 (
                     f"copies of {dep} (`.rlib`), most per version and target dir",
-                    lambda d, dep=dep: d["copies_max_per_worktree"][dep]["rlib"],
+                    lambda d, dep=dep: d["copies_max_per_worktree"].get(dep, {}).get("rlib", 0),
                 )
             )
     head = (
@@ -330,9 +369,20 @@ def report(out: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workspace", nargs="?", type=Path, default=DEFAULT_WORKSPACE)
-    parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument(
-        "--buildkit", default=shutil.which("buildkit") or str(REPO / ".venv" / "bin" / "buildkit")
+        "--out",
+        type=Path,
+        help="where the results go (default: a new temporary directory, printed at the end; "
+        "bench/article/results holds the README's)",
+    )
+    parser.add_argument(
+        "--buildkit", default=shutil.which("buildkit"), help="default: `buildkit` on PATH"
+    )
+    parser.add_argument(
+        "--worktrees", type=int, default=len(WORKTREES), choices=range(1, len(WORKTREES) + 1)
+    )
+    parser.add_argument(
+        "--max-commands", type=int, default=0, help="run only the first N commands of the matrix"
     )
     parser.add_argument(
         "--sides",
@@ -342,21 +392,31 @@ def main() -> int:
     parser.add_argument("--report-only", action="store_true", help="rebuild the table from --out")
     parser.add_argument("--keep", action="store_true", help="keep the built worktrees")
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
+        if args.out is None:
+            parser.error("--report-only needs --out DIR")
         report(args.out)
         return 0
+    if not args.buildkit:
+        parser.error("no `buildkit` on PATH; install it or pass --buildkit PATH")
+    out = args.out or Path(tempfile.mkdtemp(prefix="buildkit-bench-results-"))
+    out.mkdir(parents=True, exist_ok=True)
+    source = args.workspace.resolve()
+    commands = matrix(workspace_facts(source)["members"])  # type: ignore[arg-type]
+    if args.max_commands:
+        commands = commands[: args.max_commands]
     base = Path(tempfile.mkdtemp(prefix="buildkit-bench-"))
     try:
         for side in args.sides.split(","):
-            result = run_side(side, args.workspace.resolve(), base, args.buildkit)
-            (args.out / f"{side}.json").write_text(json.dumps(result, indent=2) + "\n")
+            result = run_side(side, source, base, args.buildkit, commands, args.worktrees)
+            (out / f"{side}.json").write_text(json.dumps(result, indent=2) + "\n")
             if not args.keep:
                 shutil.rmtree(base / side)
-        report(args.out)
+        report(out)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
+    print(f"results: {out}" + (f"\nworktrees kept in {base}" if args.keep else ""))
     return 0
 
 

@@ -81,16 +81,49 @@ def init(
     dry_run: DryRun = False,
     diff: ShowDiff = False,
     force: Force = False,
+    cq_path: Annotated[
+        str | None,
+        typer.Option(
+            "--cq-path",
+            help="Where buildkit writes cq (cq.path), e.g. when scripts/cq is a file of yours.",
+        ),
+    ] = None,
+    no_clippy: Annotated[
+        bool,
+        typer.Option(
+            "--no-clippy",
+            help="Do not run cargo clippy to learn whether CI can make its warnings fatal.",
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print what init found, chose and did as JSON.")
+    ] = False,
 ) -> None:
-    """Detect the workspace, write buildkit.yaml if absent, and render every artifact."""
+    """Detect the workspace, write buildkit.yaml if absent, and render every artifact.
+
+    A new buildkit.yaml is prefilled from the repository: default branch, rust-version, the
+    checks its own workflows already run, files of yours at buildkit's paths.
+    """
     with _errors():
-        result = project.run_init(path, dry_run=dry_run, force=force, ctx=_step_context(yes))
+        result = project.run_init(
+            path,
+            dry_run=dry_run,
+            force=force,
+            ctx=_step_context(yes),
+            cq_path=cq_path,
+            run_clippy=not no_clippy,
+        )
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
     members = ", ".join(m.name for m in result.workspace.members)
     typer.echo(f"{result.workspace.kind}: {len(result.workspace.members)} member(s) ({members})")
     if not result.profile_created:
         typer.echo("using the existing buildkit.yaml")
     if len(result.worktrees) > 1:
         typer.echo(f"git worktrees: {len(result.worktrees)} (cq queues builds across them)")
+    for line in result.summary:
+        typer.echo(line)
     for note in result.notes:
         typer.echo(note)
     _report(result.render, diff=diff)
@@ -129,7 +162,7 @@ def check(
     failures = result.step_failures
     if not result.pending and not failures:
         verified = "".join(f"; {s.name} verified" for s in result.steps)
-        typer.echo(f"ok: {len(result.changes)} artifact(s) match buildkit.yaml{verified}")
+        typer.echo(f"ok: {len(result.active)} artifact(s) match buildkit.yaml{verified}")
         return
     for change in result.pending:
         typer.echo(f"drift: {change.path}: {_drift_reason(change, result)}", err=True)
@@ -265,7 +298,7 @@ def provision(
     cq on PATH, user cargo settings, the env in the shell's rc file, cargo-hakari. A hand
     edit of buildkit's part of a file is refused, as by render, unless --force.
 
-    Needs ansible-core: pip install 'buildkit\\[machine]'.
+    Needs ansible-core: pip install 'buildkit-rs\\[machine]'.
     """
     with _errors():
         provisioning.run_provision(path, check=check, diff=diff, force=force)
@@ -316,7 +349,7 @@ def _report(result: project.RenderResult, *, diff: bool) -> None:
         for line in step.lines:
             typer.echo(f"{'would run' if result.dry_run else 'done'}: {step.name}: {line}")
     if not result.pending and not any(step.lines for step in result.steps):
-        typer.echo(f"up to date: {len(result.changes)} artifact(s)")
+        typer.echo(f"up to date: {len(result.active)} artifact(s)")
 
 
 def main() -> None:

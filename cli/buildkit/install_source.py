@@ -8,15 +8,18 @@ runner can install again exactly; anything else gives None and the user chooses.
 from __future__ import annotations
 
 import json
+import re
 from importlib import metadata
+
+from buildkit import DISTRIBUTION
 
 
 def pinned_requirement(search_path: list[str] | None = None) -> str | None:
-    """``buildkit @ git+https://…@<commit>`` when buildkit came from such a URL, else None."""
+    """``buildkit-rs @ git+https://…@<commit>`` when buildkit came from such a URL, else None."""
     candidates = (
         metadata.distributions(path=search_path) if search_path else metadata.distributions()
     )
-    found = [d for d in candidates if d.name == "buildkit"]
+    found = [d for d in candidates if _normalized(d.name) == DISTRIBUTION]
     if not found:
         return None
     text = found[0].read_text("direct_url.json")
@@ -30,5 +33,10 @@ def pinned_requirement(search_path: list[str] | None = None) -> str | None:
     url = str(data.get("url", ""))
     commit = str(vcs.get("commit_id", ""))
     if vcs.get("vcs") == "git" and url.startswith("https://") and commit.isalnum():
-        return f"buildkit @ git+{url}@{commit}"
+        return f"{DISTRIBUTION} @ git+{url}@{commit}"
     return None
+
+
+def _normalized(name: str) -> str:
+    """PEP 503: case, dots and underscores do not distinguish distribution names."""
+    return re.sub(r"[-_.]+", "-", name or "").lower()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from buildkit.render.ownership import Artifact
 from buildkit.render.plan import build_plan
 from buildkit.render.steps import StepContext, StepFailure
 from buildkit.results import json_result
+from buildkit.survey import MOVABLE_PATHS, Survey, next_free_path, survey
 from buildkit.workspace import Workspace, detect_workspace, find_cargo, git_worktrees
 
 
@@ -42,6 +43,12 @@ class RenderResult:
     dry_run: bool = False
     stale_facts: tuple[str, ...] = ()  # how buildkit.yaml's workspace section went stale
     steps: tuple[StepReport, ...] = ()
+
+    @property
+    def active(self) -> list[Change]:
+        """Artifacts that are on (or still to be removed): an off artifact that is not on disk
+        is no artifact at all."""
+        return [c for c in self.changes if c.before is not None or c.after is not None]
 
     @property
     def pending(self) -> list[Change]:
@@ -69,7 +76,7 @@ class RenderResult:
                         "reason": c.reason,
                         "diff": c.diff() if c.status is not Status.UNCHANGED else "",
                     }
-                    for c in self.changes
+                    for c in self.active
                 ],
                 "stale_facts": list(self.stale_facts),
                 "steps": [
@@ -92,6 +99,18 @@ class InitResult:
     worktrees: tuple[Path, ...]
     render: RenderResult
     notes: tuple[str, ...] = field(default=())
+    survey: Survey | None = None  # what init read from the repository (a new profile only)
+    summary: tuple[str, ...] = ()  # what init found and what it chose
+
+    def to_json(self) -> dict[str, Any]:
+        """``buildkit init --json``: the survey, the choices, and the render."""
+        return {
+            "profile_created": self.profile_created,
+            "found": self.survey.to_json() if self.survey else None,
+            "summary": list(self.summary),
+            "notes": list(self.notes),
+            "render": self.render.to_json(),
+        }
 
 
 def resolve_root(path: Path) -> Path:
@@ -106,11 +125,39 @@ def resolve_root(path: Path) -> Path:
 
 
 def run_init(
-    path: Path, *, dry_run: bool = False, force: bool = False, ctx: StepContext | None = None
+    path: Path,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    ctx: StepContext | None = None,
+    cq_path: str | None = None,
+    run_clippy: bool = True,
 ) -> InitResult:
-    """Detect the workspace, write ``buildkit.yaml`` if absent, then render every artifact."""
+    """Detect the workspace, write ``buildkit.yaml`` if absent, then render every artifact.
+
+    A new profile is prefilled from a survey of the repository (default branch, MSRV, the
+    workflows it already has, files of the user's own at buildkit's paths); ``run_clippy``
+    lets that survey run clippy (never in a dry run: it writes target/).
+    """
     root = resolve_root(path)
-    state = current_profile(root, create=True)
+    if cq_path is not None:
+        cq_path = _relative_path(cq_path, "--cq-path")
+        if (root / PROFILE_FILE).exists():
+            raise BadInput(
+                f"{root / PROFILE_FILE}: exists, so --cq-path is not used; set cq.path there"
+            )
+    state = current_profile(root, create=True, cq_path=cq_path)
+    # Bad files and conflicts surface (in _changes) before clippy spends minutes compiling.
+    if (
+        state.created
+        and run_clippy
+        and not dry_run
+        and (force or not any(c.status is Status.CONFLICT for c in _changes(state)))
+    ):
+        progress = ctx.progress if ctx else None
+        state = current_profile(
+            root, create=True, cq_path=cq_path, run_clippy=True, progress=progress
+        )
     result = _render(state, dry_run=dry_run, force=force, ctx=ctx)
     notes = []
     if not state.profile.hakari_enabled and len(state.workspace.members) < 2:
@@ -118,13 +165,9 @@ def run_init(
             "hakari: off, a single package has no features to unify across members, "
             "so no workspace-hack crate"
         )
-    ci = state.profile.section("ci")
-    if ci["enabled"] and ci["buildkit_check"] and not ci["buildkit_requirement"]:
-        notes.append(
-            "ci: no `buildkit check` job until ci.buildkit_requirement says where CI installs "
-            "buildkit from (e.g. `buildkit @ git+https://…@<commit>`; `buildkit` on PyPI is "
-            "another project)"
-        )
+    summary: tuple[str, ...] = ()
+    if state.survey is not None:
+        summary = tuple(state.survey.summary(state.choices))
     return InitResult(
         profile=state.profile,
         profile_created=state.created,
@@ -132,7 +175,19 @@ def run_init(
         worktrees=tuple(git_worktrees(root)),
         render=result,
         notes=tuple(notes),
+        survey=state.survey,
+        summary=summary,
     )
+
+
+def _relative_path(value: str, option: str) -> str:
+    posix = Path(value).as_posix()
+    if Path(value).is_absolute() or ".." in Path(value).parts or not posix or posix == ".":
+        raise BadInput(
+            f"{option} {value}: give a file path inside the repository, relative to its root "
+            "(e.g. scripts/buildkit-cq)"
+        )
+    return posix
 
 
 def run_render(
@@ -165,22 +220,43 @@ class ProfileState:
     created: bool
     rewrite: ProfileFile | None  # None: buildkit.yaml stays as it is
     fact_changes: tuple[str, ...] = ()
+    survey: Survey | None = None
+    choices: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-def current_profile(root: Path, *, create: bool) -> ProfileState:
+def current_profile(
+    root: Path,
+    *,
+    create: bool,
+    cq_path: str | None = None,
+    run_clippy: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> ProfileState:
     """Load (or, for init, create) the profile with workspace facts as cargo reports them now.
 
     A profile without a ``workspace`` section gets the detected facts in memory only; a
     recorded section that went stale is rewritten in place (it is detected, not chosen).
     """
     find_cargo()
-    workspace = drop_workspace_hack(detect_workspace(root), root)
+    everything = detect_workspace(root)
+    workspace = drop_workspace_hack(everything, root)
     detected = workspace.as_profile_section()
     path = root / PROFILE_FILE
     if create and not path.exists():
-        text = initial_profile_text(workspace)
+        found = survey(
+            root,
+            workspace,
+            run_clippy=run_clippy,
+            cq_path=cq_path,
+            progress=progress,
+            all_members=everything.members,
+        )
+        choices = found.choices()
+        text = initial_profile_text(workspace, choices)
         profile = parse_profile(text, root=root, path=path)
-        return ProfileState(profile, workspace, True, ProfileFile(PROFILE_FILE, text))
+        return ProfileState(
+            profile, workspace, True, ProfileFile(PROFILE_FILE, text), survey=found, choices=choices
+        )
     profile = load_profile(root)
     text = path.read_text(encoding="utf-8")
     if not re.search(r"^workspace:", text, re.M):
@@ -214,7 +290,7 @@ def _render(
         planned = tuple(StepReport(s.name, tuple(s.describe(root))) for s in steps)
         return replace(result, steps=planned)
     if result.conflicts and not force:
-        raise ConflictError(result.conflicts)
+        raise ConflictError(result.conflicts, root)
     require_linker(profile.section("cargo"))
     # Everything a step needs (a tool installed) is in place before the first file is written.
     ctx = ctx or StepContext()
@@ -233,17 +309,40 @@ def _render(
 class ConflictError(CheckFailed):
     """Files the user edited stand in the way; nothing was written."""
 
-    def __init__(self, conflicts: Sequence[Change]) -> None:
+    def __init__(self, conflicts: Sequence[Change], root: Path | None = None) -> None:
         self.conflicts = tuple(conflicts)
         first = conflicts[0]
         more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+        if first.reason == NOT_OURS:
+            super().__init__(f"{first.path}{more}: {not_ours_advice(first.path, root)}")
+            return
         super().__init__(
             f"{first.path} {first.reason}{more}; nothing was written: move your edits into "
             "buildkit.yaml, or run again with --force to overwrite them"
         )
 
 
-def initial_profile_text(workspace: Workspace) -> str:
+NOT_OURS = "exists and was not generated by buildkit"
+
+
+def not_ours_advice(path: str, root: Path | None) -> str:
+    """A user's own file where buildkit would write: keep it, and say how buildkit's file can
+    go elsewhere (never "move your edits into buildkit.yaml": buildkit never wrote it)."""
+    keys = {default: key for key, default in MOVABLE_PATHS}
+    start = "a file of your own is there (buildkit did not write it); nothing was written"
+    if path in keys and root is not None:
+        free = next_free_path(root, path)
+        option = " (or `buildkit init --cq-path " + free + "`)" if keys[path] == "cq.path" else ""
+        return (
+            f"{start}: keep it and put buildkit's file elsewhere with `{keys[path]}: {free}` in "
+            f"buildkit.yaml{option}; --force replaces your file"
+        )
+    return f"{start}: move or rename it to keep it; --force replaces your file"
+
+
+def initial_profile_text(
+    workspace: Workspace, choices: Mapping[str, Mapping[str, Any]] | None = None
+) -> str:
     """The first ``buildkit.yaml``: workspace facts, the choices init made, and pointers."""
     hakari: dict[str, Any] = {"enabled": len(workspace.members) >= 2}
     if workspace.resolver and workspace.resolver in typing.get_args(HakariResolver):
@@ -253,9 +352,11 @@ def initial_profile_text(workspace: Workspace) -> str:
         "workspace": workspace.as_profile_section(),
         "hakari": hakari,
     }
+    for section, values in (choices or {}).items():
+        data[section] = {**data.get(section, {}), **values}
     requirement = pinned_requirement()
     if requirement:
-        data["ci"] = {"buildkit_requirement": requirement}
+        data.setdefault("ci", {})["buildkit_requirement"] = requirement
     header = (
         "# buildkit's project profile: the one source of truth for this repository's cargo\n"
         "# settings, cq build queue, cargo-hakari setup, CI workflow and devcontainer.\n"

@@ -35,7 +35,7 @@ from buildkit.resources import data_dir
 PLAYBOOK = "laptop.yml"
 MISSING_ANSIBLE = (
     "ansible-core is not installed next to buildkit (ansible-playbook is missing); "
-    "install it with: pip install 'buildkit[machine]'"
+    "install it with: pip install 'buildkit-rs[machine]'"
 )
 _RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*(?P<counts>(?:\w+=\d+\s*)+)$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

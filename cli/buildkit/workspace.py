@@ -28,6 +28,7 @@ class Workspace:
     members: tuple[Member, ...]
     default_members: tuple[str, ...]
     resolver: str | None
+    rust_version: str | None = None  # the highest `rust-version` any member declares
 
     def as_profile_section(self) -> dict[str, Any]:
         return {
@@ -62,8 +63,11 @@ def detect_workspace(root: Path) -> Workspace:
     by_id = {pkg["id"]: pkg for pkg in metadata["packages"]}
     workspace_root = Path(metadata["workspace_root"])
     members = []
+    rust_versions = []
     for member_id in metadata["workspace_members"]:
         pkg = by_id[member_id]
+        if pkg.get("rust_version"):
+            rust_versions.append(str(pkg["rust_version"]))
         member_dir = Path(pkg["manifest_path"]).parent
         rel = member_dir.relative_to(workspace_root).as_posix() or "."
         features = tuple(sorted(f for f in pkg.get("features", {}) if f != "default"))
@@ -80,7 +84,12 @@ def detect_workspace(root: Path) -> Workspace:
         members=tuple(members),
         default_members=defaults,
         resolver=str(resolver) if resolver is not None else None,
+        rust_version=max(rust_versions, key=_version_key, default=None),
     )
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
 
 
 def _cargo_metadata(manifest: Path) -> dict[str, Any]:

@@ -102,6 +102,17 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     target.parent.mkdir(parents=True)
     target.write_text(workflow_of(profile).render(None), encoding="utf-8")
     files["example-options"] = target
+    # What init chooses next to a repository's own workflows: an MSRV job, jobs left out.
+    for key, ci in {
+        "example-msrv-no-test-no-fmt": {"msrv": "1.74", "test": False, "fmt": False},
+        "example-only-msrv": {"msrv": "1.74.1", "test": False, "fmt": False, "clippy": False},
+        "example-no-lint-master": {"fmt": False, "clippy": False, "branches": ["master"]},
+    }.items():
+        profile = make_profile(root, base, ci={**ci, "buildkit_check": False})
+        target = out_dir / key / WORKFLOW
+        target.parent.mkdir(parents=True)
+        target.write_text(workflow_of(profile).render(None), encoding="utf-8")
+        files[key] = target
     return files
 
 

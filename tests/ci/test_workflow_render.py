@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
 
-from buildkit import __version__
+from buildkit import DISTRIBUTION, __version__
 from buildkit.errors import BadInput
 from buildkit.install_source import pinned_requirement
 from buildkit.pins import PINS_FILE, load_pins
 from buildkit.render import templating
 from buildkit.render.ci_workflow import toolchain_channel
 from buildkit.resources import data_dir
-from conftest import build_file_tree, run_buildkit
+from conftest import REPO, build_file_tree, run_buildkit
 
 WORKFLOW = ".github/workflows/rust.yml"
 
@@ -124,14 +126,27 @@ def test_pins_file_is_complete_and_well_formed() -> None:
         assert f'"{name}" | pin' in template, f"{name} is pinned but never used"
 
 
-def test_no_buildkit_job_until_the_requirement_is_set(example: Path) -> None:
-    # `buildkit` on PyPI is another project: the job never installs by that bare name.
+def test_the_buildkit_job_installs_buildkit_rs_at_this_version_by_default(example: Path) -> None:
+    # `buildkit` on PyPI is another project: the job installs the `buildkit-rs` distribution.
     (example / "buildkit.yaml").write_text("version: 1\nhakari:\n  enabled: false\n")
     ran = run_buildkit("init", "--yes", example)
     assert ran.exit_code == 0, ran.stderr
-    assert "ci: no `buildkit check` job until ci.buildkit_requirement" in ran.stdout
-    text = (example / WORKFLOW).read_text()
-    assert "buildkit check" not in text and "BUILDKIT_REQUIREMENT" not in text
+    workflow = yaml.safe_load((example / WORKFLOW).read_text())
+    install = workflow["jobs"]["buildkit"]["steps"][-2]
+    assert install["env"]["BUILDKIT_REQUIREMENT"] == f"buildkit-rs=={__version__}"
+    # Empty leaves the job out.
+    profile = example / "buildkit.yaml"
+    profile.write_text(profile.read_text() + "ci:\n  buildkit_requirement: ''\n")
+    assert run_buildkit("render", example).exit_code == 0
+    assert "buildkit" not in yaml.safe_load((example / WORKFLOW).read_text())["jobs"]
+
+
+def test_the_distribution_name_is_the_one_the_job_installs() -> None:
+    # pyproject's name is what pip resolves the default requirement against.
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["name"] == DISTRIBUTION == "buildkit-rs"
+    assert project["scripts"] == {"buildkit": "buildkit.cli:main"}
+    assert metadata.version(DISTRIBUTION) == __version__
 
 
 def test_the_buildkit_requirement_gets_the_version(example: Path) -> None:
@@ -147,9 +162,9 @@ def test_the_buildkit_requirement_gets_the_version(example: Path) -> None:
 
 
 def _dist_info(site: Path, direct_url: dict[str, object] | None) -> list[str]:
-    info = site / "buildkit-0.1.0.dist-info"
+    info = site / "buildkit_rs-0.1.0.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: buildkit\nVersion: 0.1.0\n")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: buildkit-rs\nVersion: 0.1.0\n")
     if direct_url is not None:
         (info / "direct_url.json").write_text(json.dumps(direct_url))
     return [str(site)]
@@ -163,7 +178,7 @@ def _dist_info(site: Path, direct_url: dict[str, object] | None) -> list[str]:
                 "url": "https://git.example.org/buildkit",
                 "vcs_info": {"vcs": "git", "commit_id": "ab12"},
             },
-            "buildkit @ git+https://git.example.org/buildkit@ab12",
+            "buildkit-rs @ git+https://git.example.org/buildkit@ab12",
         ),
         ({"url": "file:///home/me/buildkit", "dir_info": {}}, None),  # a laptop path: not for CI
         ({"url": "http://git.example.org/b", "vcs_info": {"vcs": "git", "commit_id": "ab"}}, None),

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import REPO, run_buildkit
+from conftest import REPO, build_file_tree, run_buildkit
 
 WORKFLOW = ".github/workflows/rust.yml"
 JOBS = ("lint", "test", "hakari", "buildkit")
@@ -42,16 +42,23 @@ class Ran:
 class LocalRunner:
     """Runs a workflow's jobs the way a runner would, with stand-ins for the setup actions."""
 
-    def __init__(self, root: Path, scratch: Path, workflow: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        scratch: Path,
+        workflow: dict[str, Any],
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.scratch = scratch
         self.workflow = workflow
+        self.extra_env = extra_env or {}
         self.ran: list[Ran] = []
 
     def run_job(self, job_name: str) -> None:
         job = self.workflow["jobs"][job_name]
         env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-        env.update({"CI": "true", "GITHUB_ACTIONS": "true"})
+        env.update({"CI": "true", "GITHUB_ACTIONS": "true", **self.extra_env})
         env.update({k: str(v) for k, v in self.workflow.get("env", {}).items()})
         env.update({k: str(v) for k, v in job.get("env", {}).items()})
         shell = self.workflow["defaults"]["run"]["shell"]
@@ -156,3 +163,130 @@ def test_every_run_step_succeeds_on_a_fresh_repository(example: Path, tmp_path: 
     # CARGO_INCREMENTAL=0 from the workflow env reached cargo: no incremental dirs were made.
     assert not list((example / "target").glob("*/incremental/*"))
     assert json.dumps(workflow["env"]["CARGO_INCREMENTAL"]) == "0"
+
+
+def _workspace(root: Path, files: dict[str, str]) -> Path:
+    base = {
+        "Cargo.toml": '[workspace]\nmembers = ["alpha", "beta"]\nresolver = "2"\n',
+        "alpha/Cargo.toml": '[package]\nname = "alpha"\nversion = "0.1.0"\nedition = "2021"\n',
+        "alpha/src/lib.rs": "pub fn one() -> i32 {\n    1\n}\n",
+        "beta/Cargo.toml": '[package]\nname = "beta"\nversion = "0.1.0"\nedition = "2021"\n',
+        "beta/src/lib.rs": "pub fn two() -> i32 {\n    2\n}\n",
+    }
+    return build_file_tree(root, {**base, **files})
+
+
+@pytest.fixture(scope="module")
+def this_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout built as the `buildkit-rs` wheel: what PyPI would serve for the default
+    `ci.buildkit_requirement` (`buildkit-rs==<version>`), offered to pip with --find-links."""
+    out = tmp_path_factory.mktemp("wheels")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(REPO)],
+        check=True,
+        timeout=600,
+    )
+    assert [p.name for p in out.glob("buildkit_rs-*.whl")], list(out.iterdir())
+    return out
+
+
+def _run_all(root: Path, scratch: Path, wheels: Path) -> tuple[dict[str, Any], LocalRunner]:
+    workflow = yaml.safe_load((root / WORKFLOW).read_text())
+    scratch.mkdir()
+    runner = LocalRunner(root, scratch, workflow, {"PIP_FIND_LINKS": str(wheels)})
+    for job in workflow["jobs"]:
+        runner.run_job(job)
+    expected = [
+        (j, s["name"]) for j in workflow["jobs"] for s in workflow["jobs"][j]["steps"] if "run" in s
+    ]
+    assert [(r.job, r.name) for r in runner.ran] == expected
+    return workflow, runner
+
+
+@pytest.mark.slow
+def test_a_repository_with_clippy_warnings_and_unformatted_code_gets_a_green_workflow(
+    tmp_path: Path, this_wheel: Path
+) -> None:
+    # clippy::needless_return warns; the odd spacing is not rustfmt's.
+    root = _workspace(
+        tmp_path / "ws",
+        {"alpha/src/lib.rs": "pub fn one() -> i32 {\n    return  1;\n}\n"},
+    )
+    ran = run_buildkit("init", "--yes", root)  # no profile yet: init runs clippy and rustfmt
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+    assert "ci.clippy_deny_warnings: false: cargo clippy reports 1 warning(s) today" in ran.stdout
+    assert "chose: ci.fmt: false: `cargo fmt --all --check` fails today" in ran.stdout
+    workflow, runner = _run_all(root, tmp_path / "runner", this_wheel)
+    assert list(workflow["jobs"]) == ["lint", "test", "hakari", "buildkit"]
+    clippy = runner.output_of("lint", "cargo clippy")
+    assert "warning: unneeded `return` statement" in clippy
+    # The counterfactual: the default (deny) would have been red on this repository.
+    denied = subprocess.run(
+        ["cargo", "clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert denied.returncode != 0
+    assert "test result: ok" in runner.output_of("test", "cargo test")
+    # The default requirement installed buildkit-rs, whose `buildkit check` passes.
+    assert "Successfully installed" in runner.output_of("buildkit", "Install buildkit")
+    assert "ok: " in runner.output_of("buildkit", "buildkit check")
+
+
+@pytest.mark.slow
+def test_a_clippy_clean_repository_gets_fatal_warnings(tmp_path: Path, this_wheel: Path) -> None:
+    root = _workspace(tmp_path / "ws", {})
+    ran = run_buildkit("init", "--yes", root)
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+    assert "chose: ci.clippy_deny_warnings: true: cargo clippy reports no warnings" in ran.stdout
+    workflow, runner = _run_all(root, tmp_path / "runner", this_wheel)
+    assert workflow["jobs"]["lint"]["steps"][-1]["run"].endswith("-- -D warnings")
+    assert runner.output_of("lint", "cargo fmt --check") == ""
+
+
+def _installed_toolchains() -> list[str]:
+    done = subprocess.run(
+        ["rustup", "toolchain", "list"], capture_output=True, text=True, check=False
+    )
+    return [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
+
+
+def test_the_msrv_job_checks_with_the_declared_rust_version(tmp_path: Path) -> None:
+    toolchains = _installed_toolchains()
+    numbered = [t.split("-")[0] for t in toolchains if re.match(r"^\d+\.\d+\.\d+-", t)]
+    if not numbered or not any(t.startswith("nightly") for t in toolchains):
+        pytest.skip(
+            "needs a numbered toolchain (e.g. 1.95.0) and nightly installed with rustup; "
+            f"`rustup toolchain list` shows {toolchains}"
+        )
+    msrv = numbered[0]
+    # rust-toolchain.toml says nightly: the MSRV job must still build with the MSRV.
+    root = _workspace(
+        tmp_path / "ws",
+        {
+            "Cargo.toml": '[workspace]\nmembers = ["alpha", "beta"]\nresolver = "2"\n'
+            f'[workspace.package]\nrust-version = "{msrv}"\n',
+            "alpha/Cargo.toml": '[package]\nname = "alpha"\nversion = "0.1.0"\n'
+            'edition = "2021"\nrust-version.workspace = true\n',
+            "rust-toolchain.toml": '[toolchain]\nchannel = "nightly"\n',
+        },
+    )
+    ran = run_buildkit("init", "--yes", "--no-clippy", root)
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+    assert f"chose: ci.msrv: {msrv}: a job runs `cargo check`" in ran.stdout
+    workflow = yaml.safe_load((root / WORKFLOW).read_text())
+    job = workflow["jobs"]["msrv"]
+    assert job["steps"][1]["with"]["toolchain"] == msrv
+    scratch = tmp_path / "runner"
+    scratch.mkdir()
+    runner = LocalRunner(root, scratch, workflow)
+    runner.run_job("msrv")
+    assert [r.name for r in runner.ran] == [f"cargo check (rust-version {msrv})"]
+    assert "Checking alpha" in runner.ran[0].output
+    # cargo records the rustc it used: the MSRV, not the toolchain file's nightly.
+    used = json.loads((root / "target" / ".rustc_info.json").read_text())["outputs"]
+    versions = {line for o in used.values() for line in o["stdout"].splitlines()}
+    assert any(line.startswith(f"rustc {msrv} ") for line in versions), versions
+    assert not any("nightly" in line for line in versions), versions

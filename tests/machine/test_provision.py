@@ -200,7 +200,7 @@ def test_missing_ansible_is_one_line_naming_the_extra(
 
     assert ran.exit_code == 2
     [line] = ran.stderr.strip().splitlines()
-    assert "pip install 'buildkit[machine]'" in line
+    assert "pip install 'buildkit-rs[machine]'" in line
 
 
 def test_ansible_lookup_finds_the_installed_ansible() -> None:

@@ -21,6 +21,8 @@ CargoSplitDebuginfo = Literal["off", "packed", "unpacked"]
 CqScope = Literal["user", "repository"]
 HakariResolver = Literal["1", "2", "3"]
 HakariDepFormatVersion = Literal["1", "2", "3", "4"]
+HakariUnifyTargetHost = Literal["none", "auto", "unify-if-both", "replicate-target-on-host"]
+HakariWorkspaceHackLineStyle = Literal["full", "version-only", "workspace-dotted"]
 MachineShell = Literal["auto", "zsh", "bash"]
 MachineFastLinker = Literal["none", "mold", "lld"]
 
@@ -117,6 +119,20 @@ class AgentsSection:
 
 
 @dataclass(frozen=True)
+class HakariExcludeThirdParty:
+    """HakariExcludeThirdParty"""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class HakariFinalExcludeThirdParty:
+    """HakariFinalExcludeThirdParty"""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class HakariSection:
     """Feature unification with cargo-hakari: a workspace-hack crate makes every member build
     shared dependencies with one feature set (the article: 793 → 81 `.rlib` files, hashbrown 7 →
@@ -130,6 +146,16 @@ class HakariSection:
     dep_format_version: HakariDepFormatVersion
     platforms: tuple[str, ...]
     exclude_members: tuple[str, ...]
+    exclude_third_party: tuple[HakariExcludeThirdParty, ...]
+    final_exclude_members: tuple[str, ...]
+    final_exclude_third_party: tuple[HakariFinalExcludeThirdParty, ...]
+    exact_versions: bool
+    absolute_paths: bool
+    builder_summary: bool
+    output_single_feature: bool
+    unify_target_host: HakariUnifyTargetHost | None
+    workspace_hack_line_style: HakariWorkspaceHackLineStyle | None
+    registries: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -147,6 +173,10 @@ class CiSection:
     nextest: bool
     doctests: bool
     clippy_deny_warnings: bool
+    test: bool
+    clippy: bool
+    fmt: bool
+    msrv: str
     locked: bool
     timeout_minutes: int
     buildkit_check: bool

@@ -9,15 +9,25 @@ it is absent (``cargo hakari init --skip-config``, so buildkit's config stays pr
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from buildkit.errors import BadInput, EnvironmentProblem
 from buildkit.pins import pinned_tool
 from buildkit.profile import Profile
 from buildkit.render import templating
-from buildkit.render.ownership import Artifact, ManagedBlock, OwnedFile, RetiredFile
+from buildkit.render.ownership import (
+    GENERATED,
+    Artifact,
+    ManagedBlock,
+    RetiredFile,
+    is_pristine,
+    with_header,
+)
 from buildkit.render.steps import Step, StepContext, StepFailure
 from buildkit.workspace import Workspace
 
@@ -28,6 +38,120 @@ GITATTRIBUTES = ".gitattributes"
 INSTALL = ("cargo", "install", "--locked", f"cargo-hakari@{pinned_tool('cargo-hakari')}")
 INSTALL_SHOWN = " ".join(INSTALL)
 HAKARI_MARK = "### BEGIN HAKARI SECTION"
+# cargo-hakari's own defaults for keys a hakari.toml may leave out (hakari's summaries.rs).
+HAKARI_DEFAULTS: dict[str, Any] = {
+    "resolver": "1",
+    "dep-format-version": "1",
+    "platforms": [],
+    "exact-versions": False,
+    "absolute-paths": False,
+    "builder-summary": False,
+    "output-single-feature": False,
+    "unify-target-host": "auto",
+    "workspace-hack-line-style": "full",
+    "traversal-excludes": {},
+    "final-excludes": {},
+    "registries": {},
+}
+_KNOWN_KEYS = {"hakari-package", *HAKARI_DEFAULTS}
+# hakari.toml key -> profile key, for the keys that map one to one.
+_PROFILE_KEYS = {
+    "hakari-package": "package",
+    "resolver": "resolver",
+    "dep-format-version": "dep_format_version",
+    "platforms": "platforms",
+    "exact-versions": "exact_versions",
+    "absolute-paths": "absolute_paths",
+    "builder-summary": "builder_summary",
+    "output-single-feature": "output_single_feature",
+    "unify-target-host": "unify_target_host",
+    "workspace-hack-line-style": "workspace_hack_line_style",
+}
+
+
+def hakari_settings(text: str) -> dict[str, Any]:
+    """The settings cargo-hakari reads from a hakari.toml: every default filled in, so two
+    files that differ only in comments, order or spelled-out defaults compare equal."""
+    data = tomllib.loads(text)
+    settings = {**HAKARI_DEFAULTS, **data}
+    for table in ("traversal-excludes", "final-excludes"):
+        value = settings[table] or {}
+        settings[table] = {
+            "workspace-members": sorted(set(value.get("workspace-members", []))),
+            "third-party": list(value.get("third-party", [])),
+        }
+    settings["registries"] = {
+        name: entry.get("index") if isinstance(entry, dict) else entry
+        for name, entry in (settings["registries"] or {}).items()
+    }
+    for key in ("resolver", "dep-format-version"):
+        settings[key] = str(settings[key])
+    return settings
+
+
+def import_hakari_config(path: Path, shown: str) -> dict[str, Any]:
+    """The profile's hakari section for an existing hakari.toml, keeping every setting; a key
+    buildkit cannot carry stops init with one line rather than being dropped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        settings = hakari_settings(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise BadInput(
+            f"{shown}: cannot read it as TOML ({exc}); fix it, then run init again"
+        ) from None
+    unknown = sorted(set(tomllib.loads(text)) - _KNOWN_KEYS)
+    if unknown:
+        raise BadInput(
+            f"{shown}: {unknown[0]}: not a cargo-hakari setting buildkit can carry into "
+            "buildkit.yaml; remove it, or write a buildkit.yaml with `hakari: {enabled: false}` "
+            "to keep managing hakari yourself"
+        )
+    section: dict[str, Any] = {"enabled": True}
+    for key, name in _PROFILE_KEYS.items():
+        if key in settings and (key == "hakari-package" or settings[key] != HAKARI_DEFAULTS[key]):
+            section[name] = settings[key]
+    # Defaults that differ between cargo-hakari and the profile are written out.
+    section["resolver"] = settings["resolver"]
+    section["dep_format_version"] = settings["dep-format-version"]
+    for table, members, third in (
+        ("traversal-excludes", "exclude_members", "exclude_third_party"),
+        ("final-excludes", "final_exclude_members", "final_exclude_third_party"),
+    ):
+        if settings[table]["workspace-members"]:
+            section[members] = settings[table]["workspace-members"]
+        if settings[table]["third-party"]:
+            entries = settings[table]["third-party"]
+            section[third] = [{str(k): str(v) for k, v in e.items()} for e in entries]
+    if settings["registries"]:
+        section["registries"] = settings["registries"]
+    return section
+
+
+@dataclass(frozen=True)
+class HakariConfigFile:
+    """``.config/hakari.toml``, owned; a hand-written one whose settings are exactly the
+    profile's (what ``buildkit init`` imported) is taken over without ``--force``: nothing
+    cargo-hakari reads changes."""
+
+    path: str
+    body: str
+    executable: bool = False
+    ownership: str = field(default="owned", init=False)
+
+    def render(self, current: str | None) -> str:
+        return with_header(self.body, "#")
+
+    def user_edited(self, current: str) -> bool:
+        if is_pristine(current, "#"):
+            return False
+        if GENERATED in "\n".join(current.split("\n", 3)[:3]):
+            return True  # buildkit's file, edited by hand
+        try:
+            return json.dumps(hakari_settings(current), sort_keys=True) != json.dumps(
+                hakari_settings(self.body), sort_keys=True
+            )
+        except tomllib.TOMLDecodeError:
+            return True
 
 
 def drop_workspace_hack(workspace: Workspace, root: Path) -> Workspace:
@@ -58,7 +182,7 @@ def artifacts(profile: Profile) -> list[Artifact]:
     # A merge conflict marker in the generated Cargo.toml breaks cargo, and hakari needs LF.
     attributes = f"/{hack}/Cargo.toml merge=binary -crlf\n"
     return [
-        OwnedFile(path=HAKARI_CONFIG, body=body),
+        HakariConfigFile(path=HAKARI_CONFIG, body=body),
         ManagedBlock(path=GITATTRIBUTES, body=attributes),
     ]
 
@@ -67,7 +191,10 @@ def steps(profile: Profile) -> list[Step]:
     if not profile.hakari_enabled:
         return []
     hakari = profile.section("hakari")
-    return [HakariStep(package=hakari["package"], path=hakari["path"].strip("/"))]
+    config = next(a for a in artifacts(profile) if a.path == HAKARI_CONFIG).render(None)
+    return [
+        HakariStep(package=hakari["package"], path=hakari["path"].strip("/"), config=config or "")
+    ]
 
 
 @dataclass(frozen=True)
@@ -76,20 +203,32 @@ class HakariStep:
 
     package: str
     path: str
+    config: str = ""  # the .config/hakari.toml this render writes
     name: str = "hakari"
 
     def describe(self, root: Path) -> list[str]:
+        """Only what would change: ``cargo hakari``'s own dry runs answer when the tool, the
+        crate and this render's config are all in place; otherwise each step is listed."""
+        installed = hakari_installed(root)
         lines = []
-        if not hakari_installed(root):
+        if not installed:
             lines.append(f"{INSTALL_SHOWN} (cargo-hakari is not installed)")
         if not self._crate_exists(root):
             lines.append(
                 f"cargo hakari init {self.path} --package-name {self.package} --skip-config --yes"
             )
-        lines += [
-            "cargo hakari generate (when `generate --diff` shows a change)",
-            "cargo hakari manage-deps --yes (when `manage-deps --dry-run` has operations)",
-        ]
+        config = root / HAKARI_CONFIG
+        current = config.read_text(encoding="utf-8") if config.is_file() else None
+        if lines or current != self.config:
+            return [
+                *lines,
+                "cargo hakari generate (when `generate --diff` shows a change)",
+                "cargo hakari manage-deps --yes (when `manage-deps --dry-run` has operations)",
+            ]
+        if _hakari(root, "generate", "--diff", ok=(0, 1)).returncode == 1:
+            lines.append(f"cargo hakari generate (would change {self.path}/Cargo.toml)")
+        if _hakari(root, "manage-deps", "--dry-run", ok=(0, 1)).returncode == 1:
+            lines.append("cargo hakari manage-deps --yes (members' workspace-hack dependency)")
         return lines
 
     def prepare(self, root: Path, ctx: StepContext) -> None:

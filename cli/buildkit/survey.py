@@ -1,0 +1,353 @@
+"""What ``buildkit init`` reads from a repository before it chooses anything, like a maintainer
+would: the default branch, the declared MSRV, the toolchain file, the workflows that already
+run tests or lints, and files of the user's own at the paths buildkit would write.
+
+The survey only reads (and, when asked, runs ``cargo fmt --check`` and ``cargo clippy``); the
+choices it derives become the first ``buildkit.yaml``, and its findings init's summary.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from buildkit.existing_ci import CHECKS, ExistingWorkflow, existing_workflows
+from buildkit.render.ci_workflow import toolchain_channel
+from buildkit.render.hakari_config import HAKARI_CONFIG, import_hakari_config
+from buildkit.render.ownership import GENERATED
+from buildkit.workspace import Member, Workspace, git_output
+
+DEFAULT_BRANCH = "main"
+# Owned single files whose path the profile can move: (profile key, default path).
+MOVABLE_PATHS = (
+    ("cq.path", "scripts/cq"),
+    ("ci.path", ".github/workflows/rust.yml"),
+    ("env.file", ".config/buildkit.env"),
+)
+# A devcontainer of the user's own: buildkit's Feature goes into it instead.
+DEVCONTAINER_FILES = (".devcontainer/devcontainer.json", ".devcontainer/Dockerfile")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The result of running one lint on the repository as it is."""
+
+    clean: bool | None  # None: could not tell (tool missing, not run)
+    detail: str
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What init found in the repository; ``choices`` and ``summary`` are derived from it."""
+
+    default_branch: str
+    branch_source: str
+    rust_version: str | None
+    toolchain: str | None  # channel of rust-toolchain(.toml), when it names one
+    workflows: tuple[ExistingWorkflow, ...]
+    taken_paths: Mapping[str, str]  # profile key -> the user's file at its default path
+    fmt: Probe
+    clippy: Probe
+    hakari_config: str | None = None  # an existing .config/hakari.toml not written by buildkit
+    hakari_import: Mapping[str, Any] = field(default_factory=dict)  # its settings, as profile keys
+    own_devcontainer: str | None = None  # a devcontainer file of the user's own
+    cq_path_option: str | None = None  # --cq-path
+    msrv_blocker: str = ""  # why an MSRV job would fail on the repository as it is
+    notes: tuple[str, ...] = field(default=())
+
+    def already_run(self, check: str) -> list[str]:
+        return [w.path for w in self.workflows if check in w.runs]
+
+    def choices(self) -> dict[str, dict[str, Any]]:
+        """Profile sections (only the keys that differ from the defaults) for the first
+        ``buildkit.yaml``."""
+        ci: dict[str, Any] = {"branches": [self.default_branch]}
+        for check in ("test", "clippy", "fmt"):
+            if self.already_run(check):
+                ci[check] = False
+        if self.fmt.clean is not True and "fmt" not in ci:
+            ci["fmt"] = False
+        if self.rust_version and not self.already_run("msrv") and not self.msrv_blocker:
+            ci["msrv"] = self.rust_version
+        ci["clippy_deny_warnings"] = self.clippy.clean is True
+        out: dict[str, dict[str, Any]] = {"ci": ci}
+        if self.hakari_import:
+            out["hakari"] = dict(self.hakari_import)
+        if self.own_devcontainer:
+            out["devcontainer"] = {"enabled": False, "feature": True}
+        for key, path in self.taken_paths.items():
+            section, name = key.split(".")
+            out.setdefault(section, {})[name] = path
+        if self.cq_path_option:
+            out.setdefault("cq", {})["path"] = self.cq_path_option
+        return out
+
+    def summary(self, chosen: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """init's short report: what it found, then what it chose and the key to change it."""
+        ci = chosen.get("ci", {})
+        found = [f"default branch {self.default_branch} ({self.branch_source})"]
+        if self.rust_version:
+            found.append(f"rust-version {self.rust_version}")
+        if self.toolchain:
+            found.append(f"rust-toolchain file (channel {self.toolchain})")
+        lines = ["found: " + "; ".join(found)]
+        lines += [f"found: {w.describe()}" for w in self.workflows]
+        lines.append(f"chose: ci.branches {list(ci.get('branches', []))} (pushes there run CI)")
+        labels = {"test": "the tests", "clippy": "clippy", "fmt": "rustfmt"}
+        for check, label in labels.items():
+            if ci.get(check) is False and self.already_run(check):
+                lines.append(
+                    f"chose: {CHECKS[check]}: false: {', '.join(self.already_run(check))} "
+                    f"already runs {label}; set {CHECKS[check]}: true to add buildkit's"
+                )
+        if ci.get("fmt") is False and not self.already_run("fmt"):
+            lines.append(
+                f"chose: ci.fmt: false: {self.fmt.detail}; set ci.fmt: true once "
+                "`cargo fmt --all --check` passes"
+            )
+        if ci.get("msrv"):
+            lines.append(
+                f"chose: ci.msrv: {ci['msrv']}: a job runs `cargo check` with the declared "
+                "rust-version"
+            )
+        elif self.rust_version and self.msrv_blocker:
+            lines.append(
+                f"chose: no MSRV job: {self.msrv_blocker}; set ci.msrv: {self.rust_version!r} "
+                "once it can build"
+            )
+        elif self.rust_version:
+            lines.append(
+                f"chose: no MSRV job: {', '.join(self.already_run('msrv'))} already checks "
+                f"rust-version {self.rust_version}; set ci.msrv: {self.rust_version!r} to add one"
+            )
+        if "clippy" not in ci:
+            if ci.get("clippy_deny_warnings"):
+                lines.append(f"chose: ci.clippy_deny_warnings: true: {self.clippy.detail}")
+            else:
+                lines.append(
+                    f"chose: ci.clippy_deny_warnings: false: {self.clippy.detail}; CI shows "
+                    "clippy's warnings without failing (set it to true once clippy is clean)"
+                )
+        for key, path in self.taken_paths.items():
+            default = dict(MOVABLE_PATHS)[key]
+            use = ""
+            if key == "cq.path":
+                name = PurePosixPath(path).name
+                use = f"; build with `{path} build` (`{name} build` with direnv)"
+            lines.append(
+                f"chose: {key}: {path}: {default} is a file of your own and stays as it is{use}"
+            )
+        if self.cq_path_option:
+            lines.append(f"chose: cq.path: {self.cq_path_option} (--cq-path)")
+        if self.hakari_config:
+            keys = ", ".join(k for k in self.hakari_import if k != "enabled")
+            lines.append(
+                f"chose: hakari: the settings of your {self.hakari_config} ({keys}) are now in "
+                "buildkit.yaml's hakari section; buildkit writes that file with the same settings"
+            )
+        if self.own_devcontainer:
+            lines.append(
+                f"chose: devcontainer.enabled: false, devcontainer.feature: true: "
+                f"{self.own_devcontainer} is your own and stays as it is; add "
+                '"./buildkit-feature" to its features for cq and the env there'
+            )
+        lines += list(self.notes)
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "default_branch": self.default_branch,
+            "default_branch_source": self.branch_source,
+            "rust_version": self.rust_version,
+            "toolchain": self.toolchain,
+            "workflows": [
+                {
+                    "path": w.path,
+                    "runs": sorted(w.runs),
+                    "runners": list(w.runners),
+                    "problem": w.problem,
+                }
+                for w in self.workflows
+            ],
+            "user_files_at_owned_paths": {
+                dict(MOVABLE_PATHS)[k]: {"key": k, "chosen": v} for k, v in self.taken_paths.items()
+            },
+            "fmt_clean": self.fmt.clean,
+            "clippy_clean": self.clippy.clean,
+            "hakari_config": self.hakari_config,
+        }
+
+
+def survey(
+    root: Path,
+    workspace: Workspace,
+    *,
+    run_clippy: bool,
+    cq_path: str | None = None,
+    progress: Any = None,
+    all_members: tuple[Member, ...] = (),
+) -> Survey:
+    """Read the repository at ``root``; ``run_clippy`` compiles it with clippy (slow on a big
+    workspace, and it writes target/) to learn whether clippy is clean today."""
+    branch, source = default_branch(root)
+    msrv = workspace.rust_version
+    workflows = tuple(existing_workflows(root, msrv))
+    taken = taken_paths(root)
+    if cq_path is not None:
+        taken.pop("cq.path", None)
+    # clippy compiles the workspace: run it only when buildkit's CI would run clippy at all.
+    run_clippy = run_clippy and not any("clippy" in w.runs for w in workflows)
+    if progress and run_clippy:
+        progress(
+            "init: running `cargo clippy --workspace --all-targets` to learn whether CI can "
+            "make clippy's warnings fatal (--no-clippy skips it)"
+        )
+    hakari_config, hakari_import = None, {}
+    if is_users_file(root / HAKARI_CONFIG):
+        hakari_config = HAKARI_CONFIG
+        hakari_import = import_hakari_config(root / HAKARI_CONFIG, HAKARI_CONFIG)
+        package = hakari_import.get("package")
+        hack = next((m for m in all_members or workspace.members if m.name == package), None)
+        if hack is not None:
+            hakari_import["path"] = hack.path
+    own_devcontainer = next((p for p in DEVCONTAINER_FILES if is_users_file(root / p)), None)
+    return Survey(
+        msrv_blocker=lockfile_blocker(root, msrv) if msrv else "",
+        cq_path_option=cq_path,
+        own_devcontainer=own_devcontainer,
+        hakari_config=hakari_config,
+        hakari_import=hakari_import,
+        default_branch=branch,
+        branch_source=source,
+        rust_version=msrv,
+        toolchain=toolchain_channel(root, "") or None,
+        workflows=workflows,
+        taken_paths=taken,
+        fmt=probe_fmt(root),
+        clippy=probe_clippy(root)
+        if run_clippy
+        else Probe(None, "clippy was not run (--dry-run or --no-clippy)"),
+    )
+
+
+# -- the default branch -------------------------------------------------------------------
+
+
+def default_branch(root: Path) -> tuple[str, str]:
+    """The branch pushes go to: the remote's HEAD, else ``init.defaultBranch`` when the
+    repository has that branch (or no branch yet), else the current branch, else main."""
+    remote = git_output(root, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD")
+    if remote and remote.strip().startswith("refs/remotes/origin/"):
+        return remote.strip().removeprefix("refs/remotes/origin/"), "origin/HEAD"
+    current = (git_output(root, "symbolic-ref", "--quiet", "--short", "HEAD") or "").strip()
+    configured = (git_output(root, "config", "init.defaultBranch") or "").strip()
+    if configured:
+        branches = (git_output(root, "branch", "--list", "--format=%(refname:short)") or "").split()
+        if configured in branches or not branches:
+            return configured, "init.defaultBranch"
+    if current:
+        return current, "the current branch"
+    return DEFAULT_BRANCH, "no git repository; the default"
+
+
+# -- files of the user's own at buildkit's paths -----------------------------------------
+
+
+def taken_paths(root: Path) -> dict[str, str]:
+    """For each movable owned path holding a file buildkit did not write: the next free path."""
+    out = {}
+    for key, default in MOVABLE_PATHS:
+        if is_users_file(root / default):
+            out[key] = next_free_path(root, default)
+    return out
+
+
+def is_users_file(path: Path) -> bool:
+    """A file there that carries no buildkit header (a generated one, edited or not, is ours)."""
+    if not path.exists() and not path.is_symlink():
+        return False
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace").split("\n", 3)[:3]
+    except OSError:
+        return True
+    return GENERATED not in "\n".join(head)
+
+
+def next_free_path(root: Path, default: str) -> str:
+    """``scripts/cq`` → ``scripts/buildkit-cq`` (then ``scripts/buildkit-cq-2``, …)."""
+    posix = PurePosixPath(default)
+    name = posix.name if posix.name.startswith("buildkit") else f"buildkit-{posix.name}"
+    stem, suffix = (
+        (name.rsplit(".", 1)[0], "." + name.rsplit(".", 1)[1]) if "." in name else (name, "")
+    )
+    candidate = posix.with_name(name)
+    number = 2
+    while (root / candidate).exists() or (root / candidate).is_symlink() or candidate == posix:
+        candidate = posix.with_name(f"{stem}-{number}{suffix}")
+        number += 1
+    return candidate.as_posix()
+
+
+# -- the MSRV ------------------------------------------------------------------------------
+
+# The first cargo that reads each Cargo.lock format (`version = N` at its top).
+_LOCKFILE_READERS = {3: (1, 53), 4: (1, 78)}
+
+
+def lockfile_blocker(root: Path, msrv: str) -> str:
+    """Why cargo at the MSRV cannot read this repository's Cargo.lock (empty when it can)."""
+    try:
+        text = (root / "Cargo.lock").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+    found = re.search(r"^version\s*=\s*(\d+)\s*$", text, re.M)
+    needed = _LOCKFILE_READERS.get(int(found.group(1))) if found else None
+    wanted = tuple(int(p) for p in msrv.split(".")[:2] if p.isdigit())
+    if needed and wanted < needed:
+        return (
+            f"Cargo.lock is format {found.group(1) if found else '?'}, which cargo reads from "
+            f"{needed[0]}.{needed[1]} on, newer than rust-version {msrv}"
+        )
+    return ""
+
+
+# -- lint probes --------------------------------------------------------------------------
+
+
+def probe_fmt(root: Path) -> Probe:
+    run = _cargo(root, "fmt", "--all", "--check")
+    if run is None or run.returncode not in (0, 1):
+        return Probe(None, "`cargo fmt` could not run here (is rustfmt installed?)")
+    if run.returncode == 0:
+        return Probe(True, "`cargo fmt --all --check` passes")
+    files = {
+        line.split(" at ")[0] for line in run.stdout.splitlines() if line.startswith("Diff in")
+    }
+    return Probe(False, f"`cargo fmt --all --check` fails today ({len(files) or 'some'} place(s))")
+
+
+def probe_clippy(root: Path) -> Probe:
+    run = _cargo(root, "clippy", "--workspace", "--all-targets", "--message-format=short")
+    if run is None:
+        return Probe(None, "`cargo clippy` could not run here")
+    warnings = sum(1 for line in run.stderr.splitlines() if re.search(r": warning: ", line))
+    if run.returncode != 0:
+        return Probe(False, "`cargo clippy --workspace --all-targets` fails today")
+    if warnings:
+        return Probe(False, f"cargo clippy reports {warnings} warning(s) today")
+    return Probe(True, "cargo clippy reports no warnings today")
+
+
+def _cargo(root: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
+    env = {**os.environ, "CARGO_INCREMENTAL": "0", "CARGO_TERM_COLOR": "never"}
+    try:
+        return subprocess.run(
+            ["cargo", *args], cwd=root, env=env, capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return None
