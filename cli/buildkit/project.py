@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -262,7 +263,7 @@ def current_profile(
     if not re.search(r"^workspace:", text, re.M):
         in_memory = Profile(root=root, path=path, data={**profile.data, "workspace": detected})
         return ProfileState(in_memory, workspace, False, None)
-    stale = workspace_changes(profile.section("workspace"), detected)
+    stale = workspace_changes(dataclasses.asdict(profile.model.workspace), detected)
     if not stale:
         return ProfileState(profile, workspace, False, None)
     text = replace_workspace_section(text, detected)
@@ -291,7 +292,7 @@ def _render(
         return replace(result, steps=planned)
     if result.conflicts and not force:
         raise ConflictError(result.conflicts, root)
-    require_linker(profile.section("cargo"))
+    require_linker(profile.model.cargo)
     # Everything a step needs (a tool installed) is in place before the first file is written.
     ctx = ctx or StepContext()
     for step in steps:

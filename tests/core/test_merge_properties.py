@@ -4,6 +4,7 @@ profiles. Checked in Python on many cases, and by real cargo on a few."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from buildkit.errors import BadInput
+from buildkit.profile import parse_profile
 from buildkit.render.cargo_config import LINUX_TARGETS, cargo_settings
 from buildkit.render.ownership import ManagedKey, MergedToml
 
@@ -102,9 +104,12 @@ def user_configs(draw: st.DrawFn) -> str:
     return text
 
 
+DEFAULT_CARGO = parse_profile("version: 1\n", root=Path(), path=Path("buildkit.yaml")).model.cargo
+
+
 @st.composite
 def profiles(draw: st.DrawFn) -> tuple[ManagedKey, ...]:
-    cargo = {
+    cargo: dict[str, Any] = {
         "dependency_debug": draw(st.sampled_from([None, "none", "line-tables-only", False])),
         "jobs": draw(st.none() | st.integers(1, 64)),
         "incremental": draw(st.none() | st.booleans()),
@@ -112,7 +117,7 @@ def profiles(draw: st.DrawFn) -> tuple[ManagedKey, ...]:
         "linker": draw(st.sampled_from(["none", "lld", "mold"])),
     }
     version = draw(st.none() | st.sampled_from([(1, 85), (1, 90)]))
-    return cargo_settings(cargo, rust_version=version)
+    return cargo_settings(dataclasses.replace(DEFAULT_CARGO, **cargo), rust_version=version)
 
 
 def leaves(tree: Mapping[str, Any], at: Key = ()) -> dict[Key, Any]:

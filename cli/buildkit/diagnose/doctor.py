@@ -85,7 +85,7 @@ def grace_seconds(root: Path) -> float:
         return float(env)
     if (root / PROFILE_FILE).is_file():
         try:
-            value = load_profile(root).section("cq").get("grace_seconds", 10)
+            value = load_profile(root).model.cq.grace_seconds
             return float(value)
         except Exception:  # a broken profile is `buildkit check`'s business
             return 10.0

@@ -97,7 +97,7 @@ def repo_cq(root: Path) -> Path | None:
     relative = "scripts/cq"
     if (root / PROFILE_FILE).is_file():
         try:
-            relative = str(load_profile(root).section("cq").get("path", relative))
+            relative = load_profile(root).model.cq.path
         except Exception:  # a broken profile is reported elsewhere; fall back to the default
             relative = "scripts/cq"
     candidate = root / relative

@@ -41,20 +41,17 @@ class Profile:
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", build_model(self.data))
 
-    def section(self, name: str) -> Mapping[str, Any]:
-        value: Mapping[str, Any] = self.data[name]
-        return value
-
     @property
     def hakari_enabled(self) -> bool:
         """``hakari.enabled: null`` means on for workspaces of two or more members."""
-        enabled = self.data["hakari"]["enabled"]
+        enabled = self.model.hakari.enabled
         if enabled is None:
-            return len(self.data["workspace"]["members"]) >= 2
-        return bool(enabled)
+            return len(self.model.workspace.members) >= 2
+        return enabled
 
     def template_context(self) -> dict[str, Any]:
-        """What every template sees: the profile as ``profile``, as the ansible roles pass it."""
+        """What every template sees: the profile as ``profile``, every default filled in (the
+        one place outside the loader that reads the profile as a mapping: Jinja reads it)."""
         data = dict(self.data)
         data["hakari"] = {**data["hakari"], "enabled": self.hakari_enabled}
         pinned = data["devcontainer"]["cargo_hakari_version"] or pinned_tool("cargo-hakari")

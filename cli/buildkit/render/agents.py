@@ -20,19 +20,19 @@ PRE_TOOL_USE = f"{HOOKS_DIR}/claude-pre-tool-use.pl"
 
 def shim_enabled(profile: Profile) -> bool:
     """The shim needs cq: without it there is no queue to send cargo to."""
-    return bool(profile.section("agents")["shim_cargo"] and profile.section("cq")["enabled"])
+    return profile.model.agents.shim_cargo and profile.model.cq.enabled
 
 
 def shim_path(profile: Profile) -> str:
-    return posixpath.join(profile.section("agents")["shim_dir"], "cargo")
+    return posixpath.join(profile.model.agents.shim_dir, "cargo")
 
 
 def artifacts(profile: Profile) -> list[Artifact]:
-    cq_on = bool(profile.section("cq")["enabled"])
+    cq_on = profile.model.cq.enabled
     out = [_shim(profile)]
     if cq_on:
         out.extend(_instructions(profile))
-    out.extend(_claude_hooks(profile, cq_on and profile.section("agents")["claude_settings"]))
+    out.extend(_claude_hooks(profile, cq_on and profile.model.agents.claude_settings))
     return out
 
 
@@ -54,7 +54,7 @@ def agent_context(
     """What the agent templates see, for a repository (relative paths) or a user's home
     (absolute ones): where cq, the shim and the hooks are relative to each other."""
     context = profile.template_context()
-    context["profile"]["agents"] = {**profile.section("agents"), "shim_cargo": shim_on}
+    context["profile"]["agents"] = {**context["profile"]["agents"], "shim_cargo": shim_on}
     context.update(
         cq_command=cq_command,
         shim_on=shim_on,
@@ -74,12 +74,13 @@ def _shim(profile: Profile) -> Artifact:
 
 
 def _instructions(profile: Profile) -> list[Artifact]:
-    agents = profile.section("agents")
+    agents = profile.model.agents
+    switches = {"agents_md": agents.agents_md, "claude_md": agents.claude_md}
     body = templating.render("templates", "agent-instructions.md.j2", _context(profile))
     return [
         ManagedBlock(path=path, body=body, comment="<!--", comment_end=" -->")
         for switch, path in INSTRUCTION_FILES.items()
-        if agents[switch]
+        if switches[switch]
     ]
 
 

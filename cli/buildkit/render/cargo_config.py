@@ -6,12 +6,11 @@ import platform
 import re
 import shutil
 import tomllib
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from buildkit.errors import BadInput, EnvironmentProblem
 from buildkit.profile import Profile
+from buildkit.profile.model import CargoSection
 from buildkit.render.ownership import Artifact, ManagedKey, MergedToml
 
 # The Linux targets a fast linker is set for. Keys per triple apply only when building for
@@ -25,7 +24,7 @@ LEGACY_CONFIG = ".cargo/config"
 
 
 def cargo_settings(
-    cargo: Mapping[str, Any], *, rust_version: tuple[int, int] | None = None
+    cargo: CargoSection, *, rust_version: tuple[int, int] | None = None
 ) -> tuple[ManagedKey, ...]:
     """The TOML keys a profile's cargo section sets; shared with the machine (ansible) side.
 
@@ -33,29 +32,29 @@ def cargo_settings(
     default on x86_64 Linux, so ``linker: lld`` is set for the other Linux targets only.
     """
     keys: list[ManagedKey] = []
-    if cargo["dependency_debug"] is not None:
+    if cargo.dependency_debug is not None:
         keys.append(
             ManagedKey(
                 ("profile", "dev", "package", "*", "debug"),
-                cargo["dependency_debug"],
+                cargo.dependency_debug,
                 "cargo.dependency_debug",
             )
         )
-    if cargo["jobs"] is not None:
-        keys.append(ManagedKey(("build", "jobs"), cargo["jobs"], "cargo.jobs"))
-    if cargo["incremental"] is not None:
-        keys.append(ManagedKey(("build", "incremental"), cargo["incremental"], "cargo.incremental"))
-    if cargo["build_dir"] is not None:
-        keys.append(ManagedKey(("build", "build-dir"), cargo["build_dir"], "cargo.build_dir"))
-    if cargo.get("split_debuginfo") is not None:
+    if cargo.jobs is not None:
+        keys.append(ManagedKey(("build", "jobs"), cargo.jobs, "cargo.jobs"))
+    if cargo.incremental is not None:
+        keys.append(ManagedKey(("build", "incremental"), cargo.incremental, "cargo.incremental"))
+    if cargo.build_dir is not None:
+        keys.append(ManagedKey(("build", "build-dir"), cargo.build_dir, "cargo.build_dir"))
+    if cargo.split_debuginfo is not None:
         keys.append(
             ManagedKey(
                 ("profile", "dev", "split-debuginfo"),
-                cargo["split_debuginfo"],
+                cargo.split_debuginfo,
                 "cargo.split_debuginfo",
             )
         )
-    linker = cargo["linker"]
+    linker = cargo.linker
     for triple in LINUX_TARGETS if linker != "none" else ():
         lld_default = rust_version is not None and rust_version >= LLD_DEFAULT_SINCE
         if linker == "lld" and triple == LINUX_TARGET and lld_default:
@@ -73,10 +72,10 @@ def cargo_settings(
     return tuple(keys)
 
 
-def require_linker(cargo: Mapping[str, Any]) -> None:
+def require_linker(cargo: CargoSection) -> None:
     """Selecting a linker the machine lacks would break every build here: refuse it at render
     time on Linux, where the setting applies; elsewhere (macOS) the keys are inert."""
-    linker = cargo["linker"]
+    linker = cargo.linker
     if linker == "none" or platform.system() != "Linux":
         return
     if shutil.which(_LINKER_PROGRAMS[linker]) is None:
@@ -116,8 +115,8 @@ def refuse_legacy_config(root: Path, config_path: str) -> None:
 
 
 def artifacts(profile: Profile) -> list[Artifact]:
-    cargo = profile.section("cargo")
-    refuse_legacy_config(profile.root, cargo["config_path"])
+    cargo = profile.model.cargo
+    refuse_legacy_config(profile.root, cargo.config_path)
     keys = cargo_settings(cargo, rust_version=workspace_rust_version(profile.root))
-    base = (profile.root / cargo["config_path"]).parent
-    return [MergedToml(path=cargo["config_path"], managed=keys, base=base)]
+    base = (profile.root / cargo.config_path).parent
+    return [MergedToml(path=cargo.config_path, managed=keys, base=base)]

@@ -88,24 +88,24 @@ def render_workflow(profile: Profile) -> str:
 
 def job_names(profile: Profile) -> list[str]:
     """The jobs the workflow has, in order (a workflow needs at least one)."""
-    ci = profile.section("ci")
+    ci = profile.model.ci
     wanted = {
-        "lint": ci["fmt"] or ci["clippy"],
-        "test": ci["test"],
-        "msrv": bool(ci["msrv"]),
+        "lint": ci.fmt or ci.clippy,
+        "test": ci.test,
+        "msrv": bool(ci.msrv),
         "hakari": profile.hakari_enabled,
-        "buildkit": ci["buildkit_check"] and bool(ci["buildkit_requirement"]),
+        "buildkit": ci.buildkit_check and bool(ci.buildkit_requirement),
     }
     return [name for name, on in wanted.items() if on]
 
 
 def artifacts(profile: Profile) -> list[Artifact]:
-    ci = profile.section("ci")
-    if not ci["enabled"]:
-        return [RetiredFile(path=ci["path"])]
+    ci = profile.model.ci
+    if not ci.enabled:
+        return [RetiredFile(path=ci.path)]
     if not job_names(profile):
         raise BadInput(
             f"{profile.path}: ci: every job is off (ci.test, ci.fmt, ci.clippy, ci.msrv, hakari, "
             "ci.buildkit_check); turn one on, or set ci.enabled: false"
         )
-    return [OwnedFile(path=ci["path"], body=render_workflow(profile))]
+    return [OwnedFile(path=ci.path, body=render_workflow(profile))]

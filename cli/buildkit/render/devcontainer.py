@@ -8,6 +8,7 @@ after the header is plain JSON, checked here before anything is written.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,7 +81,7 @@ def container_cargo_text(profile: Profile) -> str | None:
     """The cargo keys a container gets in its cargo home, as the repository's merge writes them
     (byte for byte the same key lines): every repository key but the build-dir, whose template
     names a workspace, and the linker, which the image may not have."""
-    cargo = {**profile.section("cargo"), "build_dir": None, "linker": "none"}
+    cargo = dataclasses.replace(profile.model.cargo, build_dir=None, linker="none")
     merged = MergedToml(path=FEATURE_CARGO, managed=cargo_settings(cargo))
     return merged.render(None) if merged.managed else None
 

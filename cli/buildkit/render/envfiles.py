@@ -8,12 +8,12 @@ from buildkit.render.ownership import Artifact, ManagedBlock, OwnedFile
 
 
 def artifacts(profile: Profile) -> list[Artifact]:
-    env = profile.section("env")
+    env = profile.model.env
     context = profile.template_context()
     out: list[Artifact] = [
-        OwnedFile(path=env["file"], body=templating.render("templates", "env.sh.j2", context))
+        OwnedFile(path=env.file, body=templating.render("templates", "env.sh.j2", context))
     ]
-    if env["direnv"]:
+    if env.direnv:
         out.append(
             ManagedBlock(path=".envrc", body=templating.render("templates", "envrc.j2", context))
         )

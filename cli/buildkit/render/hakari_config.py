@@ -178,7 +178,7 @@ def artifacts(profile: Profile) -> list[Artifact]:
     if not profile.hakari_enabled:
         return [RetiredFile(path=HAKARI_CONFIG)]
     body = templating.render("templates", "hakari.toml.j2", profile.template_context())
-    hack = profile.section("hakari")["path"].strip("/")
+    hack = profile.model.hakari.path.strip("/")
     # A merge conflict marker in the generated Cargo.toml breaks cargo, and hakari needs LF.
     attributes = f"/{hack}/Cargo.toml merge=binary -crlf\n"
     return [
@@ -190,11 +190,9 @@ def artifacts(profile: Profile) -> list[Artifact]:
 def steps(profile: Profile) -> list[Step]:
     if not profile.hakari_enabled:
         return []
-    hakari = profile.section("hakari")
+    hakari = profile.model.hakari
     config = next(a for a in artifacts(profile) if a.path == HAKARI_CONFIG).render(None)
-    return [
-        HakariStep(package=hakari["package"], path=hakari["path"].strip("/"), config=config or "")
-    ]
+    return [HakariStep(package=hakari.package, path=hakari.path.strip("/"), config=config or "")]
 
 
 @dataclass(frozen=True)

@@ -16,19 +16,15 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from buildkit.profile import Profile
-from buildkit.profile.model import MachineSection
+from buildkit.profile.model import CargoLinker, CargoSection, MachineSection
 from buildkit.render import agents, templating
 from buildkit.render.cargo_config import cargo_settings
 from buildkit.render.cq import render_cq
 from buildkit.render.merged_json import MergedJson
 from buildkit.render.ownership import Artifact, ManagedBlock, ManagedKey, MergedToml, OwnedFile
 
-# Cargo keys that describe a repository, not a machine: a build-dir template or incremental
-# policy belongs to a project's own .cargo/config.toml.
-REPOSITORY_ONLY = ("build_dir", "incremental")
 ENV_FILE = ".config/buildkit/env.sh"
 SHIM_DIR = ".local/share/buildkit/bin"
 HOOKS_DIR = ".config/buildkit/hooks"
@@ -78,7 +74,7 @@ class HomeLayout:
     env_file: Path
     rc_file: Path
     cargo_config: Path
-    linker: str
+    linker: CargoLinker
     shim_dir: Path
     hooks_dir: Path
     claude_settings: Path
@@ -104,10 +100,11 @@ class HomeLayout:
         )
 
 
-def machine_cargo_keys(cargo: Mapping[str, Any], linker: str) -> tuple[ManagedKey, ...]:
-    """The keys a machine gets: the profile's cargo settings minus the repository-only ones,
-    with the linker from ``machine.fast_linker``."""
-    section = {**cargo, **dict.fromkeys(REPOSITORY_ONLY), "linker": linker}
+def machine_cargo_keys(cargo: CargoSection, linker: CargoLinker) -> tuple[ManagedKey, ...]:
+    """The keys a machine gets: the profile's cargo settings minus the repository-only ones
+    (a build-dir template or incremental policy belongs to a project's own config), with the
+    linker from ``machine.fast_linker``."""
+    section = dataclasses.replace(cargo, build_dir=None, incremental=None, linker=linker)
     return tuple(
         dataclasses.replace(key, source="machine.fast_linker")
         if key.source == "cargo.linker"
@@ -143,7 +140,7 @@ def artifacts(profile: Profile, machine: Machine) -> list[Artifact]:
         cq = render_cq(profile)
         out.append(OwnedFile(path=str(layout.bin_dir / "cq"), body=cq, executable=True))
     if settings.cargo_config:
-        keys = machine_cargo_keys(profile.section("cargo"), layout.linker)
+        keys = machine_cargo_keys(profile.model.cargo, layout.linker)
         out.append(MergedToml(path=str(layout.cargo_config), managed=keys, command=PROVISION))
     if settings.shell_env:
         env = templating.render("templates", "env.sh.j2", context)
