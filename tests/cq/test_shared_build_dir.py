@@ -1,0 +1,205 @@
+"""cq's shared build-dir never serves one worktree another worktree's code (issue 12).
+
+Three worktrees on branches whose binary text, build-script output, proc-macro, vendor/ path
+dependency, example and test assertion differ take turns through the real cq and real cargo in
+a seeded random order (build, run, test, and a plain cargo build outside cq), with their source
+mtimes pushed into the past and the future. After every step each worktree's own binary must
+print its own branch's text. The control runs the same sequence through a cq whose invalidation
+is cut out (the old behaviour) and must observe wrong code."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from cq.cq_helpers import cq_env, git, render_cq
+from cq.shared_workspace import EXPECTED, make_shared_repo, source_files
+
+BRANCHES = ["main", "b2", "b3"]
+STEPS = 30
+SEED = 12
+# The one line of the rendered cq that decides to invalidate; the control replaces it.
+INVALIDATE = 'if [ "$cq_last" != "$cq_ws" ]; then'
+# The line that points the build-dir's binary names at the worktree's; its control cuts it out.
+LINK_BINS = '    cq_share_bins "$@"\n'
+
+
+@dataclass
+class Rig:
+    cq: Path
+    checkouts: dict[str, Path]
+    env: dict[str, str]
+    build_dir: Path
+    wrong: list[str] = field(default_factory=list)
+
+    def cq_run(self, branch: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["dash", str(self.cq), *args],
+            cwd=self.checkouts[branch],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    def plain_cargo(self, branch: str, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in self.env.items() if not k.startswith("CQ_")}
+        return subprocess.run(
+            ["cargo", *args],
+            cwd=self.checkouts[branch],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    def binary_output(self, branch: str, *relative: str) -> str | None:
+        path = self.checkouts[branch].joinpath("target", "debug", *relative)
+        if not path.exists():
+            return None
+        return subprocess.run(
+            [str(path)], capture_output=True, text=True, check=True, timeout=60
+        ).stdout.strip()
+
+
+def make_rig(tmp_path: Path, invalidate: bool, link_bins: bool = True) -> Rig:
+    checkouts = make_shared_repo(tmp_path / "repo", BRANCHES)
+    cq = render_cq(tmp_path / "cq" / "cq", shared_target_dir=True)
+    text = cq.read_text()
+    for keep, line, replacement in (
+        (invalidate, INVALIDATE, "if false; then"),
+        (link_bins, LINK_BINS, "    :\n"),
+    ):
+        if not keep:
+            assert text.count(line) == 1, "the control must find the line it cuts out"
+            text = text.replace(line, replacement)
+    cq.write_text(text)
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    env = cq_env(state, CARGO_NET_OFFLINE="true")
+    common = git(checkouts["main"], "rev-parse", "--path-format=absolute", "--git-common-dir")
+    return Rig(cq, checkouts, env, Path(common.strip()) / "buildkit" / "build-dir")
+
+
+def push_mtimes(rng: random.Random, checkout: Path) -> str:
+    """Every source file of ``checkout`` to one moment in the past or the future."""
+    when = rng.choice(["past", "future"])
+    offset = rng.randint(1, 30) * 86400
+    stamp = time.time() + offset if when == "future" else 978307200 + offset  # 2001 + days
+    for path in source_files(checkout):
+        os.utime(path, (stamp, stamp))
+    return when
+
+
+def step(rig: Rig, branch: str, op: str) -> None:
+    """Run one operation in ``branch``'s worktree; record what was wrong."""
+    expected = EXPECTED.format(b=branch)
+    if op == "plain":
+        done = rig.plain_cargo(branch, "build", "--quiet", "--offline")
+    else:
+        args = {
+            "build": ["build", "--quiet"],
+            "run": ["run", "--quiet", "--bin", "app"],
+            "test": ["test", "--quiet", "--", "--nocapture"],
+        }[op]
+        done = rig.cq_run(branch, *args)
+    if op == "test":
+        if done.returncode != 0 or f"RAN {branch}\n" not in done.stdout:
+            rig.wrong.append(f"{op} in {branch}: rc {done.returncode}\n{done.stdout}{done.stderr}")
+        return
+    assert done.returncode == 0, f"{op} in {branch} failed:\n{done.stderr}"
+    if op == "run" and done.stdout.strip() != expected:
+        rig.wrong.append(f"run in {branch} printed {done.stdout.strip()!r}")
+
+
+def check_every_binary(rig: Rig, after: str) -> None:
+    """Each worktree's target/ holds its own branch's binary and example, whatever ran last."""
+    for branch in BRANCHES:
+        seen = rig.binary_output(branch, "app")
+        if seen is not None and seen != EXPECTED.format(b=branch):
+            rig.wrong.append(f"after {after}: {branch}'s target/debug/app printed {seen!r}")
+        example = rig.binary_output(branch, "examples", "ex")
+        if example is not None and example != f"{branch}-example":
+            rig.wrong.append(f"after {after}: {branch}'s example printed {example!r}")
+
+
+def alternate(rig: Rig, stop_at_first_wrong: bool) -> list[str]:
+    rng = random.Random(SEED)  # noqa: S311 # a reproducible order, not a secret
+    history: list[str] = []
+    for n in range(STEPS):
+        branch = rng.choice(BRANCHES)
+        op = rng.choice(["build", "run", "test", "test", "plain"] if n > 2 else ["build"])
+        if n > 2 and rng.random() < 0.6:
+            pushed = rng.choice(BRANCHES)
+            history.append(f"mtimes of {pushed} into the {push_mtimes(rng, rig.checkouts[pushed])}")
+        step(rig, branch, op)
+        history.append(f"{op} in {branch}")
+        check_every_binary(rig, history[-1])
+        if rig.wrong and stop_at_first_wrong:
+            break
+    return history
+
+
+def test_alternating_worktrees_each_get_their_own_code(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, invalidate=True)
+    history = alternate(rig, stop_at_first_wrong=False)
+    assert not rig.wrong, "\n".join(history) + "\n\nWRONG:\n" + "\n".join(rig.wrong)
+    ops = {h.split(" in ")[0] for h in history}
+    assert {"build", "run", "test", "plain"} <= ops, history
+    # the sharing is real: one build-dir holds the units, not each worktree's target/
+    assert list(rig.build_dir.glob("debug/deps/libcfg_if-*.rlib"))
+
+
+def test_control_without_invalidation_serves_another_worktrees_code(tmp_path: Path) -> None:
+    # The old behaviour (a build-dir shared with nothing invalidated) on the same sequence.
+    rig = make_rig(tmp_path, invalidate=False)
+    history = alternate(rig, stop_at_first_wrong=True)
+    print("\n".join(history), "\n".join(rig.wrong), sep="\nWRONG:\n")
+    assert rig.wrong, "the control saw no wrong code; the stress sequence proves nothing:\n" + (
+        "\n".join(history)
+    )
+
+
+def test_a_new_worktree_compiles_no_registry_dependency_a_sibling_compiled(
+    tmp_path: Path,
+) -> None:
+    rig = make_rig(tmp_path, invalidate=True)
+    first = rig.cq_run("main", "build", "-v")
+    assert first.returncode == 0, first.stderr
+    assert "Compiling cfg-if" in first.stderr
+    for branch in BRANCHES[1:]:
+        done = rig.cq_run(branch, "build", "-v")
+        assert done.returncode == 0, done.stderr
+        assert "Compiling cfg-if" not in done.stderr, f"{branch} compiled cfg-if again"
+        assert "Fresh cfg-if" in done.stderr
+        # its own path packages are compiled from its own sources
+        for package in ("app", "mac", "vlib"):
+            assert f"Compiling {package} " in done.stderr, (branch, package)
+        assert rig.binary_output(branch, "app") == EXPECTED.format(b=branch)
+    assert len(list(rig.build_dir.glob("debug/deps/libcfg_if-*.rlib"))) == 1
+
+
+@pytest.mark.parametrize("release", [False, True])
+def test_tests_find_the_binary_next_to_their_executable(tmp_path: Path, release: bool) -> None:
+    # The first cq test in each worktree, before any build: binaries, examples and
+    # CARGO_BIN_EXE_app resolve to the worktree's own (the test asserts each).
+    rig = make_rig(tmp_path, invalidate=True)
+    flags = ["--release"] if release else []
+    for branch in [*BRANCHES, *BRANCHES]:
+        done = rig.cq_run(branch, "test", *flags, "--quiet", "--", "--nocapture")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"RAN {branch}\n" in done.stdout
+
+
+def test_control_without_links_tests_miss_the_binary(tmp_path: Path) -> None:
+    # Without cq's links, a test executable in the shared build-dir finds no binary beside it.
+    rig = make_rig(tmp_path, invalidate=True, link_bins=False)
+    done = rig.cq_run("main", "test", "--quiet", "--", "--nocapture")
+    assert done.returncode != 0
+    assert "No such file or directory" in done.stdout + done.stderr
