@@ -14,12 +14,17 @@ from cq.cq_helpers import git
 
 # The text every artifact of branch BRANCH prints: main, build script, proc-macro, vendor crate.
 EXPECTED = "{b}-main {b}-gen {b}-mac {b}-vendor"
+ONLY_MAIN = '    std::fs::write(format!("{out}/only-main"), "").unwrap();\n'
 
 
 def branch_files(branch: str) -> dict[str, str]:
     expected = EXPECTED.format(b=branch)
+    is_main = "true" if branch == "main" else "false"
     return {
-        "Cargo.toml": '[workspace]\nmembers = ["app", "mac"]\nresolver = "2"\n',
+        "Cargo.toml": (
+            '[workspace]\nmembers = ["app", "mac"]\nresolver = "2"\n\n'
+            '[profile.custom]\ninherits = "dev"\n'
+        ),
         ".gitignore": "/target\n",
         "app/Cargo.toml": (
             '[package]\nname = "app"\nversion = "0.1.0"\nedition = "2021"\n\n'
@@ -31,7 +36,9 @@ def branch_files(branch: str) -> dict[str, str]:
             '    let out = std::env::var("OUT_DIR").unwrap();\n'
             f'    let code = "pub const GEN: &str = \\"{branch}-gen\\";";\n'
             '    std::fs::write(format!("{out}/gen.rs"), code).unwrap();\n'
-            "}\n"
+            # a file only one branch writes: another branch's OUT_DIR must not show it
+            + (ONLY_MAIN if branch == "main" else "")
+            + "}\n"
         ),
         "app/src/lib.rs": (
             'include!(concat!(env!("OUT_DIR"), "/gen.rs"));\n'
@@ -67,6 +74,11 @@ def branch_files(branch: str) -> dict[str, str]:
             f'    assert_eq!(output(&dir.join("examples").join("ex")), "{branch}-example");\n'
             '    let bin_exe = std::path::Path::new(env!("CARGO_BIN_EXE_app"));\n'
             f'    assert_eq!(output(bin_exe), "{expected}");\n'
+            # OUT_DIR read at run time holds what this branch's build script wrote, only that
+            '    let out_dir = std::path::Path::new(env!("OUT_DIR"));\n'
+            '    let gen = std::fs::read_to_string(out_dir.join("gen.rs")).unwrap();\n'
+            f'    assert!(gen.contains("\\"{branch}-gen\\""), "{{gen}}");\n'
+            f'    assert_eq!(out_dir.join("only-main").exists(), {is_main}, "only-main");\n'
             "}\n"
         ),
         "mac/Cargo.toml": (

@@ -24,10 +24,11 @@ from cq.shared_workspace import EXPECTED, make_shared_repo, source_files
 BRANCHES = ["main", "b2", "b3"]
 STEPS = 30
 SEED = 12
-# The one line of the rendered cq that decides to invalidate; the control replaces it.
-INVALIDATE = 'if [ "$cq_last" != "$cq_ws" ]; then'
-# The line that points the build-dir's binary names at the worktree's; its control cuts it out.
-LINK_BINS = '    cq_share_bins "$@"\n'
+# Lines of the rendered cq that the controls cut out: the decision to invalidate, the removal
+# of a path package's build/ dir (its OUT_DIR), the links to the worktree's binaries.
+NO_INVALIDATION = ('if [ "$cq_last" != "$cq_ws" ]; then', "if false; then")
+KEEP_OUT_DIR = ('rm -rf -- "$cq_f" "$cq_p/build/${cq_f##*/}"', 'rm -rf -- "$cq_f"')
+NO_LINKS = ('    cq_share_bins "$@"\n', "    :\n")
 
 
 @dataclass
@@ -68,17 +69,14 @@ class Rig:
         ).stdout.strip()
 
 
-def make_rig(tmp_path: Path, invalidate: bool, link_bins: bool = True) -> Rig:
+def make_rig(tmp_path: Path, *cuts: tuple[str, str]) -> Rig:
+    """Three worktrees and the real cq; each cut replaces one line of cq (the controls)."""
     checkouts = make_shared_repo(tmp_path / "repo", BRANCHES)
     cq = render_cq(tmp_path / "cq" / "cq", shared_target_dir=True)
     text = cq.read_text()
-    for keep, line, replacement in (
-        (invalidate, INVALIDATE, "if false; then"),
-        (link_bins, LINK_BINS, "    :\n"),
-    ):
-        if not keep:
-            assert text.count(line) == 1, "the control must find the line it cuts out"
-            text = text.replace(line, replacement)
+    for line, replacement in cuts:
+        assert text.count(line) == 1, f"the control must find the line it cuts out: {line}"
+        text = text.replace(line, replacement)
     cq.write_text(text)
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
@@ -147,7 +145,7 @@ def alternate(rig: Rig, stop_at_first_wrong: bool) -> list[str]:
 
 
 def test_alternating_worktrees_each_get_their_own_code(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path, invalidate=True)
+    rig = make_rig(tmp_path)
     history = alternate(rig, stop_at_first_wrong=False)
     assert not rig.wrong, "\n".join(history) + "\n\nWRONG:\n" + "\n".join(rig.wrong)
     ops = {h.split(" in ")[0] for h in history}
@@ -158,7 +156,7 @@ def test_alternating_worktrees_each_get_their_own_code(tmp_path: Path) -> None:
 
 def test_control_without_invalidation_serves_another_worktrees_code(tmp_path: Path) -> None:
     # The old behaviour (a build-dir shared with nothing invalidated) on the same sequence.
-    rig = make_rig(tmp_path, invalidate=False)
+    rig = make_rig(tmp_path, NO_INVALIDATION)
     history = alternate(rig, stop_at_first_wrong=True)
     print("\n".join(history), "\n".join(rig.wrong), sep="\nWRONG:\n")
     assert rig.wrong, "the control saw no wrong code; the stress sequence proves nothing:\n" + (
@@ -169,7 +167,7 @@ def test_control_without_invalidation_serves_another_worktrees_code(tmp_path: Pa
 def test_a_new_worktree_compiles_no_registry_dependency_a_sibling_compiled(
     tmp_path: Path,
 ) -> None:
-    rig = make_rig(tmp_path, invalidate=True)
+    rig = make_rig(tmp_path)
     first = rig.cq_run("main", "build", "-v")
     assert first.returncode == 0, first.stderr
     assert "Compiling cfg-if" in first.stderr
@@ -185,21 +183,36 @@ def test_a_new_worktree_compiles_no_registry_dependency_a_sibling_compiled(
     assert len(list(rig.build_dir.glob("debug/deps/libcfg_if-*.rlib"))) == 1
 
 
-@pytest.mark.parametrize("release", [False, True])
-def test_tests_find_the_binary_next_to_their_executable(tmp_path: Path, release: bool) -> None:
-    # The first cq test in each worktree, before any build: binaries, examples and
-    # CARGO_BIN_EXE_app resolve to the worktree's own (the test asserts each).
-    rig = make_rig(tmp_path, invalidate=True)
-    flags = ["--release"] if release else []
+def host_triple() -> str:
+    facts = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
+    return next(line.split()[1] for line in facts.splitlines() if line.startswith("host:"))
+
+
+@pytest.mark.parametrize("flags", ["", "--release", "--profile=custom", "--target=HOST"])
+def test_tests_find_the_binary_next_to_their_executable(tmp_path: Path, flags: str) -> None:
+    # The first cq test in each worktree, before any build, in each profile and target dir:
+    # the binary next to the test executable, the example, CARGO_BIN_EXE_app and OUT_DIR are
+    # the worktree's own (the test asserts each).
+    rig = make_rig(tmp_path)
+    flags = flags.replace("HOST", host_triple())
     for branch in [*BRANCHES, *BRANCHES]:
-        done = rig.cq_run(branch, "test", *flags, "--quiet", "--", "--nocapture")
+        done = rig.cq_run(branch, "test", *flags.split(), "--quiet", "--", "--nocapture")
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"RAN {branch}\n" in done.stdout
 
 
 def test_control_without_links_tests_miss_the_binary(tmp_path: Path) -> None:
     # Without cq's links, a test executable in the shared build-dir finds no binary beside it.
-    rig = make_rig(tmp_path, invalidate=True, link_bins=False)
+    rig = make_rig(tmp_path, NO_LINKS)
     done = rig.cq_run("main", "test", "--quiet", "--", "--nocapture")
     assert done.returncode != 0
     assert "No such file or directory" in done.stdout + done.stderr
+
+
+def test_control_keeping_out_dir_shows_another_branchs_generated_file(tmp_path: Path) -> None:
+    # Without removing a path package's build/ dir, main's OUT_DIR file outlives the switch.
+    rig = make_rig(tmp_path, KEEP_OUT_DIR)
+    assert rig.cq_run("main", "test", "--quiet").returncode == 0
+    done = rig.cq_run("b2", "test", "--quiet", "--", "--nocapture")
+    assert done.returncode != 0
+    assert "RAN b2" in done.stdout and "only-main" in done.stdout + done.stderr
