@@ -181,6 +181,20 @@ def test_a_new_worktree_compiles_no_registry_dependency_a_sibling_compiled(
             assert f"Compiling {package} " in done.stderr, (branch, package)
         assert rig.binary_output(branch, "app") == EXPECTED.format(b=branch)
     assert len(list(rig.build_dir.glob("debug/deps/libcfg_if-*.rlib"))) == 1
+    # the same worktree building again after itself compiles nothing
+    again = rig.cq_run(BRANCHES[-1], "build", "-v")
+    assert again.returncode == 0 and "Compiling" not in again.stderr, again.stderr
+
+
+def test_worktrees_without_a_cargo_lock_get_their_own_code(tmp_path: Path) -> None:
+    # No Cargo.lock to name the path packages: every unknown name is rebuilt.
+    rig = make_rig(tmp_path)
+    for branch in [*BRANCHES, *BRANCHES]:
+        (rig.checkouts[branch] / "Cargo.lock").unlink(missing_ok=True)
+        push_mtimes(random.Random(branch), rig.checkouts[branch])  # noqa: S311
+        done = rig.cq_run(branch, "run", "--quiet", "--bin", "app")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == EXPECTED.format(b=branch)
 
 
 def host_triple() -> str:
@@ -216,3 +230,68 @@ def test_control_keeping_out_dir_shows_another_branchs_generated_file(tmp_path: 
     done = rig.cq_run("b2", "test", "--quiet", "--", "--nocapture")
     assert done.returncode != 0
     assert "RAN b2" in done.stdout and "only-main" in done.stdout + done.stderr
+
+
+def shared_build_dir_of(repo: Path) -> Path:
+    common = git(repo, "rev-parse", "--path-format=absolute", "--git-common-dir").strip()
+    return Path(common) / "buildkit" / "build-dir"
+
+
+@pytest.mark.parametrize("setting", [None, False])
+def test_default_shares_once_the_repository_has_a_second_worktree(
+    tmp_path: Path, setting: bool | None
+) -> None:
+    # The default (auto): a lone checkout keeps everything in its target/; once a linked
+    # worktree exists, both share the build-dir. shared_target_dir: false never shares.
+    checkouts = make_shared_repo(tmp_path / "repo", ["main"])
+    main = checkouts["main"]
+    cq = render_cq(
+        tmp_path / "cq" / "cq", **({} if setting is None else {"shared_target_dir": setting})
+    )
+    assert f"cq_shared_target={'auto' if setting is None else '0'}\n" in cq.read_text()
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    env = cq_env(state, CARGO_NET_OFFLINE="true")
+
+    def build(where: Path) -> None:
+        done = subprocess.run(
+            ["dash", str(cq), "build", "--quiet"], cwd=where, env=env, capture_output=True
+        )
+        assert done.returncode == 0, done.stderr
+
+    build(main)
+    assert list((main / "target" / "debug" / "deps").glob("libcfg_if-*.rlib"))
+    assert not shared_build_dir_of(main).exists()
+    other = tmp_path / "other"
+    git(main, "worktree", "add", "-q", "-b", "other", str(other))
+    for where in (other, main):
+        build(where)
+        shares = shared_build_dir_of(main).is_dir()
+        assert shares == (setting is None), where
+        # the worktree's binary is uplifted from the build-dir the build used
+        app = (where / "target" / "debug" / "app").stat().st_ino
+        build_dir = shared_build_dir_of(main) if shares else where / "target"
+        assert app in {p.stat().st_ino for p in build_dir.glob("debug/deps/app-*")}, where
+
+
+def test_cargo_without_build_dir_does_not_share(tmp_path: Path) -> None:
+    # cargo before 1.91 has no build.build-dir: cq must not share a CARGO_TARGET_DIR instead.
+    # The only stand-in: a cargo that reports 1.90 for --version and is the real one otherwise
+    # (no older toolchain can be installed here).
+    rig = make_rig(tmp_path)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v cargo"], capture_output=True, text=True)
+    (fake / "cargo").write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = --version ]; then echo "cargo 1.90.0 (fake 2025-08-01)"; exit 0; fi\n'
+        f'exec {real.stdout.strip()} "$@"\n'
+    )
+    (fake / "cargo").chmod(0o755)
+    rig.env["PATH"] = f"{fake}{os.pathsep}{rig.env['PATH']}"
+    for branch in BRANCHES[:2]:
+        done = rig.cq_run(branch, "build", "--quiet")
+        assert done.returncode == 0, done.stderr
+        assert rig.binary_output(branch, "app") == EXPECTED.format(b=branch)
+        assert (rig.checkouts[branch] / "target" / "debug" / "deps").is_dir()
+    assert not rig.build_dir.parent.exists(), "nothing shared under the git common dir"
