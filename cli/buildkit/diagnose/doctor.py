@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from buildkit.diagnose import procs, queue
+from buildkit.diagnose import procs, queue, sharing
 from buildkit.diagnose.sizes import ProgressFn
 from buildkit.diagnose.targets import (
     TargetScan,
     list_worktrees,
     repository_targets,
     scan_target,
+    workspace_subdir,
 )
 from buildkit.errors import BadInput
 from buildkit.profile import PROFILE_FILE, load_profile
@@ -81,6 +82,8 @@ def run_doctor(
     orphan_list = procs.orphans(holders)
     setup = _setup(root)
     findings = _findings(scans, orphan_list, setup)
+    shared = sharing.inspect(root, worktrees, workspace_subdir(root))
+    findings += sharing.findings(shared)
     data: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "root": str(root),
@@ -103,6 +106,7 @@ def run_doctor(
             for h in holders
         ],
         "setup": setup,
+        "sharing": shared,
         "findings": findings,
         "reclaimable_bytes": sum(f["bytes"] for f in findings),
     }
@@ -346,6 +350,7 @@ def render_text(report: Report) -> str:
                 for c, n in sorted(t["duplicates"].items(), key=lambda kv: (-kv[1], kv[0]))
             ]
             lines += ["  " + line for line in _table(rows, {1})]
+    lines += ["", sharing.describe(data["sharing"])]
     if data["orphans"]:
         lines += ["", "orphaned build processes:"]
         rows = [["pid", "program", "cpu", "age", "cwd", "command"]]
