@@ -67,6 +67,8 @@ def branch_files(branch: str) -> dict[str, str]:
             "#[test]\n"
             "fn branch() {\n"
             f'    println!("RAN {branch}");\n'
+            # cargo run by a test (trybuild, a fixture build) must not inherit cq's build-dir
+            '    println!("NESTED_BUILD_DIR={:?}", std::env::var_os("CARGO_BUILD_BUILD_DIR"));\n'
             f'    assert_eq!(app::line(), "{expected}");\n'
             "    let dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap()\n"
             "        .to_path_buf();\n"

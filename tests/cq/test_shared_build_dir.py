@@ -9,6 +9,7 @@ is cut out (the old behaviour) and must observe wrong code."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import subprocess
@@ -108,6 +109,7 @@ def step(rig: Rig, branch: str, op: str) -> None:
         }[op]
         done = rig.cq_run(branch, *args)
     if op == "test":
+        assert "NESTED_BUILD_DIR=None\n" in done.stdout, done.stdout
         if done.returncode != 0 or f"RAN {branch}\n" not in done.stdout:
             rig.wrong.append(f"{op} in {branch}: rc {done.returncode}\n{done.stdout}{done.stderr}")
         return
@@ -295,3 +297,52 @@ def test_cargo_without_build_dir_does_not_share(tmp_path: Path) -> None:
         assert rig.binary_output(branch, "app") == EXPECTED.format(b=branch)
         assert (rig.checkouts[branch] / "target" / "debug" / "deps").is_dir()
     assert not rig.build_dir.parent.exists(), "nothing shared under the git common dir"
+
+
+def test_a_build_dir_in_a_cargo_config_file_wins(tmp_path: Path) -> None:
+    # The user's own build.build-dir (here per worktree) is kept: cq does not share.
+    rig = make_rig(tmp_path)
+    for branch, checkout in rig.checkouts.items():
+        (checkout / ".cargo").mkdir()
+        (checkout / ".cargo" / "config.toml").write_text(
+            '[build]\nbuild-dir = "{workspace-root}/mine"\n'
+        )
+        done = rig.cq_run(branch, "build", "--quiet")
+        assert done.returncode == 0, done.stderr
+        assert list((checkout / "mine" / "debug" / "deps").glob("app-*"))
+    assert not rig.build_dir.exists()
+
+
+def test_external_subcommands_build_in_the_worktrees_target(tmp_path: Path) -> None:
+    # clippy does not see cq's --config: it checks in the worktree's own target/, unshared.
+    rig = make_rig(tmp_path)
+    for branch in BRANCHES[:2]:
+        done = rig.cq_run(branch, "clippy", "--quiet")
+        assert done.returncode == 0, done.stderr
+        assert list((rig.checkouts[branch] / "target" / "debug" / "deps").glob("libapp-*.rmeta"))
+    assert not rig.build_dir.exists()
+
+
+def test_a_build_waits_for_the_shared_dir_held_by_another_queue(tmp_path: Path) -> None:
+    # cq's in different queues (another cq.scope or CQ_SCOPE) still take turns on the dir.
+    rig = make_rig(tmp_path)
+    lock = rig.build_dir.parent / "share-state" / "lock"
+    lock.parent.mkdir(parents=True)
+    lock.touch()
+    with lock.open() as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        waiting = subprocess.Popen(
+            ["dash", str(rig.cq), "build", "--quiet"],
+            cwd=rig.checkouts["main"],
+            env=rig.env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert waiting.stderr is not None
+        line = waiting.stderr.readline()
+        assert "waiting for the shared build-dir" in line
+        time.sleep(1)
+        assert waiting.poll() is None, "the build ran while another queue held the dir"
+        assert not rig.build_dir.exists()
+    assert waiting.wait(timeout=300) == 0
+    assert rig.binary_output("main", "app") == EXPECTED.format(b="main")
