@@ -346,3 +346,25 @@ def test_a_build_waits_for_the_shared_dir_held_by_another_queue(tmp_path: Path) 
         assert not rig.build_dir.exists()
     assert waiting.wait(timeout=300) == 0
     assert rig.binary_output("main", "app") == EXPECTED.format(b="main")
+
+
+@pytest.mark.parametrize("control", [False, True], ids=["cq", "control-no-invalidation"])
+def test_check_reports_each_worktrees_own_errors(tmp_path: Path, control: bool) -> None:
+    # b2 does not compile; main does. With every source file of both at one moment in the
+    # past, `cq check` still says so for each (the control, without invalidation, passes b2 on
+    # main's metadata).
+    rig = make_rig(tmp_path, *([NO_INVALIDATION] if control else []))
+    lib = rig.checkouts["b2"] / "app" / "src" / "lib.rs"
+    lib.write_text(lib.read_text() + 'pub fn broken() -> u32 { "not a number" }\n')
+    for checkout in rig.checkouts.values():
+        for path in source_files(checkout):
+            os.utime(path, (978307200, 978307200))
+    outcomes = [
+        (branch, rig.cq_run(branch, "check", "--quiet").returncode == 0)
+        for branch in ["main", "b2", "main", "b2"]
+    ]
+    expected = [("main", True), ("b2", False), ("main", True), ("b2", False)]
+    if control:
+        assert outcomes != expected, "the control saw every worktree's own errors"
+    else:
+        assert outcomes == expected
