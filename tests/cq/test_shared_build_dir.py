@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from cq.cq_helpers import cq_env, git, render_cq
+from cq.cq_helpers import cq_env, git, macos_bin, render_cq
 from cq.shared_workspace import EXPECTED, make_shared_repo, source_files
 
 BRANCHES = ["main", "b2", "b3"]
@@ -368,3 +368,20 @@ def test_check_reports_each_worktrees_own_errors(tmp_path: Path, control: bool) 
         assert outcomes != expected, "the control saw every worktree's own errors"
     else:
         assert outcomes == expected
+
+
+def test_without_flock_and_setsid_as_on_macos(tmp_path: Path) -> None:
+    # perl stands in for flock/setsid (the shared dir's lock too); bash instead of dash.
+    rig = make_rig(tmp_path)
+    rig.env["PATH"] = str(macos_bin(tmp_path / "macos-bin"))
+    for branch in [*BRANCHES, "main"]:
+        done = subprocess.run(
+            ["bash", str(rig.cq), "test", "--quiet", "--", "--nocapture"],
+            cwd=rig.checkouts[branch],
+            env=rig.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"RAN {branch}\n" in done.stdout
