@@ -54,6 +54,37 @@ def test_a_state_dir_others_can_open_is_refused(shell: str, cq: Path, tmp_path: 
     _refused(_exec_true(shell, cq, cq_env(state)), "accessible to others")
 
 
+def _follow_hint(ran: subprocess.CompletedProcess[str]) -> None:
+    """Run the command cq's refusal names (after `run: `)."""
+    hint = ran.stderr.rstrip("\n").split("; run: ", 1)[1]
+    subprocess.run(["sh", "-c", hint], check=True, timeout=60)
+
+
+@SHELLS
+@pytest.mark.parametrize("unsafe", ["setgid", "acl", "setgid+acl", "group"])
+def test_the_hint_for_a_state_dir_others_can_open_makes_it_private(
+    shell: str, cq: Path, tmp_path: Path, unsafe: str
+) -> None:
+    # chmod 700 neither clears a directory's setgid bit (GNU chmod) nor removes an ACL: the hint
+    # names what does, and following it is enough for cq to run.
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    if "setgid" in unsafe:
+        state.chmod(0o2700)
+    if "acl" in unsafe:
+        subprocess.run(["setfacl", "-m", "u:65534:rwx", str(state)], check=True)
+    if unsafe == "group":
+        state.chmod(0o750)
+    ran = _exec_true(shell, cq, cq_env(state))
+    _refused(ran, "accessible to others")
+    assert ("chmod g-s" in ran.stderr) == ("setgid" in unsafe)
+    assert ("setfacl -b" in ran.stderr) == ("acl" in unsafe)
+    _follow_hint(ran)
+    done = _exec_true(shell, cq, cq_env(state))
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+
+
 @SHELLS
 def test_a_symlinked_state_dir_is_refused(shell: str, cq: Path, tmp_path: Path) -> None:
     real = tmp_path / "real"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from buildkit.diagnose import procs, queue, toolchains
+from buildkit.diagnose import procs, queue, sharing, toolchains
 from buildkit.diagnose.sizes import ProgressFn
 from buildkit.diagnose.targets import (
     TargetScan,
@@ -23,6 +23,7 @@ from buildkit.diagnose.targets import (
     repository_targets,
     scan_target,
     workspace_root,
+    workspace_subdir,
 )
 from buildkit.diagnose.units import (
     CAUSE_DEP_FEATURES,
@@ -112,6 +113,8 @@ def run_doctor(
     setup = _setup(root)
     installed = toolchains.installed()
     findings = _findings(scans, orphan_list, setup, installed)
+    shared = sharing.inspect(root, worktrees, workspace_subdir(root))
+    findings += sharing.findings(shared)
     data: dict[str, Any] = {
         "root": str(root),
         "generated": iso(now()),
@@ -136,6 +139,7 @@ def run_doctor(
             for h in holders
         ],
         "setup": setup,
+        "sharing": shared,
         "findings": findings,
         "reclaimable_bytes": sum(f["bytes"] for f in findings),
     }
@@ -501,6 +505,7 @@ def render_text(report: Report) -> str:
             rows = [["toolchain", "size"]]
             rows += [[v, human_bytes(b)] for v, b in t["toolchains"].items()]
             lines += ["  " + line for line in _table(rows, {1})]
+    lines += ["", sharing.describe(data["sharing"])]
     if data["orphans"]:
         lines += ["", "orphaned build processes:"]
         rows = [["pid", "program", "cpu", "age", "cwd", "command"]]

@@ -19,6 +19,7 @@ CargoDependencyDebug = Literal[
 CargoLinker = Literal["none", "mold", "lld"]
 CargoSplitDebuginfo = Literal["off", "packed", "unpacked"]
 CqScope = Literal["user", "repository"]
+CqSharedTargetDir = Literal["auto"]
 HakariResolver = Literal["1", "2", "3"]
 HakariDepFormatVersion = Literal["1", "2", "3", "4"]
 HakariUnifyTargetHost = Literal["none", "auto", "unify-if-both", "replicate-target-on-host"]
@@ -87,7 +88,7 @@ class CqSection:
     burst: bool
     grace_seconds: int
     wait_timeout: int
-    shared_target_dir: bool
+    shared_target_dir: CqSharedTargetDir | bool
 
 
 @dataclass(frozen=True)
