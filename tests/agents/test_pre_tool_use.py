@@ -50,10 +50,11 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def hook(root: Path, payload: Any, raw: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the hook the way the settings entry does: perl, the script, JSON on stdin."""
+    """Run the hook the way the settings entry does: perl, the script, JSON on stdin, compact
+    as Claude Code (a Node program: JSON.stringify) writes it."""
     return subprocess.run(
         ["perl", str(root / HOOK)],
-        input=raw if raw is not None else json.dumps(payload),
+        input=raw if raw is not None else json.dumps(payload, separators=(",", ":")),
         capture_output=True,
         text=True,
         cwd=root,
@@ -172,3 +173,16 @@ def test_any_command_text_gets_a_well_formed_answer(
     assert ran.returncode == 0 and ran.stderr == "", (command, ran.stderr)
     if ran.stdout:
         assert_denied(ran, command)
+
+
+@pytest.mark.parametrize(
+    "separators", [(",", ":"), (", ", ": "), (",\n", " :\t")], ids=["compact", "spaced", "odd"]
+)
+def test_the_hooks_json_reader_takes_any_whitespace(
+    rendered: dict[str, Path], separators: tuple[str, str]
+) -> None:
+    root = rendered["on"]
+    raw = json.dumps(bash_event(root, "env -i cargo test"), separators=separators, indent=None)
+    denied = hook(root, None, raw=raw)
+    assert denied.returncode == 0, denied.stderr
+    assert json.loads(denied.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"

@@ -17,7 +17,7 @@ def buildkit(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """The real console entry point in a subprocess, so exit codes and stderr are the user's."""
-    full_env = {**os.environ, "PYTHONPATH": str(REPO / "cli"), **(env or {})}
+    full_env = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "buildkit", *args],
         cwd=cwd,

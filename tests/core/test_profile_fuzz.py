@@ -88,7 +88,7 @@ def random_text(rng: random.Random) -> str:
 
 
 def check(text: str) -> None:
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: the bound is on work, not on a busy machine
     try:
         parse_profile(text, root=Path(), path=Path("buildkit.yaml"))
     except BadInput as exc:
@@ -96,7 +96,7 @@ def check(text: str) -> None:
         assert exc.exit_code == EXIT_BAD_INPUT
         assert message.startswith("buildkit.yaml"), message
         assert "\n" not in message and "\r" not in message, repr(message)
-    elapsed = time.monotonic() - started
+    elapsed = time.process_time() - started
     assert elapsed < BOUND_SECONDS, (elapsed, text[:200])
 
 
@@ -158,10 +158,10 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     ],
 )
 def test_hostile_profiles_get_one_line_naming_the_line(text: str, needle: str) -> None:
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: the bound is on work, not on a busy machine
     with pytest.raises(BadInput) as caught:
         parse_profile(text, root=Path(), path=Path("buildkit.yaml"))
-    assert time.monotonic() - started < BOUND_SECONDS
+    assert time.process_time() - started < BOUND_SECONDS
     assert str(caught.value).startswith(needle), str(caught.value)
     assert "\n" not in str(caught.value)
 

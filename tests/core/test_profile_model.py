@@ -14,12 +14,12 @@ from buildkit.profile.codegen import generate
 from buildkit.profile.model import ProfileModel
 from conftest import REPO
 
-MODEL = REPO / "cli/buildkit/profile/model.py"
+MODEL = REPO / "src/buildkit/profile/model.py"
 
 
 def test_the_committed_model_is_the_schemas() -> None:
     assert MODEL.read_text() == generate(), (
-        "cli/buildkit/profile/model.py is stale: python -m buildkit.profile.codegen --write"
+        "src/buildkit/profile/model.py is stale: python -m buildkit.profile.codegen --write"
     )
 
 

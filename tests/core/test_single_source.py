@@ -58,7 +58,7 @@ def test_the_checker_sees_a_planted_copy(tmp_path: object) -> None:
     """The test above could pass by reading nothing: prove it finds the version in a source."""
     version = pinned_tool("cargo-hakari")
     sources = tracked_sources()
-    assert "cli/buildkit/pins.py" in sources and "dev/setup.d/10-cargo-tools.sh" in sources
+    assert "src/buildkit/pins.py" in sources and "dev/setup.d/10-cargo-tools.sh" in sources
     planted = {**sources, "x.sh": f"CARGO_HAKARI_VERSION={version}\n"}
     assert [n for n, text in planted.items() if version in text] == ["x.sh"]
 
@@ -79,7 +79,7 @@ def _enums(schema: object, where: str = "") -> list[tuple[str, list[str]]]:
 
 
 # The schema and what is generated from it (the typed model, the reference page) hold the lists.
-SCHEMA_OWNED = ("cli/buildkit/profile/schema/", "cli/buildkit/profile/model.py", "docs/profile.md")
+SCHEMA_OWNED = ("src/buildkit/profile/schema/", "src/buildkit/profile/model.py", "docs/profile.md")
 ENUMS = _enums(profile_schema())
 
 

@@ -14,7 +14,7 @@ import pytest
 from buildkit.errors import EnvironmentProblem
 from buildkit.pins import pinned_tool
 from buildkit.project import run_init
-from buildkit.render.hakari_config import INSTALL_SHOWN
+from buildkit.render.hakari import INSTALL_SHOWN
 from buildkit.render.ownership import is_pristine
 from buildkit.render.steps import StepContext
 from conftest import build_file_tree, run_buildkit

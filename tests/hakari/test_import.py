@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from buildkit.render.hakari_config import hakari_settings
+from buildkit.render.hakari import hakari_settings
 from conftest import run_buildkit
 
 TUNED = """# tuned by hand: Linux and Apple Silicon only

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from buildkit.profile import parse_profile, profile_schema
 from buildkit.render import templating
-from buildkit.render.hakari_config import HakariConfigFile, hakari_settings, import_hakari_config
+from buildkit.render.hakari import HakariConfigFile, hakari_settings, import_hakari_toml
 
 
 def schema_values(key: str) -> list[Any]:
@@ -71,7 +71,7 @@ def test_render_then_import_keeps_every_setting(
     body = render(section, root)
     path = root / "hakari.toml"
     path.write_text(body)
-    imported = import_hakari_config(path, "hakari.toml")
+    imported = import_hakari_toml(path, "hakari.toml")
     again = render({k: v for k, v in imported.items() if k != "enabled"}, root)
     assert hakari_settings(again) == hakari_settings(body)
     # A hand-written file with those settings (no header, other comments) is taken over;

@@ -89,7 +89,7 @@ def hakari_settings(text: str) -> dict[str, Any]:
     return settings
 
 
-def import_hakari_config(path: Path, shown: str) -> dict[str, Any]:
+def import_hakari_toml(path: Path, shown: str) -> dict[str, Any]:
     """The profile's hakari section for an existing hakari.toml, keeping every setting; a key
     buildkit cannot carry stops init with one line rather than being dropped."""
     try:

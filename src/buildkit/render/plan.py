@@ -14,7 +14,7 @@ from buildkit.render import (
     cq,
     devcontainer,
     envfiles,
-    hakari_config,
+    hakari,
 )
 from buildkit.render.ownership import Artifact
 from buildkit.render.steps import Step
@@ -23,7 +23,7 @@ from buildkit.render.steps import Step
 FAMILIES: tuple[Callable[[Profile], list[Artifact]], ...] = (
     cargo_config.artifacts,
     envfiles.artifacts,
-    hakari_config.artifacts,
+    hakari.artifacts,
     ci_workflow.artifacts,
     cq.artifacts,
     devcontainer.artifacts,
@@ -31,7 +31,7 @@ FAMILIES: tuple[Callable[[Profile], list[Artifact]], ...] = (
 )
 
 # Families that also drive another program; their steps run after every file is written.
-STEP_FAMILIES: tuple[Callable[[Profile], list[Step]], ...] = (hakari_config.steps,)
+STEP_FAMILIES: tuple[Callable[[Profile], list[Step]], ...] = (hakari.steps,)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ def render_reference() -> str:
     out = [
         "# buildkit.yaml reference",
         "",
-        "<!-- generated from cli/buildkit/profile/schema/ by "
+        "<!-- generated from src/buildkit/profile/schema/ by "
         "`python -m buildkit.profile.reference`; do not edit -->",
         "",
         "`buildkit.yaml` is the project profile: the one source of truth from which buildkit "

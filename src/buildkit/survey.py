@@ -18,7 +18,7 @@ from typing import Any
 
 from buildkit.existing_ci import CHECKS, ExistingWorkflow, existing_workflows
 from buildkit.render.ci_workflow import toolchain_channel
-from buildkit.render.hakari_config import HAKARI_CONFIG, import_hakari_config
+from buildkit.render.hakari import HAKARI_CONFIG, import_hakari_toml
 from buildkit.render.ownership import GENERATED
 from buildkit.workspace import Member, Workspace, git_output
 
@@ -53,7 +53,7 @@ class Survey:
     taken_paths: Mapping[str, str]  # profile key -> the user's file at its default path
     fmt: Probe
     clippy: Probe
-    hakari_config: str | None = None  # an existing .config/hakari.toml not written by buildkit
+    hakari: str | None = None  # an existing .config/hakari.toml not written by buildkit
     hakari_import: Mapping[str, Any] = field(default_factory=dict)  # its settings, as profile keys
     own_devcontainer: str | None = None  # a devcontainer file of the user's own
     cq_path_option: str | None = None  # --cq-path
@@ -144,10 +144,10 @@ class Survey:
             )
         if self.cq_path_option:
             lines.append(f"chose: cq.path: {self.cq_path_option} (--cq-path)")
-        if self.hakari_config:
+        if self.hakari:
             keys = ", ".join(k for k in self.hakari_import if k != "enabled")
             lines.append(
-                f"chose: hakari: the settings of your {self.hakari_config} ({keys}) are now in "
+                f"chose: hakari: the settings of your {self.hakari} ({keys}) are now in "
                 "buildkit.yaml's hakari section; buildkit writes that file with the same settings"
             )
         if self.own_devcontainer:
@@ -179,7 +179,7 @@ class Survey:
             },
             "fmt_clean": self.fmt.clean,
             "clippy_clean": self.clippy.clean,
-            "hakari_config": self.hakari_config,
+            "hakari": self.hakari,
         }
 
 
@@ -207,10 +207,10 @@ def survey(
             "init: running `cargo clippy --workspace --all-targets` to learn whether CI can "
             "make clippy's warnings fatal (--no-clippy skips it)"
         )
-    hakari_config, hakari_import = None, {}
+    hakari, hakari_import = None, {}
     if is_users_file(root / HAKARI_CONFIG):
-        hakari_config = HAKARI_CONFIG
-        hakari_import = import_hakari_config(root / HAKARI_CONFIG, HAKARI_CONFIG)
+        hakari = HAKARI_CONFIG
+        hakari_import = import_hakari_toml(root / HAKARI_CONFIG, HAKARI_CONFIG)
         package = hakari_import.get("package")
         hack = next((m for m in all_members or workspace.members if m.name == package), None)
         if hack is not None:
@@ -220,7 +220,7 @@ def survey(
         msrv_blocker=lockfile_blocker(root, msrv) if msrv else "",
         cq_path_option=cq_path,
         own_devcontainer=own_devcontainer,
-        hakari_config=hakari_config,
+        hakari=hakari,
         hakari_import=hakari_import,
         default_branch=branch,
         branch_source=source,

@@ -19,7 +19,7 @@ from buildkit.profile.facts import ProfileFile, replace_workspace_section, works
 from buildkit.profile.model import HakariResolver
 from buildkit.render.apply import Change, Status, compute_changes, write_changes
 from buildkit.render.cargo_config import require_linker
-from buildkit.render.hakari_config import drop_workspace_hack
+from buildkit.render.hakari import drop_workspace_hack
 from buildkit.render.ownership import Artifact
 from buildkit.render.plan import build_plan
 from buildkit.render.steps import StepContext, StepFailure
