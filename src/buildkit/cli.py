@@ -126,7 +126,7 @@ def init(
         typer.echo(line)
     for note in result.notes:
         typer.echo(note)
-    _report(result.render, diff=diff)
+    _report(result.render, diff=diff, force=force)
 
 
 @app.command()
@@ -140,7 +140,7 @@ def render(
     """Render every artifact from buildkit.yaml, then run the side-effect steps (hakari)."""
     with _errors():
         result = project.run_render(path, dry_run=dry_run, force=force, ctx=_step_context(yes))
-    _report(result, diff=diff)
+    _report(result, diff=diff, force=force)
 
 
 @app.command()
@@ -172,8 +172,15 @@ def check(
         if failure.detail:
             sys.stdout.write(failure.detail + "\n")
     if result.pending:
+        edited = len(result.conflicts)
+        fix = (
+            f"{edited} of them edited by hand: move the edits into buildkit.yaml, or "
+            "`buildkit render --force` overwrites them; otherwise "
+            if edited
+            else ""
+        )
         typer.echo(
-            f"{len(result.pending)} artifact(s) drifted; run `buildkit render` "
+            f"{len(result.pending)} artifact(s) drifted; {fix}run `buildkit render` "
             "(or `buildkit render --diff` to see the changes)",
             err=True,
         )
@@ -324,11 +331,16 @@ _VERBS = {
 }
 
 
-def _report(result: project.RenderResult, *, diff: bool) -> None:
+def _report(result: project.RenderResult, *, diff: bool, force: bool) -> None:
+    """What a render did, or with --dry-run would do; a dry run that the real run would refuse
+    (edits in the way, no --force) exits 1 with the real run's message."""
+    refused = result.dry_run and bool(result.conflicts) and not force
     for change in result.changes:
         if change.status is Status.UNCHANGED:
             continue
         verb = _VERBS[change.status]
+        if refused and change.status is Status.CONFLICT:
+            verb = f"refuse to {verb}"
         verb = (
             f"would {verb}"
             if result.dry_run
@@ -350,6 +362,9 @@ def _report(result: project.RenderResult, *, diff: bool) -> None:
             typer.echo(f"{'would run' if result.dry_run else 'done'}: {step.name}: {line}")
     if not result.pending and not any(step.lines for step in result.steps):
         typer.echo(f"up to date: {len(result.active)} artifact(s)")
+    if refused:
+        typer.echo(f"buildkit: error: {project.ConflictError(result.conflicts)}", err=True)
+        raise typer.Exit(EXIT_DRIFT)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from buildkit.diagnose.targets import workspace_root
 from buildkit.errors import BadInput, CheckFailed
 from buildkit.install_source import pinned_requirement
 from buildkit.profile import PROFILE_FILE, PROFILE_VERSION, Profile, load_profile, parse_profile
@@ -105,22 +106,33 @@ class InitResult:
 
     def to_json(self) -> dict[str, Any]:
         """``buildkit init --json``: the survey, the choices, and the render."""
-        return {
-            "profile_created": self.profile_created,
-            "found": self.survey.to_json() if self.survey else None,
-            "summary": list(self.summary),
-            "notes": list(self.notes),
-            "render": self.render.to_json(),
-        }
+        render = {k: v for k, v in self.render.to_json().items() if k not in ("format", "command")}
+        return json_result(
+            "init",
+            {
+                "profile_created": self.profile_created,
+                "found": self.survey.to_json() if self.survey else None,
+                "summary": list(self.summary),
+                "notes": list(self.notes),
+                "render": render,
+            },
+        )
 
 
 def resolve_root(path: Path) -> Path:
-    root = path.expanduser().resolve()
-    if not root.is_dir():
+    """The workspace buildkit works on from ``path``: the nearest folder at or above it with a
+    ``buildkit.yaml`` beside a ``Cargo.toml``, else the Cargo workspace ``path`` lies in (so a
+    member crate's folder means its workspace, as for doctor and gc)."""
+    start = path.expanduser().resolve()
+    if not start.is_dir():
         raise BadInput(f"{path}: not a directory; pass the root of a Cargo workspace")
+    for candidate in (start, *start.parents):
+        if (candidate / PROFILE_FILE).is_file() and (candidate / "Cargo.toml").is_file():
+            return candidate
+    root = workspace_root(start)
     if not (root / "Cargo.toml").is_file():
         raise BadInput(
-            f"{root}: no Cargo.toml here; run buildkit at the root of a Cargo workspace or package"
+            f"{start}: no Cargo.toml here; run buildkit at the root of a Cargo workspace or package"
         )
     return root
 
@@ -316,6 +328,16 @@ class ConflictError(CheckFailed):
         more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
         if first.reason == NOT_OURS:
             super().__init__(f"{first.path}{more}: {not_ours_advice(first.path, root)}")
+            return
+        if "(yours)" in first.reason:
+            # A key the user set, not an edit of buildkit's: keeping it is a profile choice.
+            source = first.reason.rsplit("buildkit.yaml's ", 1)[-1].split(" ", 1)[0]
+            super().__init__(
+                f"{first.path} {first.reason}{more}; nothing was written: to keep your value, "
+                f"set {source} to it (or to null) in buildkit.yaml (`buildkit init` writes one "
+                "first if you have none), or run again with --force to let buildkit manage the "
+                "key (your value is kept in its comment and comes back when buildkit stops)"
+            )
             return
         super().__init__(
             f"{first.path} {first.reason}{more}; nothing was written: move your edits into "

@@ -8,6 +8,7 @@ choices it derives become the first ``buildkit.yaml``, and its findings init's s
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,7 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import jsonschema
+import tomlkit
+import tomlkit.exceptions
+
 from buildkit.existing_ci import CHECKS, ExistingWorkflow, existing_workflows
+from buildkit.profile import profile_schema
 from buildkit.render.ci_workflow import toolchain_channel
 from buildkit.render.hakari import HAKARI_CONFIG, import_hakari_toml
 from buildkit.render.ownership import GENERATED
@@ -58,6 +64,7 @@ class Survey:
     own_devcontainer: str | None = None  # a devcontainer file of the user's own
     cq_path_option: str | None = None  # --cq-path
     msrv_blocker: str = ""  # why an MSRV job would fail on the repository as it is
+    cargo_adopt: Mapping[str, Any] = field(default_factory=dict)  # the user's own cargo keys
     notes: tuple[str, ...] = field(default=())
 
     def already_run(self, check: str) -> list[str]:
@@ -85,6 +92,8 @@ class Survey:
             out.setdefault(section, {})[name] = path
         if self.cq_path_option:
             out.setdefault("cq", {})["path"] = self.cq_path_option
+        if self.cargo_adopt:
+            out["cargo"] = dict(self.cargo_adopt)
         return out
 
     def summary(self, chosen: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -96,6 +105,11 @@ class Survey:
         if self.toolchain:
             found.append(f"rust-toolchain file (channel {self.toolchain})")
         lines = ["found: " + "; ".join(found)]
+        for key, value in self.cargo_adopt.items():
+            lines.append(
+                f"chose: cargo.{key}: {json.dumps(value)}: your .cargo/config.toml sets it; "
+                "buildkit.yaml keeps your value"
+            )
         lines += [f"found: {w.describe()}" for w in self.workflows]
         lines.append(f"chose: ci.branches {list(ci.get('branches', []))} (pushes there run CI)")
         labels = {"test": "the tests", "clippy": "clippy", "fmt": "rustfmt"}
@@ -217,6 +231,7 @@ def survey(
             hakari_import["path"] = hack.path
     own_devcontainer = next((p for p in DEVCONTAINER_FILES if is_users_file(root / p)), None)
     return Survey(
+        cargo_adopt=users_cargo_settings(root),
         msrv_blocker=lockfile_blocker(root, msrv) if msrv else "",
         cq_path_option=cq_path,
         own_devcontainer=own_devcontainer,
@@ -351,3 +366,44 @@ def _cargo(root: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
         )
     except OSError:
         return None
+
+
+# -- cargo settings the user already has ----------------------------------------------------
+
+# Profile key of the cargo section -> the TOML key it sets in .cargo/config.toml.
+CARGO_KEYS = {
+    "dependency_debug": ("profile", "dev", "package", "*", "debug"),
+    "jobs": ("build", "jobs"),
+    "incremental": ("build", "incremental"),
+    "build_dir": ("build", "build-dir"),
+    "split_debuginfo": ("profile", "dev", "split-debuginfo"),
+}
+
+
+def users_cargo_settings(root: Path) -> dict[str, Any]:
+    """The keys buildkit would manage that the user's .cargo/config.toml already sets (not
+    marked as buildkit's), as profile values: the first buildkit.yaml keeps them, so init
+    neither overrides nor refuses them. Values the schema does not allow are left out (render
+    then names the conflict)."""
+    path = root / ".cargo" / "config.toml"
+    try:
+        text = path.read_text(encoding="utf-8")
+        doc = tomlkit.parse(text)
+    except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError):
+        return {}
+    schema = profile_schema()["properties"]["cargo"]["properties"]
+    found: dict[str, Any] = {}
+    for key, toml_key in CARGO_KEYS.items():
+        node: Any = doc
+        for part in toml_key:
+            node = node.get(part) if hasattr(node, "get") else None
+            if node is None:
+                break
+        comment = node.trivia.comment if isinstance(node, tomlkit.items.Item) else ""
+        if node is None or "buildkit:" in comment:
+            continue
+        value = node.unwrap() if hasattr(node, "unwrap") else node
+        validator = jsonschema.Draft202012Validator(schema.get(key, {"not": {}}))
+        if not list(validator.iter_errors(value)):
+            found[key] = value
+    return found

@@ -13,7 +13,7 @@ from conftest import run_buildkit
 
 @pytest.mark.parametrize(
     ("command", "args", "format_version"),
-    [("check", [], 1), ("doctor", [], 2), ("gc", ["--dry-run"], 1)],
+    [("check", [], 1), ("doctor", [], 2), ("gc", ["--dry-run"], 1), ("init", ["--no-clippy"], 1)],
 )
 def test_json_output_names_its_command_and_format(
     example: Path, command: str, args: list[str], format_version: int

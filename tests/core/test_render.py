@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import tomllib
 from pathlib import Path
+
+import yaml
 
 from conftest import run_buildkit
 
@@ -246,4 +250,51 @@ def test_profile_without_workspace_section_is_completed_in_memory_only(example: 
     assert run_buildkit("init", example).exit_code == 0
     assert (example / "buildkit.yaml").read_text() == "version: 1\n"
     assert (example / ".config/hakari.toml").is_file(), "two detected members turn hakari on"
+    assert run_buildkit("check", example).exit_code == 0
+
+
+def test_every_command_from_a_member_folder_works_on_its_workspace(example: Path) -> None:
+    """A member crate's folder means its workspace (as for doctor and gc): init writes the
+    profile at the workspace root, never a second setup inside the member."""
+    member = example / "crates" / "greet"
+    assert run_buildkit("init", member).exit_code == 0
+    assert (example / "buildkit.yaml").is_file()
+    assert not (member / "buildkit.yaml").exists() and not (member / ".cargo").exists()
+    assert run_buildkit("check", member).exit_code == 0
+    config = example / ".config/buildkit.env"
+    config.write_text(config.read_text() + "export MINE=1\n")
+    assert run_buildkit("check", member).exit_code == 1
+    assert run_buildkit("render", "--force", member).exit_code == 0
+    assert run_buildkit("check", member).exit_code == 0
+
+
+def test_a_dry_run_the_real_run_would_refuse_exits_1_with_its_message(example: Path) -> None:
+    assert run_buildkit("init", example).exit_code == 0
+    env_file = example / ".config/buildkit.env"
+    env_file.write_text(env_file.read_text() + "export MINE=1\n")
+    dry = run_buildkit("render", "--dry-run", example)
+    real = run_buildkit("render", example)
+    assert dry.exit_code == real.exit_code == 1
+    assert "would refuse to overwrite edited: .config/buildkit.env" in dry.stdout
+    assert dry.stderr.splitlines()[0] == real.stderr.splitlines()[0]
+    assert run_buildkit("render", "--dry-run", "--force", example).exit_code == 0
+    checked = run_buildkit("check", example)
+    assert "1 of them edited by hand" in checked.stderr and "--force" in checked.stderr
+
+
+def test_init_keeps_the_cargo_keys_a_user_already_set(example: Path) -> None:
+    """init neither overrides nor refuses a user's own value of a key buildkit manages: the
+    first buildkit.yaml carries it (values the schema refuses stay a conflict at render)."""
+    subprocess.run(["git", "init", "-q"], cwd=example, check=True)
+    config = example / ".cargo" / "config.toml"
+    config.parent.mkdir(exist_ok=True)
+    config.write_text('[build]\njobs = 3 # mine\n\n[profile.dev.package."*"]\ndebug = false\n')
+    ran = run_buildkit("init", "--no-clippy", example)
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+    assert "chose: cargo.jobs: 3" in ran.stdout
+    profile = yaml.safe_load((example / "buildkit.yaml").read_text())
+    assert profile["cargo"] == {"jobs": 3, "dependency_debug": False}
+    settings = tomllib.loads(config.read_text())
+    assert settings["build"]["jobs"] == 3
+    assert settings["profile"]["dev"]["package"]["*"]["debug"] is False
     assert run_buildkit("check", example).exit_code == 0
