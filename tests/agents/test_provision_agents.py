@@ -5,6 +5,7 @@ first on PATH in login shells, and buildkit's Claude Code hooks merged into the 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,20 @@ from machine.machine_helpers import (
     user_env,
     write_profile,
 )
+
+# What rustup writes to ~/.cargo/env (its shell setup), byte for byte in substance.
+RUSTUP_ENV = """#!/bin/sh
+# rustup shell setup
+# affix colons on either side of $PATH to simplify matching
+case ":${PATH}:" in
+    *:"$HOME/.cargo/bin":*)
+        ;;
+    *)
+        # Prepending path in case a system-installed rustc needs to be overridden
+        export PATH="$HOME/.cargo/bin:$PATH"
+        ;;
+esac
+"""
 
 
 def test_provision_installs_the_shim_and_merges_the_user_level_hooks(
@@ -42,6 +57,15 @@ def test_provision_installs_the_shim_and_merges_the_user_level_hooks(
     (start,) = [g for g in merged["hooks"]["SessionStart"] if "buildkit" in json.dumps(g)]
     (pre,) = [g for g in merged["hooks"]["PreToolUse"] if g.get("matcher") == "Bash"]
     shim = home / ".local/share/buildkit/bin/cargo"
+
+    # rustup's installer adds `. "$HOME/.cargo/env"` to the rc files after buildkit's block; its
+    # env script prepends ~/.cargo/bin only when missing, and the block already put it behind
+    # the shim, so the shim stays first.
+    (home / ".cargo/bin/cargo").symlink_to(shutil.which("cargo") or "cargo")
+    (home / ".cargo/env").write_text(RUSTUP_ENV)
+    for rc in (".profile", ".bashrc"):
+        with (home / rc).open("a") as handle:
+            handle.write('. "$HOME/.cargo/env"\n')
 
     # A login shell finds the shim first; with the queue held, its cargo build waits (and
     # gives up after CQ_WAIT_TIMEOUT) while cargo metadata runs at once.

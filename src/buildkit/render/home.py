@@ -122,7 +122,15 @@ def rc_block(layout: HomeLayout, machine: Machine, *, install_cq: bool, shim: bo
     if install_cq:
         lines.append(_path_first(machine.shell_word(layout.bin_dir)))
     if shim:
-        lines.append("# buildkit's cargo shim first: a plain `cargo test` waits for cq's queue")
+        lines.append("# buildkit's cargo shim first: a plain `cargo test` waits for cq's queue.")
+        lines.append(
+            "# cargo's bin dir goes on PATH behind it now, so rustup's later `. ~/.cargo/env`"
+        )
+        lines.append("# (which adds the dir only when it is missing) cannot put cargo ahead.")
+        cargo_bin = machine.shell_word(layout.cargo_config.parent / "bin")
+        lines.append(
+            f'case ":$PATH:" in *:{cargo_bin}:*) ;; *) PATH=$PATH:{cargo_bin}; export PATH ;; esac'
+        )
         lines.append(_path_first(machine.shell_word(layout.shim_dir)))
     env_file = machine.shell_word(layout.env_file)
     lines.append(f"if [ -f {env_file} ]; then . {env_file}; fi")
