@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -347,7 +348,21 @@ def probe_fmt(root: Path) -> Probe:
 
 
 def probe_clippy(root: Path) -> Probe:
-    run = _cargo(root, "clippy", "--workspace", "--all-targets", "--message-format=short")
+    """Whether clippy is clean today, compiled in a private scratch dir: the probe runs before
+    cargo-hakari unifies features, so its units in target/ would be leftovers that no later
+    build uses (doctor would rightly call them duplicates)."""
+    with tempfile.TemporaryDirectory(prefix="buildkit-clippy-") as scratch:
+        run = _cargo(
+            root,
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--message-format=short",
+            env={
+                "CARGO_TARGET_DIR": f"{scratch}/target",
+                "CARGO_BUILD_BUILD_DIR": f"{scratch}/build",
+            },
+        )
     if run is None:
         return Probe(None, "`cargo clippy` could not run here")
     warnings = sum(1 for line in run.stderr.splitlines() if re.search(r": warning: ", line))
@@ -358,8 +373,10 @@ def probe_clippy(root: Path) -> Probe:
     return Probe(True, "cargo clippy reports no warnings today")
 
 
-def _cargo(root: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
-    env = {**os.environ, "CARGO_INCREMENTAL": "0", "CARGO_TERM_COLOR": "never"}
+def _cargo(
+    root: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str] | None:
+    env = {**os.environ, "CARGO_INCREMENTAL": "0", "CARGO_TERM_COLOR": "never", **(env or {})}
     try:
         return subprocess.run(
             ["cargo", *args], cwd=root, env=env, capture_output=True, text=True, check=False
