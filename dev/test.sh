@@ -14,8 +14,8 @@ for step in "$REPO"/dev/setup.d/*.sh; do
 done
 cd "$REPO"
 say "ruff"
-ruff check cli tests
-ruff format --check cli tests
+ruff check src tests
+ruff format --check src tests
 say "mypy"
 mypy
 say "pytest"

@@ -86,7 +86,8 @@ cq_detach() {
 }
 
 # -- state: a private directory, never a predictable path in a world-writable one ---------
-cq_state() {
+# cq_state_path: where the state lives (cq_dir), without creating or checking it.
+cq_state_path() {
     if [ -n "${CQ_STATE_DIR:-}" ]; then
         cq_dir=$CQ_STATE_DIR
     elif [ -n "${XDG_RUNTIME_DIR:-}" ]; then
@@ -96,6 +97,10 @@ cq_state() {
     else
         cq_die 77 "no place for cq's state: set CQ_STATE_DIR, XDG_RUNTIME_DIR or HOME"
     fi
+}
+
+cq_state() {
+    cq_state_path
     case $cq_dir in
         /*) ;;
         *) cq_die 77 "state directory $cq_dir is not an absolute path; fix CQ_STATE_DIR" ;;
@@ -794,6 +799,18 @@ cq_kill() {
     cq_say "stopped pid $k_pid ($k_what) and its process group $k_pgid"
 }
 
+# cq_contract: the facts other programs (buildkit doctor and gc) rely on, as key=value lines,
+# so they ask this script instead of re-implementing its rules (docs/cq.md, "State").
+cq_contract() {
+    cq_state_path
+    printf 'state_dir=%s\n' "$cq_dir"
+    printf 'holder_glob=%s\n' '*.holder'
+    printf 'record_keys=%s\n' 'pid pgid started cwd cmd queue'
+    if cq_c_repo=$(cq_git_common); then
+        printf 'shared_build_dir=%s\n' "$cq_c_repo/buildkit/build-dir"
+    fi
+}
+
 [ $# -gt 0 ] || cq_usage
 # This very file, for the watchdog it starts (an absolute path: cq may change directory).
 case $0 in
@@ -805,6 +822,7 @@ case $1 in
         shift
         cq_watchdog "$@"
         ;;
+    __contract) cq_contract ;;
     status) cq_status ;;
     kill) cq_kill ;;
     exec)

@@ -1,23 +1,25 @@
 """cq, the build queue, as gc and doctor see it: where it is, who holds it, running under it.
 
-The contract relied on (docs/cq.md): the state directory is ``$CQ_STATE_DIR``, else
-``$XDG_RUNTIME_DIR/buildkit-cq``, else ``~/.cache/buildkit-cq``; while a command holds a queue,
-its holder record ``<queue>.holder`` sits directly in that directory with ``key=value`` lines
-(``pid``, ``pgid``, ``started``, ``cwd``, ``cmd``, ``queue``); locks and waiters' tickets live
-in ``<queue>.d/`` and are not holders; and ``cq exec CMD [ARGS...]`` runs a command holding the
-queue, waiting for it first.
+The contract relied on is cq's own word (``cq __contract``, see ``contract``): where its state
+directory is, that a holder record ``<queue>.holder`` sits directly in it with ``key=value``
+lines (``record_keys``), and where the repository's shared build-dir is. Locks and waiters'
+tickets live in ``<queue>.d/`` and are not holders; ``cq exec CMD [ARGS...]`` runs a command
+holding the queue, waiting for it first.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from buildkit.profile import PROFILE_FILE, load_profile
+from buildkit.resources import data_dir
 
-HOLDER_SUFFIX = ".holder"
+HOLDER_SUFFIX = ".holder"  # cq's contract: holder_glob=*.holder (a test compares them)
+CQ_SOURCE = "cq.sh"
 
 
 @dataclass(frozen=True)
@@ -30,14 +32,31 @@ class Holder:
     cmd: str | None
 
 
-def state_dir() -> Path:
-    explicit = os.environ.get("CQ_STATE_DIR")
-    if explicit:
-        return Path(explicit)
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime:
-        return Path(runtime) / "buildkit-cq"
-    return Path.home() / ".cache" / "buildkit-cq"
+def contract(where: Path | None = None) -> dict[str, str]:
+    """cq's own statement of the facts buildkit relies on (``cq __contract``: the state dir,
+    the holder files, the record keys, the shared build-dir of the repository at ``where``).
+    Asked of the cq source buildkit ships, which every rendered cq shares these rules with, so
+    they are written once, in the script."""
+    script = data_dir("templates") / CQ_SOURCE
+    try:
+        ran = subprocess.run(
+            ["sh", str(script), "__contract"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    if ran.returncode != 0:
+        return {}
+    return dict(line.split("=", 1) for line in ran.stdout.splitlines() if "=" in line)
+
+
+def state_dir() -> Path | None:
+    directory = contract().get("state_dir")
+    return Path(directory) if directory else None
 
 
 def _alive(pid: int) -> bool:
@@ -55,7 +74,9 @@ def _alive(pid: int) -> bool:
 def live_holders() -> list[Holder]:
     """Holder records (``*.holder``) in the state directory whose holder is still alive."""
     directory = state_dir()
-    holders = []
+    holders: list[Holder] = []
+    if directory is None:
+        return holders
     try:
         if directory.stat().st_uid != os.getuid():
             return []  # not ours: its holder files prove nothing about our processes

@@ -24,6 +24,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from buildkit.diagnose.queue import contract
 from buildkit.diagnose.sizes import ProgressFn, Usage, Walker
 from buildkit.diagnose.units import (
     Duplicate,
@@ -194,10 +195,10 @@ def workspace_subdir(root: Path) -> str:
 def cq_shared_build_dir(root: Path) -> Path | None:
     """Cargo's build-dir that cq shares across the worktrees when ``cq.shared_target_dir`` is on
     (docs/cq.md: ``<git common dir>/buildkit/build-dir``), when Cargo made one there."""
-    output = git_output(root, "rev-parse", "--path-format=absolute", "--git-common-dir")
-    if not output or not output.strip():
+    shared = contract(root).get("shared_build_dir")
+    if not shared:
         return None
-    path = Path(output.strip()) / "buildkit" / "build-dir"
+    path = Path(shared)
     if os.path.islink(path) or not path.is_dir() or not looks_like_target(path):
         return None
     return path
