@@ -228,3 +228,19 @@ HARMLESS_BYPASS_CORPUS: list[str] = [
     "cat <<-EOF\n\tenv -i cargo test\n\tEOF\necho done",
     "echo a >> log.txt 2>&1 && cargo fmt",
 ]
+
+
+def hold_queue_until(repo: Path, env: dict[str, str], gate: Path) -> subprocess.Popen[bytes]:
+    """The repository's cq holding its queue until ``gate`` exists (the caller creates it)."""
+    return subprocess.Popen(
+        [
+            str(repo / "scripts/cq"),
+            "exec",
+            "sh",
+            "-c",
+            'while [ ! -e "$0" ]; do sleep 0.05; done',
+            str(gate),
+        ],
+        cwd=repo,
+        env=env,
+    )

@@ -20,6 +20,7 @@ from agents.agents_helpers import (
     PLAIN_CORPUS,
     agent_shell,
     clean_env,
+    hold_queue_until,
     read_runs,
     session_env_file,
 )
@@ -62,18 +63,7 @@ def test_plain_lines_run_at_once_and_unchanged_while_another_build_holds_the_que
     log = tmp_path / "log"
     env = clean_env(state, PATH=BASE_PATH, CQ_TEST_LOG=str(log), CQ_TEST_RUN=uuid.uuid4().hex)
     gate = tmp_path / "gate"
-    holder = subprocess.Popen(
-        [
-            str(repo / "scripts/cq"),
-            "exec",
-            "sh",
-            "-c",
-            'while [ ! -e "$0" ]; do sleep 0.05; done',
-            str(gate),
-        ],
-        cwd=repo,
-        env=env,
-    )
+    holder = hold_queue_until(repo, env, gate)
     try:
         wait_for(lambda: holder_record(state), 30, "the holder")
         for line in PLAIN_CORPUS:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.agents_helpers import SHIM_DIR, clean_env, read_runs
+from agents.agents_helpers import SHIM_DIR, clean_env, hold_queue_until, read_runs
 from agents.conftest import shim_path
 from cq.cq_helpers import holder_record, macos_bin, wait_for
 
@@ -177,18 +177,7 @@ def test_non_heavy_commands_run_at_once_and_unchanged_while_the_queue_is_held(
     repo = agents_repo[0]
     gate = tmp_path / "gate"
     env = clean_env(state, PATH=shim_path(repo))
-    holder = subprocess.Popen(
-        [
-            str(repo / "scripts/cq"),
-            "exec",
-            "sh",
-            "-c",
-            'while [ ! -e "$0" ]; do sleep 0.05; done',
-            str(gate),
-        ],
-        cwd=repo,
-        env=env,
-    )
+    holder = hold_queue_until(repo, env, gate)
     try:
         wait_for(lambda: holder_record(state), 30, "the holder")
         for command in (
