@@ -190,3 +190,17 @@ def test_declining_the_install_question_writes_nothing(no_hakari: Path, seedlike
         run_init(seedlike, ctx=StepContext(confirm=decline))
     assert asked and INSTALL_SHOWN in asked[0]
     assert snapshot(seedlike) == before
+
+
+def test_a_hakari_failure_names_its_cause_not_its_backtrace_hint() -> None:
+    from buildkit.render.hakari import _cause
+
+    eyre = (
+        "Error: \n   0: package name workspace-hack already exists\n\nLocation:\n   src/x.rs:1\n\n"
+        "Run with RUST_BACKTRACE=full to include source snippets.\n"
+    )
+    assert _cause(eyre) == "package name workspace-hack already exists"
+    assert _cause("error: unknown package\nRun with RUST_BACKTRACE=full\n") == (
+        "error: unknown package"
+    )
+    assert _cause("") == "no output"

@@ -308,6 +308,18 @@ def hakari_installed(root: Path) -> bool:
     return run.returncode == 0 and "cargo-hakari" in run.stdout
 
 
+def _cause(output: str) -> str:
+    """The line that says what went wrong: cargo-hakari's first `error:` line (its last line is
+    often a hint such as "Run with RUST_BACKTRACE=full"), else its last line."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    for at, line in enumerate(lines):
+        if line.lower().startswith("error"):
+            if line.endswith(":") and at + 1 < len(lines):  # color-eyre: "Error:" then "0: …"
+                return lines[at + 1].split(": ", 1)[-1]
+            return line
+    return lines[-1] if lines else "no output"
+
+
 def _hakari(
     root: Path, *args: str, ok: tuple[int, ...] | None = (0,)
 ) -> subprocess.CompletedProcess[str]:
@@ -320,9 +332,8 @@ def _hakari(
         check=False,
     )
     if ok is not None and run.returncode not in ok:
-        lines = (run.stderr or run.stdout).strip().splitlines() or ["no output"]
         raise BadInput(
-            f"hakari: `cargo hakari {' '.join(args)}` failed in {root}: {lines[-1]}; "
-            "run it there by hand to see the whole error"
+            f"hakari: `cargo hakari {' '.join(args)}` failed in {root}: "
+            f"{_cause(run.stderr or run.stdout)}; run it there by hand to see the whole error"
         )
     return run
