@@ -26,7 +26,13 @@ from buildkit.render.plan import build_plan
 from buildkit.render.steps import StepContext, StepFailure
 from buildkit.results import json_result
 from buildkit.survey import MOVABLE_PATHS, Survey, next_free_path, survey
-from buildkit.workspace import Workspace, detect_workspace, find_cargo, git_worktrees
+from buildkit.workspace import (
+    Workspace,
+    detect_workspace,
+    find_cargo,
+    git_output,
+    git_worktrees,
+)
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,14 @@ def run_init(
         notes.append(
             "hakari: off, a single package has no features to unify across members, "
             "so no workspace-hack crate"
+        )
+    prefix = (git_output(root, "rev-parse", "--show-prefix") or "").strip()
+    if prefix and state.profile.model.ci.enabled:
+        notes.append(
+            f"ci: this workspace is in {prefix} of its git repository, and GitHub runs only "
+            f"the repository root's .github/workflows: move {state.profile.model.ci.path} "
+            f"there and give its jobs `defaults: run: working-directory: {prefix.rstrip('/')}`,"
+            " or set ci.enabled: false"
         )
     summary: tuple[str, ...] = ()
     if state.survey is not None:

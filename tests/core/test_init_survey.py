@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from buildkit.existing_ci import cargo_check_kind, cargo_commands
 from buildkit.survey import default_branch
-from conftest import build_file_tree, run_buildkit
+from conftest import EXAMPLE, build_file_tree, run_buildkit
 
 WORKFLOW = ".github/workflows/rust.yml"
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
@@ -330,3 +331,14 @@ def test_no_msrv_job_when_cargo_at_the_msrv_cannot_read_the_lockfile(tmp_path: P
     newer = small_workspace(tmp_path / "new", rust_version="1.80")
     subprocess.run(["cargo", "generate-lockfile"], cwd=newer, check=True, capture_output=True)
     assert "chose: ci.msrv: 1.80" in init(newer)
+
+
+def test_a_workspace_in_a_subfolder_is_told_where_github_reads_workflows(tmp_path: Path) -> None:
+    repo = tmp_path / "mono"
+    workspace = repo / "rust"
+    shutil.copytree(EXAMPLE, workspace)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    ran = run_buildkit("init", "--no-clippy", workspace)
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+    assert "ci: this workspace is in rust/ of its git repository" in ran.stdout
+    assert "working-directory: rust" in ran.stdout
