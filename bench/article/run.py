@@ -436,6 +436,19 @@ def ratio(before: float, after: float) -> str:
     return f"{after / before:.2f}" if before else "n/a"
 
 
+def compiled_rlibs(side: dict[str, object]) -> int | None:
+    """`.rlib` files cargo compiled (those in `<profile>/deps/`): the count the floor bounds. The
+    rest are a worktree's own crates uplifted to `target/<profile>/` (hard links or copies of
+    a compiled one)."""
+    trees = side.get("worktrees") or {}
+    if not all("rlib_files" in t for t in trees.values()):  # type: ignore[union-attr]
+        return None
+    return sum(
+        sum("/deps/" in f"/{f}" for f in t["rlib_files"])  # type: ignore[index]
+        for t in trees.values()  # type: ignore[union-attr]
+    )
+
+
 def goals(sides: dict[str, dict[str, object]]) -> list[str]:
     """The shared side against the floor and against the unsafe shared side: ratios, and by how
     much a goal is missed when it is."""
@@ -451,6 +464,18 @@ def goals(sides: dict[str, dict[str, object]]) -> list[str]:
             f"- after-shared `.rlib` / floor: {shared['rlib']} / {shared['rlib_floor']} = "
             f"{got:.2f} (goal <= {GOAL_RLIB_PER_FLOOR}: {verdict})"
         )
+        compiled = compiled_rlibs(shared)
+        if compiled is not None:
+            got = compiled / float(shared["rlib_floor"])  # type: ignore[arg-type]
+            verdict = (
+                "met"
+                if got <= GOAL_RLIB_PER_FLOOR
+                else f"missed by {got / GOAL_RLIB_PER_FLOOR:.2f}x"
+            )
+            lines.append(
+                f"- after-shared compiled `.rlib` (in `deps/`) / floor: {compiled} / "
+                f"{shared['rlib_floor']} = {got:.2f} (goal <= {GOAL_RLIB_PER_FLOOR}: {verdict})"
+            )
     if shared and unsafe:
         for name, get in (
             (
@@ -498,6 +523,18 @@ def report(out: Path) -> None:
                 lambda d: d.get("rlib_floor", "-"),
             ),
             ("`.rlib` files / floor", lambda d: d.get("rlib_per_floor", "-")),
+            (
+                "compiled `.rlib` files (in `deps/`; the rest are uplifted)",
+                lambda d: compiled_rlibs(d) if compiled_rlibs(d) is not None else "-",
+            ),
+            (
+                "compiled `.rlib` files / floor",
+                lambda d: (
+                    round(compiled_rlibs(d) / d["rlib_floor"], 2)
+                    if compiled_rlibs(d) is not None and d.get("rlib_floor")
+                    else "-"
+                ),
+            ),
             ("incremental dirs, total", lambda d: d["incremental_dirs"]),
             (
                 "incremental dirs made by one-shot commands",
