@@ -449,6 +449,12 @@ def compiled_rlibs(side: dict[str, object]) -> int | None:
     )
 
 
+def clippy_cpu(side: dict[str, object]) -> float:
+    """CPU seconds of the matrix's `cargo clippy` runs: cq does not share clippy's build."""
+    runs = side.get("runs") or []
+    return round(sum(float(r["cpu_s"]) for r in runs if r["cmd"] == "cargo clippy"), 1)  # type: ignore[union-attr, index]
+
+
 def goals(sides: dict[str, dict[str, object]]) -> list[str]:
     """The shared side against the floor and against the unsafe shared side: ratios, and by how
     much a goal is missed when it is."""
@@ -476,11 +482,28 @@ def goals(sides: dict[str, dict[str, object]]) -> list[str]:
                 f"- after-shared compiled `.rlib` (in `deps/`) / floor: {compiled} / "
                 f"{shared['rlib_floor']} = {got:.2f} (goal <= {GOAL_RLIB_PER_FLOOR}: {verdict})"
             )
+        # Where the rest come from: the shared build-dir alone (the worktrees' target/ hold
+        # clippy's own build and the uplifted workspace crates).
+        build_dir = (shared.get("worktrees") or {}).get("build-dir")  # type: ignore[union-attr]
+        if build_dir and "rlib_files" in build_dir:
+            alone = sum("/deps/" in f"/{f}" for f in build_dir["rlib_files"])
+            lines.append(
+                f"- after-shared, its shared build-dir alone: {alone} / {shared['rlib_floor']} = "
+                f"{alone / float(shared['rlib_floor']):.2f}"  # type: ignore[arg-type]
+            )
     if shared and unsafe:
         for name, get in (
             (
                 "matrix",
                 lambda d: d.get("cpu_s") if "matrix" in d.get("scenarios", ["matrix"]) else None,
+            ),
+            (
+                "matrix without clippy",
+                lambda d: (
+                    round(float(d["cpu_s"]) - clippy_cpu(d), 1)
+                    if "matrix" in d.get("scenarios", ["matrix"])
+                    else None
+                ),
             ),
             ("alternate", lambda d: (d.get("alternate") or {}).get("cpu_s")),
         ):
@@ -543,6 +566,7 @@ def report(out: Path) -> None:
             ("target dirs, MB (`du -sb`)", lambda d: round(d["bytes"] / 1e6)),
             ("CPU seconds (user+sys, wait4)", lambda d: d["cpu_s"]),
             ("wall seconds", lambda d: d["wall_s"]),
+            ("CPU seconds of `cargo clippy` alone", clippy_cpu),
         ]
     if any(d.get("alternate") for d in sides.values()):
         measures += [

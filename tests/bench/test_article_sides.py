@@ -103,4 +103,12 @@ def test_unsafe_shared_and_alternate_worktrees_report_the_floor(
     assert f"= {expected:.2f} (goal <= 1.3: " in floor_goal
     assert any(g.startswith("- alternate: after-shared CPU / unsafe-shared CPU") for g in goals)
     assert any(g.startswith("- matrix: after-shared CPU / unsafe-shared CPU") for g in goals)
+    assert any(g.startswith("- matrix without clippy: after-shared CPU / unsafe") for g in goals)
+    assert "| CPU seconds of `cargo clippy` alone |" in table
+    compiled = sum(
+        f.startswith("debug/deps/")
+        for tree in results["after-shared"]["worktrees"].values()
+        for f in tree["rlib_files"]
+    )
+    assert f"- after-shared compiled `.rlib` (in `deps/`) / floor: {compiled} / 3 = " in table
     shutil.rmtree(kept)
