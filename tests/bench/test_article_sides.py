@@ -112,3 +112,41 @@ def test_unsafe_shared_and_alternate_worktrees_report_the_floor(
     )
     assert f"- after-shared compiled `.rlib` (in `deps/`) / floor: {compiled} / 3 = " in table
     shutil.rmtree(kept)
+
+
+@pytest.mark.slow
+def test_the_alternate_scenario_alone_starts_cold(example: Path, tmp_path: Path) -> None:
+    bindir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+        "TMPDIR": str(tmp_path),
+    }
+    out = tmp_path / "results"
+    args = ["--sides", "after", "--worktrees", "2", "--scenario", "alternate", "--rounds", "1"]
+    done = subprocess.run(
+        [sys.executable, str(RUN), str(example), *args, "--out", str(out), "--keep"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    kept = Path(re.search(r"^worktrees kept in (.+)$", done.stdout, re.M).group(1))  # type: ignore[union-attr]
+    result = json.loads((out / "after.json").read_text())
+    assert result["runs"] == [] and result["scenarios"] == ["alternate"]
+    assert result["alternate"]["warm"] is False
+    assert [r["worktree"] for r in result["alternate"]["runs"]] == ["wt1", "wt2"]
+    # Counted after the alternate scenario (cargo test builds greet and the workspace-hack in
+    # each worktree's own target/: the after side does not share), against the floor of
+    # `cargo test` alone.
+    assert result["rlib"] > 0 and result["rlib_floor"] == 3
+    assert "shared_target_dir: false" in (kept / "after" / "wt1" / "buildkit.yaml").read_text()
+    for tree in ("wt1", "wt2"):
+        assert any(f.startswith("debug/deps/") for f in result["worktrees"][tree]["rlib_files"])
+    table = (out / "table.md").read_text()
+    assert "| alternate worktrees (edit + `cargo test`): CPU seconds |" in table
+    assert "`.rlib` files / floor" not in table  # no matrix, no matrix counts
+    shutil.rmtree(kept)
