@@ -24,11 +24,15 @@ PROFILE_DIRS = {"dev": "debug", "test": "debug", "release": "release", "bench": 
 Unit = tuple[str, str, str, str]  # package, version, profile dir, target kind
 
 
-def units_of(workspace: Path, command: list[str]) -> set[Unit]:
-    """The `.rlib`-producing units one cargo command builds (empty for non-linking commands)."""
+def units_of(workspace: Path, command: list[str], env: dict[str, str] | None = None) -> set[Unit]:
+    """The `.rlib`-producing units one cargo command builds (empty for non-linking commands),
+    with env (default: this process's environment) as cargo's environment."""
     if not command or command[0] not in LINKING:
         return set()
-    env = {**os.environ, "RUSTC_BOOTSTRAP": "1"}  # --unit-graph is unstable; it builds nothing
+    env = {
+        **(os.environ if env is None else env),
+        "RUSTC_BOOTSTRAP": "1",
+    }  # --unit-graph is unstable; it builds nothing
     out = subprocess.run(
         ["cargo", *command, "--unit-graph", "-Z", "unstable-options"],
         cwd=workspace,
@@ -51,11 +55,13 @@ def units_of(workspace: Path, command: list[str]) -> set[Unit]:
     return found
 
 
-def rlib_floor(workspace: Path, commands: list[list[str]]) -> int:
+def rlib_floor(
+    workspace: Path, commands: list[list[str]], env: dict[str, str] | None = None
+) -> int:
     """How many `.rlib` files the whole matrix needs at the least, in one shared build-dir."""
     needed: set[Unit] = set()
     for command in commands:
-        needed |= units_of(workspace, command)
+        needed |= units_of(workspace, command, env)
     return len(needed)
 
 

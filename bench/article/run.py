@@ -3,6 +3,7 @@
 after buildkit, measured with the OS's own accounting (wait4 rusage), ``du`` and ``find``.
 
     python3 bench/article/run.py [WORKSPACE] [--out DIR] [--buildkit PATH] [--sides LIST]
+        [--scenario matrix|alternate|both]
 
 WORKSPACE defaults to ../shared/fixtures/seedlike-workspace; it is copied (its files as they
 are), never built in place. The command matrix comes from the workspace's own members,
@@ -23,7 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from hashlib import sha256
 from pathlib import Path
+
+from floor import rlib_floor  # bench/article/floor.py, next to this script
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -105,11 +109,15 @@ def prepare(src: Path, base: Path, side: str, buildkit: str, worktrees: int) -> 
     if side != "before":
         # --no-clippy: init's clippy run would build target/ before the matrix is measured.
         sh([buildkit, "init", "--yes", "--no-clippy", str(main)], main)
-    if side == "after-shared":
-        # cq.shared_target_dir: cq points cargo's build-dir (deps/, incremental/) at one place
-        # under the git common dir for every worktree; each keeps its own target/ for binaries.
+    if side != "before":
+        # after-shared: cq points cargo's build-dir (deps/, incremental/) at one place under the
+        # git common dir for every worktree and forgets path-package units when the building
+        # worktree changes; each keeps its own target/ for binaries. after: a target/ per
+        # worktree (the default, auto, would share once the repository has a second worktree).
+        # unsafe-shared: cq does not share; the bench exports one CARGO_BUILD_BUILD_DIR instead.
+        shared = "true" if side == "after-shared" else "false"
         with (main / "buildkit.yaml").open("a") as profile:
-            profile.write("cq:\n  shared_target_dir: true\n")
+            profile.write(f"cq:\n  shared_target_dir: {shared}\n")
         sh([buildkit, "render", str(main)], main)
     sh([*git, "add", "-A"], main)
     sh([*git, "commit", "-q", "-m", side], main)
@@ -163,12 +171,61 @@ def shared_build_dir(base: Path) -> Path:
     return base / "after-shared" / WORKTREES[0] / ".git" / "buildkit" / "build-dir"
 
 
+def unsafe_build_dir(base: Path) -> Path:
+    """The old behaviour's shared build-dir: one CARGO_BUILD_BUILD_DIR for every worktree, with
+    nothing that forgets another worktree's path-package units (rust-lang/cargo#17312)."""
+    return base / "unsafe-shared" / "shared-build-dir"
+
+
 def build_roots(side: str, trees: list[Path], base: Path) -> list[Path]:
     """Every directory cargo writes `<profile>/deps` and `<profile>/incremental` into."""
     roots = [tree / "target" for tree in trees]
     if side == "after-shared":
         roots.append(shared_build_dir(base))
+    if side == "unsafe-shared":
+        roots.append(unsafe_build_dir(base))
     return roots
+
+
+def workspace_key(tree: Path) -> str:
+    """What decides the floor: the workspace's manifests and lockfile (buildkit init adds a
+    workspace-hack member and changes the members' dependencies; the sides share the rest)."""
+    digest = sha256()
+    for path in sorted(tree.rglob("Cargo.*")):
+        if path.name in {"Cargo.toml", "Cargo.lock"} and "target" not in path.parts:
+            digest.update(str(path.relative_to(tree)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def member_sources(tree: Path) -> list[Path]:
+    """Each workspace member's library source (its binary's when it has no library), sorted by
+    member name: where the alternate scenario's agents make their edits."""
+    out = subprocess.run(
+        ["cargo", "metadata", "--no-deps", "--format-version", "1", "--offline"],
+        cwd=tree,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    data = json.loads(out)
+    by_id = {p["id"]: p for p in data["packages"]}
+    sources = []
+    for package in sorted((by_id[i] for i in data["workspace_members"]), key=lambda p: p["name"]):
+        if package["name"] == "workspace-hack":
+            continue
+        targets = {k: t["src_path"] for t in package["targets"] for k in t["kind"]}
+        src = targets.get("lib") or targets.get("bin")
+        if src:
+            sources.append(Path(src).relative_to(tree.resolve()))
+    return sources
+
+
+def edit(tree: Path, source: Path, step: int) -> None:
+    """A small edit an agent makes: one new item at the end of a member's source."""
+    path = tree / source
+    text = path.read_text()
+    sep = "" if text.endswith("\n") else "\n"
+    path.write_text(f"{text}{sep}#[allow(dead_code)]\nconst BENCH_EDIT_{step}: u32 = {step};\n")
 
 
 def incremental_dirs(roots: list[Path]) -> set[str]:
@@ -230,23 +287,79 @@ def du_bytes(path: Path) -> int:
     return int(out.stdout.split()[0])
 
 
+def side_env(side: str, tree: Path, base: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR", "CARGO_BUILD_BUILD_DIR"):
+        env.pop(name, None)
+    env.pop("CARGO_INCREMENTAL", None)
+    if side != "before":
+        env.update(env_file_vars(tree))
+        env["CQ_STATE_DIR"] = str(base / "cq-state")  # a private queue for the bench
+    if side == "unsafe-shared":
+        env["CARGO_BUILD_BUILD_DIR"] = str(unsafe_build_dir(base))
+    return env
+
+
+def alternate(
+    side: str, trees: list[Path], base: Path, rounds: int, sources: list[Path]
+) -> dict[str, object]:
+    """Agents alternate worktrees: wt1, wt2, wt3, wt1, ... each makes a small edit in a member
+    (the members in turn) and runs `cargo test` (through cq after buildkit)."""
+    runs = []
+    step = 0
+    for _ in range(rounds):
+        for tree in trees:
+            source = sources[step % len(sources)]
+            edit(tree, source, step)
+            run = run_command(["test"], tree, side_env(side, tree, base), via_cq=side != "before")
+            run["edited"] = str(source)
+            runs.append(run)
+            step += 1
+            print(
+                f"[{side}] alternate {tree.name}: edit {source}, {run['cmd']}: "
+                f"{run['cpu_s']} s CPU, {run['wall_s']} s wall",
+                file=sys.stderr,
+                flush=True,
+            )
+    return {
+        "rounds": rounds,
+        "runs": runs,
+        "cpu_s": round(sum(float(r["cpu_s"]) for r in runs), 1),
+        "wall_s": round(sum(float(r["wall_s"]) for r in runs), 1),
+    }
+
+
 def run_side(
-    side: str, src: Path, base: Path, buildkit: str, commands: list[list[str]], worktrees: int
+    side: str,
+    src: Path,
+    base: Path,
+    buildkit: str,
+    commands: list[list[str]],
+    worktrees: int,
+    *,
+    scenarios: tuple[str, ...] = ("matrix", "alternate"),
+    rounds: int = 2,
+    floors: dict[str, int] | None = None,
 ) -> dict[str, object]:
     trees = prepare(src, base, side, buildkit, worktrees)
     roots = build_roots(side, trees, base)
+    # The floor of this side's workspace (the sides after buildkit share one): counted before
+    # anything builds, from the unit graph of the matrix (of `cargo test` when only the
+    # alternate scenario runs).
+    floors = {} if floors is None else floors
+    key = workspace_key(trees[0])
+    if key not in floors:
+        floor_env = side_env(side, trees[0], base)
+        floor_env.pop("CARGO_BUILD_BUILD_DIR", None)
+        floors[key] = rlib_floor(
+            trees[0], commands if "matrix" in scenarios else [["test"]], env=floor_env
+        )
+    floor = floors[key]
     runs = []
     incr_by_kind = {"oneshot": 0, "other": 0}
     for tree in trees:
-        env = dict(os.environ)
-        env.pop("CARGO_TARGET_DIR", None)
-        env.pop("CARGO_BUILD_TARGET_DIR", None)
-        env.pop("CARGO_INCREMENTAL", None)
-        if side != "before":
-            env.update(env_file_vars(tree))
-        if side != "before":
-            env["CQ_STATE_DIR"] = str(base / "cq-state")  # a private queue for the bench
-        for cmd in commands:
+        env = side_env(side, tree, base)
+        for cmd in commands if "matrix" in scenarios else []:
             oneshot = cmd[0] in ONESHOT
             before = incremental_dirs(roots)
             run = run_command(cmd, tree, env, via_cq=side != "before")
@@ -259,24 +372,41 @@ def run_side(
                 file=sys.stderr,
                 flush=True,
             )
+    # Only the alternate scenario: it runs on fresh worktrees (cold) and the counts follow it;
+    # after the matrix it runs on the worktrees the matrix left (warm), after the counts.
+    alt = None
+    if "alternate" in scenarios and "matrix" not in scenarios:
+        alt = alternate(side, trees, base, rounds, member_sources(trees[0]))
     per_tree = {}
     crates = sorted(set().union(*(compiled_crates(r) for r in roots)) | set(SHARED_DEPS))
     for root in roots:
         name = root.parent.name if root.name == "target" else root.name
+        rlib_files = find_count(root, "-name", "*.rlib")
         per_tree[name] = {
-            "rlib": len(find_count(root, "-name", "*.rlib")),
+            "rlib": len(rlib_files),
+            # kept so that a count can be re-read (deps/ copies, uplifted ones) from the results
+            "rlib_files": sorted(str(Path(f).relative_to(root)) for f in rlib_files),
             "incremental_dirs": len(incremental_dirs([root])),
             "bytes": du_bytes(root),
             "copies": copies(root, crates),
         }
+    rlib = sum(t["rlib"] for t in per_tree.values())
+    if "alternate" in scenarios and alt is None:
+        alt = alternate(side, trees, base, rounds, member_sources(trees[0]))
+    if alt is not None:
+        alt["warm"] = "matrix" in scenarios
     return {
         "side": side,
         "workspace": str(src),
+        "scenarios": list(scenarios),
+        "rlib_floor": floor,
+        "rlib_per_floor": round(rlib / floor, 2) if floor else None,
+        "alternate": alt,
         "matrix": ["cargo " + " ".join(c) for c in commands],
         "commands_per_worktree": len(runs) // len(trees),
         "build_roots": [str(r) for r in roots],
         "runs": runs,
-        "rlib": sum(t["rlib"] for t in per_tree.values()),
+        "rlib": rlib,
         "incremental_dirs": sum(t["incremental_dirs"] for t in per_tree.values()),
         "incremental_dirs_from_oneshot": incr_by_kind["oneshot"],
         "incremental_dirs_from_build": incr_by_kind["other"],
@@ -294,75 +424,201 @@ def run_side(
     }
 
 
-SIDES = ("before", "after", "after-shared")
+SIDES = ("before", "after", "after-shared", "unsafe-shared")
+SCENARIOS = {"matrix": ("matrix",), "alternate": ("alternate",), "both": ("matrix", "alternate")}
+# The issue's goals for the shared side (issue 12): `.rlib` files within 1.3x of the floor, CPU
+# no more than 1.2x of the unsafe shared side measured in the same run.
+GOAL_RLIB_PER_FLOOR = 1.3
+GOAL_CPU_PER_UNSAFE = 1.2
 
 
 def ratio(before: float, after: float) -> str:
     return f"{after / before:.2f}" if before else "n/a"
 
 
+def compiled_rlibs(side: dict[str, object]) -> int | None:
+    """`.rlib` files cargo compiled (those in `<profile>/deps/`): the count the floor bounds. The
+    rest are a worktree's own crates uplifted to `target/<profile>/` (hard links or copies of
+    a compiled one)."""
+    trees = side.get("worktrees") or {}
+    if not all("rlib_files" in t for t in trees.values()):  # type: ignore[union-attr]
+        return None
+    return sum(
+        sum("/deps/" in f"/{f}" for f in t["rlib_files"])  # type: ignore[index]
+        for t in trees.values()  # type: ignore[union-attr]
+    )
+
+
+def clippy_cpu(side: dict[str, object]) -> float:
+    """CPU seconds of the matrix's `cargo clippy` runs: cq does not share clippy's build."""
+    runs = side.get("runs") or []
+    return round(sum(float(r["cpu_s"]) for r in runs if r["cmd"] == "cargo clippy"), 1)  # type: ignore[union-attr, index]
+
+
+def goals(sides: dict[str, dict[str, object]]) -> list[str]:
+    """The shared side against the floor and against the unsafe shared side: ratios, and by how
+    much a goal is missed when it is."""
+    lines = []
+    shared = sides.get("after-shared")
+    unsafe = sides.get("unsafe-shared")
+    if shared and shared.get("rlib_floor") and "matrix" in shared.get("scenarios", ["matrix"]):
+        got = float(shared["rlib"]) / float(shared["rlib_floor"])  # type: ignore[arg-type]
+        verdict = (
+            "met" if got <= GOAL_RLIB_PER_FLOOR else f"missed by {got / GOAL_RLIB_PER_FLOOR:.2f}x"
+        )
+        lines.append(
+            f"- after-shared `.rlib` / floor: {shared['rlib']} / {shared['rlib_floor']} = "
+            f"{got:.2f} (goal <= {GOAL_RLIB_PER_FLOOR}: {verdict})"
+        )
+        compiled = compiled_rlibs(shared)
+        if compiled is not None:
+            got = compiled / float(shared["rlib_floor"])  # type: ignore[arg-type]
+            verdict = (
+                "met"
+                if got <= GOAL_RLIB_PER_FLOOR
+                else f"missed by {got / GOAL_RLIB_PER_FLOOR:.2f}x"
+            )
+            lines.append(
+                f"- after-shared compiled `.rlib` (in `deps/`) / floor: {compiled} / "
+                f"{shared['rlib_floor']} = {got:.2f} (goal <= {GOAL_RLIB_PER_FLOOR}: {verdict})"
+            )
+        # Where the rest come from: the shared build-dir alone (the worktrees' target/ hold
+        # clippy's own build and the uplifted workspace crates).
+        build_dir = (shared.get("worktrees") or {}).get("build-dir")  # type: ignore[union-attr]
+        if build_dir and "rlib_files" in build_dir:
+            alone = sum("/deps/" in f"/{f}" for f in build_dir["rlib_files"])
+            lines.append(
+                f"- after-shared, its shared build-dir alone: {alone} / {shared['rlib_floor']} = "
+                f"{alone / float(shared['rlib_floor']):.2f}"  # type: ignore[arg-type]
+            )
+    if shared and unsafe:
+        for name, get in (
+            (
+                "matrix",
+                lambda d: d.get("cpu_s") if "matrix" in d.get("scenarios", ["matrix"]) else None,
+            ),
+            (
+                "matrix without clippy",
+                lambda d: (
+                    round(float(d["cpu_s"]) - clippy_cpu(d), 1)
+                    if "matrix" in d.get("scenarios", ["matrix"])
+                    else None
+                ),
+            ),
+            ("alternate", lambda d: (d.get("alternate") or {}).get("cpu_s")),
+        ):
+            a, b = get(shared), get(unsafe)
+            if a is None or b is None or not b:
+                continue
+            got = float(a) / float(b)
+            verdict = (
+                "met"
+                if got <= GOAL_CPU_PER_UNSAFE
+                else f"missed by {got / GOAL_CPU_PER_UNSAFE:.2f}x"
+            )
+            lines.append(
+                f"- {name}: after-shared CPU / unsafe-shared CPU: {a} / {b} = {got:.2f} "
+                f"(goal <= {GOAL_CPU_PER_UNSAFE}: {verdict})"
+            )
+    return lines
+
+
 def report(out: Path) -> None:
-    """result.json with every side found in out/, and table.md: before, after and the ratio
-    (plus the shared build-dir variant when it was run)."""
+    """result.json with every side found in out/, and table.md: each side, its ratio to before,
+    the `.rlib` floor, the alternate scenario and the shared side's goals."""
     sides = {
         s: json.loads((out / f"{s}.json").read_text())
         for s in SIDES
         if (out / f"{s}.json").is_file()
     }
-    (out / "result.json").write_text(json.dumps(sides, indent=2) + "\n")
-    if "before" not in sides or "after" not in sides:
+    (out / "result.json").write_text(json.dumps({**sides, "goals": goals(sides)}, indent=2) + "\n")
+    if not sides:
         return
     cols = [s for s in SIDES if s in sides]
-    measures: list[tuple[str, object]] = [
-        ("`.rlib` files (all target dirs)", lambda d: d["rlib"]),
-        ("incremental dirs, total", lambda d: d["incremental_dirs"]),
-        (
-            "incremental dirs made by one-shot commands",
-            lambda d: d["incremental_dirs_from_oneshot"],
-        ),
-        ("target dirs, MB (`du -sb`)", lambda d: round(d["bytes"] / 1e6)),
-        ("CPU seconds (user+sys, wait4)", lambda d: d["cpu_s"]),
-        ("wall seconds", lambda d: d["wall_s"]),
-    ]
-    before_copies = sides["before"]["copies_max_per_worktree"]
-    # The workspace's own crates (every member is in the matrix as `-p NAME`) are not shared
-    # dependencies: their copies follow the matrix's feature choices.
-    members = {
-        c.split(" -p ")[1].split()[0].replace("-", "_")
-        for c in sides["before"].get("matrix", [])
-        if " -p " in c
-    }
-    extra = sorted(
-        (
-            d
-            for d in before_copies
-            if d not in SHARED_DEPS and d not in members and before_copies[d]["rlib"] > 1
-        ),
-        key=lambda d: (-before_copies[d]["rlib"], d),
-    )[:MAX_EXTRA_DEPS]
-    for dep in [*SHARED_DEPS, *extra]:
-        if any(sides[c]["copies_max_per_worktree"].get(dep, {}).get("any") for c in cols):
-            measures.append(
-                (
-                    f"copies of {dep} (`.rlib`), most per version and target dir",
-                    lambda d, dep=dep: d["copies_max_per_worktree"].get(dep, {}).get("rlib", 0),
+    base = "before" if "before" in sides else None
+    matrix_ran = all("matrix" in d.get("scenarios", ["matrix"]) for d in sides.values())
+    measures: list[tuple[str, object]] = []
+    if matrix_ran:
+        measures += [
+            ("`.rlib` files (all target dirs)", lambda d: d["rlib"]),
+            (
+                "`.rlib` floor (one copy per package, version, profile, kind; unit graph)",
+                lambda d: d.get("rlib_floor", "-"),
+            ),
+            ("`.rlib` files / floor", lambda d: d.get("rlib_per_floor", "-")),
+            (
+                "compiled `.rlib` files (in `deps/`; the rest are uplifted)",
+                lambda d: compiled_rlibs(d) if compiled_rlibs(d) is not None else "-",
+            ),
+            (
+                "compiled `.rlib` files / floor",
+                lambda d: (
+                    round(compiled_rlibs(d) / d["rlib_floor"], 2)
+                    if compiled_rlibs(d) is not None and d.get("rlib_floor")
+                    else "-"
+                ),
+            ),
+            ("incremental dirs, total", lambda d: d["incremental_dirs"]),
+            (
+                "incremental dirs made by one-shot commands",
+                lambda d: d["incremental_dirs_from_oneshot"],
+            ),
+            ("target dirs, MB (`du -sb`)", lambda d: round(d["bytes"] / 1e6)),
+            ("CPU seconds (user+sys, wait4)", lambda d: d["cpu_s"]),
+            ("wall seconds", lambda d: d["wall_s"]),
+            ("CPU seconds of `cargo clippy` alone", clippy_cpu),
+        ]
+    if any(d.get("alternate") for d in sides.values()):
+        measures += [
+            (
+                "alternate worktrees (edit + `cargo test`): CPU seconds",
+                lambda d: (d.get("alternate") or {}).get("cpu_s", "-"),
+            ),
+            (
+                "alternate worktrees (edit + `cargo test`): wall seconds",
+                lambda d: (d.get("alternate") or {}).get("wall_s", "-"),
+            ),
+        ]
+    if matrix_ran and base:
+        before_copies = sides["before"]["copies_max_per_worktree"]
+        # The workspace's own crates (every member is in the matrix as `-p NAME`) are not
+        # shared dependencies: their copies follow the matrix's feature choices.
+        members = {
+            c.split(" -p ")[1].split()[0].replace("-", "_")
+            for c in sides["before"].get("matrix", [])
+            if " -p " in c
+        }
+        extra = sorted(
+            (
+                d
+                for d in before_copies
+                if d not in SHARED_DEPS and d not in members and before_copies[d]["rlib"] > 1
+            ),
+            key=lambda d: (-before_copies[d]["rlib"], d),
+        )[:MAX_EXTRA_DEPS]
+        for dep in [*SHARED_DEPS, *extra]:
+            if any(sides[c]["copies_max_per_worktree"].get(dep, {}).get("any") for c in cols):
+                measures.append(
+                    (
+                        f"copies of {dep} (`.rlib`), most per version and target dir",
+                        lambda d, dep=dep: d["copies_max_per_worktree"].get(dep, {}).get("rlib", 0),
+                    )
                 )
-            )
-    head = (
-        "| measure | "
-        + " | ".join(cols)
-        + " | "
-        + " | ".join(f"{c}/before" for c in cols[1:])
-        + " |"
-    )
-    lines = [head, "| --- |" + " ---: |" * (2 * len(cols) - 1)]
+    others = [c for c in cols if c != base] if base else []
+    head = "| measure | " + " | ".join(cols) + " |" + "".join(f" {c}/before |" for c in others)
+    lines = [head, "| --- |" + " ---: |" * (len(cols) + len(others))]
     for name, get in measures:
         values = [get(sides[c]) for c in cols]  # type: ignore[operator]
-        ratios = [ratio(float(values[0]), float(v)) for v in values[1:]]
-        lines.append(
-            f"| {name} | " + " | ".join(map(str, values)) + " | " + " | ".join(ratios) + " |"
-        )
-    (out / "table.md").write_text("\n".join(lines) + "\n")
+        row = f"| {name} | " + " | ".join(map(str, values)) + " |"
+        if base:
+            first = values[cols.index(base)]
+            for c in others:
+                v = values[cols.index(c)]
+                numeric = all(isinstance(x, (int, float)) for x in (first, v))
+                row += f" {ratio(float(first), float(v)) if numeric else '-'} |"
+        lines.append(row)
+    lines += ["", *goals(sides)]
+    (out / "table.md").write_text("\n".join(lines).rstrip("\n") + "\n")
     print("\n".join(lines))
 
 
@@ -387,7 +643,18 @@ def main() -> int:
     parser.add_argument(
         "--sides",
         default="before,after",
-        help="comma-separated: before, after, after-shared (after + one shared cargo build-dir)",
+        help="comma-separated: before, after, after-shared (after + cq's shared build-dir), "
+        "unsafe-shared (after, cq not sharing, one CARGO_BUILD_BUILD_DIR for all worktrees)",
+    )
+    parser.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        default="matrix",
+        help="matrix: the agent command matrix in each worktree; alternate: agents alternate "
+        "worktrees (1, 2, 3, 1, ...), each editing a member then running `cargo test`; both",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="rounds of the alternate scenario (default 2)"
     )
     parser.add_argument("--report-only", action="store_true", help="rebuild the table from --out")
     parser.add_argument("--keep", action="store_true", help="keep the built worktrees")
@@ -405,10 +672,25 @@ def main() -> int:
     commands = matrix(workspace_facts(source)["members"])  # type: ignore[arg-type]
     if args.max_commands:
         commands = commands[: args.max_commands]
+    sides = args.sides.split(",")
+    unknown = [s for s in sides if s not in SIDES]
+    if unknown:
+        parser.error(f"--sides: unknown {', '.join(unknown)}; choose from {', '.join(SIDES)}")
     base = Path(tempfile.mkdtemp(prefix="buildkit-bench-"))
+    floors: dict[str, int] = {}
     try:
-        for side in args.sides.split(","):
-            result = run_side(side, source, base, args.buildkit, commands, args.worktrees)
+        for side in sides:
+            result = run_side(
+                side,
+                source,
+                base,
+                args.buildkit,
+                commands,
+                args.worktrees,
+                scenarios=SCENARIOS[args.scenario],
+                rounds=args.rounds,
+                floors=floors,
+            )
             (out / f"{side}.json").write_text(json.dumps(result, indent=2) + "\n")
             if not args.keep:
                 shutil.rmtree(base / side)
