@@ -461,14 +461,20 @@ cq_hold() {
         # a fixture, trybuild) must not build into the shared dir without cq's invalidation
         cq_cfg=$cq_share/build-dir
         shift
-        case ${1:-} in
-            +*)
-                cq_tc=$1
-                shift
-                set -- cargo "$cq_tc" --config "build.build-dir=\"$cq_cfg\"" "$@"
-                ;;
-            *) set -- cargo --config "build.build-dir=\"$cq_cfg\"" "$@" ;;
-        esac
+        if [ "${cq_sub:-}" = clippy ]; then
+            CARGO_BUILD_BUILD_DIR=$cq_cfg
+            export CARGO_BUILD_BUILD_DIR
+            set -- cargo "$@"
+        else
+            case ${1:-} in
+                +*)
+                    cq_tc=$1
+                    shift
+                    set -- cargo "$cq_tc" --config "build.build-dir=\"$cq_cfg\"" "$@"
+                    ;;
+                *) set -- cargo --config "build.build-dir=\"$cq_cfg\"" "$@" ;;
+            esac
+        fi
     fi
     cq_run "$@"
 }
@@ -488,10 +494,12 @@ cq_ncpu() {
 # registry or git package whenever the workspace that builds differs from the last one.
 cq_shared_dir() {
     cq_share=''
-    # only cargo's own build commands: cq passes the build-dir as `--config`, which external
-    # subcommands (clippy, nextest) do not see; they build in the worktree's own target/
+    # cargo's own build commands get the build-dir as `--config`; clippy, an external
+    # subcommand that does not see it, through the environment (it runs no tests, so only its
+    # build scripts inherit it); nextest and other subcommands build in the worktree's target/
     case $cq_sub in
         build | b | check | c | test | t | run | r | bench | doc | d | rustc | rustdoc | fix) ;;
+        clippy) ;;
         *) return 0 ;;
     esac
     [ -z "${CARGO_TARGET_DIR:-}" ] && [ -z "${CARGO_BUILD_TARGET_DIR:-}" ] \

@@ -313,14 +313,15 @@ def test_a_build_dir_in_a_cargo_config_file_wins(tmp_path: Path) -> None:
     assert not rig.build_dir.exists()
 
 
-def test_external_subcommands_build_in_the_worktrees_target(tmp_path: Path) -> None:
-    # clippy does not see cq's --config: it checks in the worktree's own target/, unshared.
+def test_clippy_shares_through_the_environment(tmp_path: Path) -> None:
+    # clippy does not see cq's --config: cq gives it the shared build-dir in its environment,
+    # so its dependencies are the ones `cq check` compiled (not once more per worktree).
     rig = make_rig(tmp_path)
     for branch in BRANCHES[:2]:
         done = rig.cq_run(branch, "clippy", "--quiet")
         assert done.returncode == 0, done.stderr
-        assert list((rig.checkouts[branch] / "target" / "debug" / "deps").glob("libapp-*.rmeta"))
-    assert not rig.build_dir.exists()
+        assert not (rig.checkouts[branch] / "target" / "debug" / "deps").exists()
+    assert list((rig.build_dir / "debug" / "deps").glob("libapp-*.rmeta"))
 
 
 def test_a_build_waits_for_the_shared_dir_held_by_another_queue(tmp_path: Path) -> None:
@@ -349,7 +350,10 @@ def test_a_build_waits_for_the_shared_dir_held_by_another_queue(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("control", [False, True], ids=["cq", "control-no-invalidation"])
-def test_check_reports_each_worktrees_own_errors(tmp_path: Path, control: bool) -> None:
+@pytest.mark.parametrize("command", ["check", "clippy"])
+def test_check_reports_each_worktrees_own_errors(
+    tmp_path: Path, control: bool, command: str
+) -> None:
     # b2 does not compile; main does. With every source file of both at one moment in the
     # past, `cq check` still says so for each (the control, without invalidation, passes b2 on
     # main's metadata).
@@ -360,7 +364,7 @@ def test_check_reports_each_worktrees_own_errors(tmp_path: Path, control: bool) 
         for path in source_files(checkout):
             os.utime(path, (978307200, 978307200))
     outcomes = [
-        (branch, rig.cq_run(branch, "check", "--quiet").returncode == 0)
+        (branch, rig.cq_run(branch, command, "--quiet").returncode == 0)
         for branch in ["main", "b2", "main", "b2"]
     ]
     expected = [("main", True), ("b2", False), ("main", True), ("b2", False)]
