@@ -32,7 +32,7 @@ IMAGE = os.environ.get("BUILDKIT_TEST_IMAGE", "buildkit-test/bookworm:1")
 SITE = sysconfig.get_paths()["purelib"]
 ENV = {
     "HOME": "/root",
-    "PYTHONPATH": "/opt/buildkit/cli:/opt/site-packages",
+    "PYTHONPATH": "/opt/buildkit/src:/opt/site-packages",
     "RUSTUP_HOME": "/opt/rust/rustup",
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/rust/cargo-bin",
 }
