@@ -4,18 +4,14 @@ matrix comes from cargo metadata, results go outside the repository, the copy ke
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from bench.bench_helpers import bench_env, run_article
 from conftest import REPO, build_file_tree
 
-RUN = REPO / "bench" / "article" / "run.py"
 GITIGNORE = "# the user's own\n/target\n*.local\n"
 
 
@@ -52,36 +48,20 @@ def snapshot(root: Path) -> dict[str, bytes]:
 def test_the_article_bench_runs_on_any_workspace(tmp_path: Path) -> None:
     source = workspace(tmp_path / "ws")
     before = snapshot(source)
-    bindir = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
-        "TMPDIR": str(tmp_path),
-    }
+    env = bench_env(tmp_path)
     assert shutil.which("buildkit", path=env["PATH"]), "the buildkit on PATH is the one used"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(RUN),
-            str(source),
-            "--sides",
-            "before,after",
-            "--worktrees",
-            "1",
-            "--max-commands",
-            "7",
-            "--keep",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    ran = run_article(
+        source,
+        "--sides",
+        "before,after",
+        "--worktrees",
+        "1",
+        "--max-commands",
+        "7",
+        tmp_path=tmp_path,
         timeout=1200,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = Path(re.search(r"^results: (.+)$", done.stdout, re.M).group(1))  # type: ignore[union-attr]
-    kept = Path(re.search(r"^worktrees kept in (.+)$", done.stdout, re.M).group(1))  # type: ignore[union-attr]
+    out, kept = ran.results, ran.kept
     # Results outside the repository, and the committed results untouched.
     assert not out.resolve().is_relative_to(REPO) and out.is_relative_to(tmp_path)
     assert (out / "table.md").read_text().startswith("| measure | before | after |")

@@ -5,18 +5,13 @@ and the rendered cq, and the report carries the `.rlib` floor and the shared sid
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from bench.bench_helpers import run_article
 
-RUN = REPO / "bench" / "article" / "run.py"
 SIDES = ("before", "after-shared", "unsafe-shared")
 
 
@@ -24,37 +19,19 @@ SIDES = ("before", "after-shared", "unsafe-shared")
 def test_unsafe_shared_and_alternate_worktrees_report_the_floor(
     example: Path, tmp_path: Path
 ) -> None:
-    bindir = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
-        "TMPDIR": str(tmp_path),
-    }
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(RUN),
-            str(example),
-            "--sides",
-            ",".join(SIDES),
-            "--worktrees",
-            "2",
-            "--max-commands",
-            "4",
-            "--scenario",
-            "both",
-            "--keep",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
+    ran = run_article(
+        example,
+        "--sides",
+        ",".join(SIDES),
+        "--worktrees",
+        "2",
+        "--max-commands",
+        "4",
+        "--scenario",
+        "both",
+        tmp_path=tmp_path,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = Path(re.search(r"^results: (.+)$", done.stdout, re.M).group(1))  # type: ignore[union-attr]
-    kept = Path(re.search(r"^worktrees kept in (.+)$", done.stdout, re.M).group(1))  # type: ignore[union-attr]
+    out, kept = ran.results, ran.kept
     results = {s: json.loads((out / f"{s}.json").read_text()) for s in SIDES}
     # The floor from the unit graph: greet and tinyhash (debug; build and test share the dev
     # profile's units), plus the workspace-hack that buildkit init adds.
@@ -116,25 +93,9 @@ def test_unsafe_shared_and_alternate_worktrees_report_the_floor(
 
 @pytest.mark.slow
 def test_the_alternate_scenario_alone_starts_cold(example: Path, tmp_path: Path) -> None:
-    bindir = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
-        "TMPDIR": str(tmp_path),
-    }
     out = tmp_path / "results"
     args = ["--sides", "after", "--worktrees", "2", "--scenario", "alternate", "--rounds", "1"]
-    done = subprocess.run(
-        [sys.executable, str(RUN), str(example), *args, "--out", str(out), "--keep"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    kept = Path(re.search(r"^worktrees kept in (.+)$", done.stdout, re.M).group(1))  # type: ignore[union-attr]
+    kept = run_article(example, *args, "--out", str(out), tmp_path=tmp_path).kept
     result = json.loads((out / "after.json").read_text())
     assert result["runs"] == [] and result["scenarios"] == ["alternate"]
     assert result["alternate"]["warm"] is False

@@ -11,14 +11,11 @@ Cargo itself says where each worktree builds (``cargo metadata``), so every way 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from buildkit.diagnose.targets import Worktree, cq_shared_build_dir
+from buildkit.diagnose.targets import Worktree, cargo_dirs, cq_shared_build_dir
 
 HAZARD = "wrong_code_hazard"
 
@@ -30,33 +27,6 @@ class SharedByHand:
     kind: str  # "target-dir" or "build-dir"
     path: Path
     worktrees: tuple[Path, ...]
-
-
-def cargo_dirs(workspace: Path) -> dict[str, Path]:
-    """The target and build dir Cargo uses in ``workspace`` with this environment, as
-    ``{"target-dir": …, "build-dir": …}`` (build-dir only on cargo 1.91+ and only when it
-    differs from the target dir); empty when Cargo cannot tell (no manifest, no cargo)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CQ_")}
-    try:
-        done = subprocess.run(
-            ["cargo", "metadata", "--no-deps", "--format-version", "1", "--offline"],
-            cwd=workspace,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        meta = json.loads(done.stdout) if done.returncode == 0 else {}
-    except (OSError, subprocess.TimeoutExpired, ValueError):
-        return {}
-    found: dict[str, Path] = {}
-    target = meta.get("target_directory") if isinstance(meta, dict) else None
-    build = meta.get("build_directory") if isinstance(meta, dict) else None
-    if isinstance(target, str):
-        found["target-dir"] = Path(os.path.realpath(target))
-    if isinstance(build, str) and Path(os.path.realpath(build)) != found.get("target-dir"):
-        found["build-dir"] = Path(os.path.realpath(build))
-    return found
 
 
 def shared_by_hand(worktrees: list[Worktree], subdir: str = "") -> list[SharedByHand]:

@@ -159,30 +159,38 @@ def workspace_root(path: Path) -> Path:
     return Path(manifest).parent
 
 
-def cargo_build_dir(workspace: Path) -> Path | None:
-    """Cargo's ``build.build-dir`` for ``workspace`` when it is set apart from the target dir
-    (``cargo metadata`` resolves the config, the environment and templates such as
-    ``{cargo-cache-home}/build/{workspace-path-hash}``); None otherwise."""
-    cargo = shutil.which("cargo")
-    if cargo is None or not (workspace / "Cargo.toml").is_file():
-        return None
-    done = subprocess.run(
-        [cargo, "metadata", "--format-version", "1", "--no-deps", "--offline"],
-        cwd=workspace,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        return None
+def cargo_dirs(workspace: Path) -> dict[str, Path]:
+    """The target and build dir Cargo uses in ``workspace`` with this environment, as
+    ``{"target-dir": …, "build-dir": …}`` (``cargo metadata`` resolves the config, the
+    environment and templates such as ``{cargo-cache-home}/build/{workspace-path-hash}``;
+    build-dir only on cargo 1.91+ and only when it differs from the target dir); empty when
+    Cargo cannot tell (no manifest, no cargo)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CQ_")}
     try:
-        data = json.loads(done.stdout)
-    except ValueError:
-        return None
-    build, target = data.get("build_directory"), data.get("target_directory")
-    if not isinstance(build, str) or not build or build == target:
-        return None
-    return Path(build)
+        done = subprocess.run(
+            ["cargo", "metadata", "--no-deps", "--format-version", "1", "--offline"],
+            cwd=workspace,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        meta = json.loads(done.stdout) if done.returncode == 0 else {}
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return {}
+    found: dict[str, Path] = {}
+    target = meta.get("target_directory") if isinstance(meta, dict) else None
+    build = meta.get("build_directory") if isinstance(meta, dict) else None
+    if isinstance(target, str):
+        found["target-dir"] = Path(os.path.realpath(target))
+    if isinstance(build, str) and Path(os.path.realpath(build)) != found.get("target-dir"):
+        found["build-dir"] = Path(os.path.realpath(build))
+    return found
+
+
+def cargo_build_dir(workspace: Path) -> Path | None:
+    """Cargo's ``build.build-dir`` for ``workspace`` when it is set apart from the target dir."""
+    return cargo_dirs(workspace).get("build-dir")
 
 
 def workspace_subdir(root: Path) -> str:
