@@ -55,3 +55,15 @@ def seedlike(tmp_path: Path) -> Path:
     if not SEEDLIKE.is_dir():
         pytest.fail(f"the shared fixture is missing: {SEEDLIKE}")
     return Path(shutil.copytree(SEEDLIKE, tmp_path / "seedlike-workspace"))
+
+
+@pytest.fixture(autouse=True)
+def private_cq_state(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test's cq (and gc, which holds cq's queue) keeps its state in a private folder,
+    never the machine user's ~/.cache/buildkit-cq; a test that needs another sets its own."""
+    state = tmp_path_factory.mktemp("cq-state")
+    state.chmod(0o700)
+    monkeypatch.setenv("CQ_STATE_DIR", str(state))
+    return state

@@ -126,15 +126,12 @@ class InitResult:
 
 
 def resolve_root(path: Path) -> Path:
-    """The workspace buildkit works on from ``path``: the nearest folder at or above it with a
-    ``buildkit.yaml`` beside a ``Cargo.toml``, else the Cargo workspace ``path`` lies in (so a
-    member crate's folder means its workspace, as for doctor and gc)."""
+    """The Cargo workspace ``path`` lies in (``cargo locate-project --workspace``: a member
+    crate's folder means its workspace, as for doctor and gc; a nested workspace of its own is
+    never mistaken for an outer one)."""
     start = path.expanduser().resolve()
     if not start.is_dir():
         raise BadInput(f"{path}: not a directory; pass the root of a Cargo workspace")
-    for candidate in (start, *start.parents):
-        if (candidate / PROFILE_FILE).is_file() and (candidate / "Cargo.toml").is_file():
-            return candidate
     root = workspace_root(start)
     if not (root / "Cargo.toml").is_file():
         raise BadInput(
