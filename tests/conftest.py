@@ -14,8 +14,7 @@ from buildkit.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "hello-workspace"
-SHARED = REPO.parent / "shared"
-SEEDLIKE = SHARED / "fixtures" / "seedlike-workspace"
+SEEDLIKE = REPO / "bench" / "workspaces" / "seedlike"
 
 
 def build_file_tree(root: Path, spec: Mapping[str, str | bytes]) -> Path:
@@ -51,9 +50,9 @@ def example(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def seedlike(tmp_path: Path) -> Path:
-    """A fresh copy of the shared seedlike workspace (needs crates.io to build)."""
+    """A fresh copy of bench/workspaces/seedlike (needs crates.io to build)."""
     if not SEEDLIKE.is_dir():
-        pytest.fail(f"the shared fixture is missing: {SEEDLIKE}")
+        pytest.fail(f"the seedlike fixture is missing: {SEEDLIKE}")
     return Path(shutil.copytree(SEEDLIKE, tmp_path / "seedlike-workspace"))
 
 

@@ -5,7 +5,7 @@ after buildkit, measured with the OS's own accounting (wait4 rusage), ``du`` and
     python3 bench/article/run.py [WORKSPACE] [--out DIR] [--buildkit PATH] [--sides LIST]
         [--scenario matrix|alternate|both]
 
-WORKSPACE defaults to ../shared/fixtures/seedlike-workspace; it is copied (its files as they
+WORKSPACE defaults to bench/workspaces/seedlike; it is copied (its files as they
 are), never built in place. The command matrix comes from the workspace's own members,
 features and default members (`cargo metadata`). buildkit is the one on PATH (or --buildkit).
 Each side writes DIR/<side>.json as soon as it finishes (DIR: a new temporary directory unless
@@ -31,7 +31,7 @@ from floor import rlib_floor  # bench/article/floor.py, next to this script
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-DEFAULT_WORKSPACE = REPO.parent / "shared" / "fixtures" / "seedlike-workspace"
+DEFAULT_WORKSPACE = REPO / "bench" / "workspaces" / "seedlike"
 WORKTREES = ("wt1", "wt2", "wt3")
 SHARED_DEPS = (
     "hashbrown",

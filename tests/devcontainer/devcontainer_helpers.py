@@ -20,7 +20,7 @@ from docker.models.images import Image
 from conftest import run_buildkit
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMAS = REPO.parent / "shared" / "schemas"
+SCHEMAS = REPO / "tests" / "schemas"
 BASE_IMAGE = os.environ.get("BUILDKIT_TEST_IMAGE", "buildkit-test/bookworm:1")
 LABEL = "org.buildkit.test"  # on every container a test starts, with a per-test token
 # What the devcontainer CLI puts in every image it builds, and the Feature content image it tags.
