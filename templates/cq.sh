@@ -18,7 +18,6 @@ cq_heavy=' build b test t check c clippy run r bench doc d nextest rustc rustdoc
 cq_oneshot=' test t check c clippy bench doc d nextest rustdoc fix '
 cq_default_grace=10
 cq_default_timeout=0
-cq_shared_target=auto
 cq_burst=1
 cq_gc_max_size=''
 cq_gc_max_age=''
@@ -455,27 +454,6 @@ cq_hold() {
     { command exec 5<&0; } 2>/dev/null || exec 5</dev/null
     cq_take_ticket
     cq_wait_turn
-    if [ -n "${cq_share:-}" ]; then
-        cq_share_hold "$@"
-        # --config, not the environment: the build's own children (a test that runs cargo on
-        # a fixture, trybuild) must not build into the shared dir without cq's invalidation
-        cq_cfg=$cq_share/build-dir
-        shift
-        if [ "${cq_sub:-}" = clippy ]; then
-            CARGO_BUILD_BUILD_DIR=$cq_cfg
-            export CARGO_BUILD_BUILD_DIR
-            set -- cargo "$@"
-        else
-            case ${1:-} in
-                +*)
-                    cq_tc=$1
-                    shift
-                    set -- cargo "$cq_tc" --config "build.build-dir=\"$cq_cfg\"" "$@"
-                    ;;
-                *) set -- cargo --config "build.build-dir=\"$cq_cfg\"" "$@" ;;
-            esac
-        fi
-    fi
     cq_run "$@"
 }
 
@@ -484,240 +462,6 @@ cq_ncpu() {
     cq_n=$(nproc 2>/dev/null) || cq_n=$(getconf _NPROCESSORS_ONLN 2>/dev/null) \
         || cq_n=$(sysctl -n hw.ncpu 2>/dev/null) || return 1
     cq_is_uint "$cq_n" && [ "$cq_n" -gt 0 ] && echo "$cq_n"
-}
-
-# -- sharing compiled dependencies across worktrees (docs/cq.md) ----------------------------
-# Cargo gives a path package (a workspace member, a vendor/ crate) the same unit hash in every
-# worktree, so in one shared build-dir it would compare this worktree's source mtimes with
-# another worktree's outputs and call them fresh (rust-lang/cargo#17312). Holding the queue
-# and the directory's lock, before cargo starts, cq therefore forgets every unit that is not a
-# registry or git package whenever the workspace that builds differs from the last one.
-cq_shared_dir() {
-    cq_share=''
-    # cargo's own build commands get the build-dir as `--config`; clippy, an external
-    # subcommand that does not see it, through the environment (it runs no tests, so only its
-    # build scripts inherit it); nextest and other subcommands build in the worktree's target/
-    case $cq_sub in
-        build | b | check | c | test | t | run | r | bench | doc | d | rustc | rustdoc | fix) ;;
-        clippy) ;;
-        *) return 0 ;;
-    esac
-    [ -z "${CARGO_TARGET_DIR:-}" ] && [ -z "${CARGO_BUILD_TARGET_DIR:-}" ] \
-        && [ -z "${CARGO_BUILD_BUILD_DIR:-}" ] || return 0
-    for cq_a in "$@"; do
-        case $cq_a in *build-dir*) return 0 ;; esac # a --config build.build-dir of yours
-    done
-    cq_repo=$(cq_git_common) || return 0
-    if [ "$cq_shared_target" = auto ]; then
-        # auto: share once the repository has a second worktree
-        cq_linked=''
-        for cq_l in "$cq_repo"/worktrees/*; do
-            if [ -d "$cq_l" ]; then cq_linked=1; fi
-        done
-        [ -n "$cq_linked" ] || return 0
-    fi
-    # a build-dir set in a cargo config file (this directory up, or CARGO_HOME) wins
-    cq_d=$(pwd -P)
-    cq_cfgs="${CARGO_HOME:-${HOME:-/nonexistent}/.cargo}/config.toml"
-    while [ -n "$cq_d" ]; do
-        cq_cfgs="$cq_cfgs
-$cq_d/.cargo/config.toml
-$cq_d/.cargo/config"
-        cq_d=${cq_d%/*}
-    done
-    cq_cfgs="$cq_cfgs
-/.cargo/config.toml
-/.cargo/config"
-    cq_ifs=$IFS
-    IFS='
-'
-    set -f
-    # shellcheck disable=SC2086 # one file name a line, no globbing
-    grep -qsE '^[[:space:]]*(build[.])?build-dir[[:space:]]*=' $cq_cfgs
-    cq_mine=$?
-    set +f
-    IFS=$cq_ifs
-    [ "$cq_mine" != 0 ] || return 0
-    # Only cargo 1.91+ has build.build-dir, which keeps each worktree's final binaries in its
-    # own target/; older cargo does not share (a shared CARGO_TARGET_DIR would mix them).
-    cq_v=$(cargo ${cq_toolchain:+"$cq_toolchain"} --version 2>/dev/null) || cq_v=''
-    cq_minor=${cq_v#cargo 1.}
-    cq_minor=${cq_minor%%.*}
-    cq_is_uint "$cq_minor" && [ "$cq_minor" -ge 91 ] || return 0
-    case $cq_repo in
-        *\"* | *\\* | *\{*) return 0 ;; # would need TOML escapes or read as a path template
-    esac
-    cq_share=$cq_repo/buildkit
-}
-
-# cq_share_hold CARGO [ARGS...]: lock the shared build-dir (fd 3, kept by cq and its watchdog
-# until the build's group is gone: cq's with another scope or CQ_SCOPE use another queue),
-# then prepare it.
-cq_share_hold() {
-    cq_sl=$cq_share/share-state/lock
-    if [ ! -d "${cq_sl%/*}" ]; then (umask "$cq_umask" && mkdir -p -- "${cq_sl%/*}"); fi
-    if [ -L "$cq_sl" ] || { [ ! -f "$cq_sl" ] && ! : >>"$cq_sl"; } || ! exec 3<"$cq_sl"; then
-        cq_cleanup
-        cq_die 77 "cannot open $cq_sl; remove it and run cq again, or set cq.shared_target_dir: false"
-    fi
-    if ! cq_flock exnb 3; then
-        cq_say "waiting for the shared build-dir (another queue's build uses it)"
-        cq_flock ex 3 || cq_die 69 "cannot lock $cq_sl"
-    fi
-    if ! (umask "$cq_umask" && cq_share_prepare "$@"); then
-        cq_cleanup
-        cq_die 77 "cannot prepare the shared build-dir $cq_share/build-dir; see the message above, or set cq.shared_target_dir: false"
-    fi
-}
-
-# cq_lock_names LOCKFILE...: "path NAME" for packages without a source (path packages),
-# "reg NAME" for registry and git packages.
-cq_lock_names() {
-    awk '
-        function flush() { if (n != "") print (s ? "reg " : "path ") n; n = ""; s = 0 }
-        /^\[\[package\]\]/ { flush(); inpkg = 1; next }
-        /^\[/ { flush(); inpkg = 0; next }
-        inpkg && /^name = / { n = $3; gsub(/"/, "", n) }
-        inpkg && /^source = / { s = 1 }
-        END { flush() }' "$@"
-}
-
-# cq_share_prepare CARGO [ARGS...]: run holding the queue, before cargo. Invalidates the units
-# another workspace's sources built, then points the build-dir's binary names at this
-# worktree's binaries (tests find them next to their own executable).
-cq_share_prepare() {
-    cq_bd=$cq_share/build-dir
-    cq_sd=$cq_share/share-state
-    if [ ! -d "$cq_sd" ]; then mkdir -p -- "$cq_sd" || return 1; fi
-    # which workspace builds: the nearest Cargo.lock above the manifest cargo will read
-    cq_from=$PWD cq_prev='' cq_target='' cq_prof=''
-    for cq_a in "$@"; do
-        case $cq_prev in
-            --manifest-path) cq_from=$(dirname -- "$cq_a") ;;
-            --target) cq_target="$cq_target $(printf '%s' "$cq_a" | tr ',' ' ')" ;;
-            --profile) cq_prof=$cq_a ;;
-        esac
-        case $cq_a in
-            --manifest-path=*) cq_from=$(dirname -- "${cq_a#--manifest-path=}") ;;
-            --target=*) cq_target="$cq_target $(printf '%s' "${cq_a#--target=}" | tr ',' ' ')" ;;
-            --profile=*) cq_prof=${cq_a#--profile=} ;;
-            --) break ;;
-        esac
-        cq_prev=$cq_a
-    done
-    cq_ws=$(cd -- "$cq_from" 2>/dev/null && pwd -P) || cq_ws=$PWD
-    cq_lock=''
-    cq_d=$cq_ws
-    while :; do
-        if [ -f "$cq_d/Cargo.lock" ]; then
-            cq_lock=$cq_d/Cargo.lock
-            break
-        fi
-        if [ -z "$cq_d" ] || [ "$cq_d" = / ]; then break; fi
-        cq_d=${cq_d%/*}
-    done
-    if [ -n "$cq_lock" ]; then cq_ws=${cq_lock%/Cargo.lock}; fi
-    [ -n "$cq_ws" ] || cq_ws=/
-    read -r cq_last 2>/dev/null <"$cq_sd/builder" || cq_last=''
-    # the same workspace again, its Cargo.lock not newer than the lists: nothing to update
-    if [ "$cq_last" != "$cq_ws" ] || [ ! -f "$cq_sd/path" ] \
-        || { [ -n "$cq_lock" ] && [ -n "$(find "$cq_lock" -newer "$cq_sd/path" 2>/dev/null)" ]; }; then
-        cq_share_invalidate || return 1
-    fi
-    cq_share_bins "$@"
-}
-
-# cq_share_invalidate: remember every name ever seen as a path package and as a registry/git
-# package in this repository; when another workspace built last, delete the fingerprint and
-# build/ (OUT_DIR, build script) dirs of every unit whose package is not a registry/git one.
-cq_share_invalidate() {
-    rm -f -- "$cq_sd/.names.$$" "$cq_sd/.reg.$$" "$cq_sd/.path.$$" "$cq_sd/builder.$$"
-    cq_lock_names ${cq_lock:+"$cq_lock"} </dev/null >"$cq_sd/.names.$$" || return 1
-    for cq_kind in reg path; do
-        { sed -n "s/^$cq_kind //p" "$cq_sd/.names.$$"; cat "$cq_sd/$cq_kind" 2>/dev/null; } \
-            | sort -u >"$cq_sd/.$cq_kind.$$" && mv -f -- "$cq_sd/.$cq_kind.$$" "$cq_sd/$cq_kind" \
-            || return 1
-    done
-    rm -f -- "$cq_sd/.names.$$"
-    if [ "$cq_last" != "$cq_ws" ]; then
-        # keep a unit only when its package is a registry or git package and never a path one
-        cq_keep=" $(comm -23 "$cq_sd/reg" "$cq_sd/path" | tr '\n' ' ') "
-        for cq_f in "$cq_bd"/*/.fingerprint/* "$cq_bd"/*/*/.fingerprint/*; do
-            [ -d "$cq_f" ] || continue
-            cq_n=${cq_f##*/}
-            cq_n=${cq_n%-*}
-            case $cq_keep in
-                *" $cq_n "*) continue ;;
-            esac
-            cq_p=${cq_f%/.fingerprint/*}
-            rm -rf -- "$cq_f" "$cq_p/build/${cq_f##*/}" || return 1
-        done
-        cq_write_builder "$cq_sd/builder" "$cq_ws" || return 1
-    fi
-}
-
-cq_write_builder() {
-    printf '%s\n' "$2" >"$1.$$" && mv -f -- "$1.$$" "$1"
-}
-
-# cq_share_bins: <build-dir>/<profile>/<bin> -> <target-dir>/<profile>/<bin> (and examples/)
-# for this workspace's bin and example targets, in every profile and target dir in use.
-cq_share_bins() {
-    # only commands that run test executables need them (cargo metadata costs ~50 ms)
-    case $cq_sub in
-        build | b | check | c | clippy | doc | d | rustdoc | fix | run | r | rustc | install) return 0 ;;
-    esac
-    # cargo's JSON is one line; each target starts with {"kind":[ (serde keeps field order:
-    # kind, crate_types, name); awk, not perl: minimal images lack perl's JSON::PP
-    cq_meta=$(cd -- "$cq_ws" && cargo ${cq_toolchain:+"$cq_toolchain"} metadata --no-deps \
-        --format-version 1 --offline 2>/dev/null | awk '
-            {
-                if (match($0, /"target_directory":"[^"\\]*"/))
-                    print "T " substr($0, RSTART + 20, RLENGTH - 21)
-                n = split($0, t, /[{]"kind":[[]/)
-                for (i = 2; i <= n; i++) {
-                    k = t[i]; sub(/[]].*/, "", k)
-                    if (!match(t[i], /"name":"[^"\\]*"/)) continue
-                    name = substr(t[i], RSTART + 8, RLENGTH - 9)
-                    if (k ~ /(^|,)"bin"(,|$)/) print "B " name
-                    if (k ~ /(^|,)"example"(,|$)/) print "E " name
-                }
-            }') || return 0
-    cq_td=$(printf '%s\n' "$cq_meta" | sed -n 's/^T //p')
-    [ -n "$cq_td" ] || return 0
-    case $cq_prof in
-        '' | dev | test) cq_prof=debug ;;
-        bench) cq_prof=release ;;
-    esac
-    cq_rels="debug
-release
-$cq_prof"
-    for cq_t in $cq_target; do
-        cq_rels="$cq_rels
-$cq_t/debug
-$cq_t/release
-$cq_t/$cq_prof"
-    done
-    for cq_f in "$cq_bd"/*/.fingerprint "$cq_bd"/*/*/.fingerprint; do
-        [ -d "$cq_f" ] || continue
-        cq_f=${cq_f%/.fingerprint}
-        cq_rels="$cq_rels
-${cq_f#"$cq_bd"/}"
-    done
-    printf '%s\n' "$cq_rels" | sort -u | while IFS= read -r cq_rel; do
-        printf '%s\n' "$cq_meta" | while IFS=' ' read -r cq_k cq_tname; do
-            case $cq_k in
-                B) cq_sub_dir='' ;;
-                E) cq_sub_dir=examples/ ;;
-                *) continue ;;
-            esac
-            cq_link=$cq_bd/$cq_rel/$cq_sub_dir$cq_tname
-            [ -d "${cq_link%/*}" ] || mkdir -p -- "${cq_link%/*}" || continue
-            if [ -e "$cq_link" ] && [ ! -L "$cq_link" ]; then continue; fi
-            rm -f -- "$cq_link"
-            ln -s -- "$cq_td/$cq_rel/$cq_sub_dir$cq_tname" "$cq_link"
-        done
-    done
 }
 
 cq_cargo() {
@@ -753,8 +497,6 @@ cq_cargo() {
         CARGO_BUILD_JOBS=$cq_jobs
         export CARGO_BUILD_JOBS
     fi
-    cq_share=''
-    if [ "$cq_shared_target" != 0 ]; then cq_shared_dir "$@"; fi
     cq_is_cargo=1
     cq_hold cargo "$@"
 }
@@ -814,9 +556,6 @@ cq_contract() {
     printf 'state_dir=%s\n' "$cq_dir"
     printf 'holder_glob=%s\n' '*.holder'
     printf 'record_keys=%s\n' 'pid pgid started cwd cmd queue'
-    if cq_c_repo=$(cq_git_common); then
-        printf 'shared_build_dir=%s\n' "$cq_c_repo/buildkit/build-dir"
-    fi
 }
 
 [ $# -gt 0 ] || cq_usage

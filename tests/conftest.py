@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Mapping
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,3 +69,23 @@ def private_cq_state(
     state.chmod(0o700)
     monkeypatch.setenv("CQ_STATE_DIR", str(state))
     return state
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_compiler_cache() -> Iterator[Path]:
+    """Every build in the tests goes through the rendered rustc wrapper with a compiler cache
+    of the test session's own (a short path: the cache's unix socket lives in it), never the
+    machine user's; its server is stopped at the end."""
+    directory = Path(tempfile.mkdtemp(prefix="bk-cache-"))
+    previous = os.environ.get("BUILDKIT_CACHE_DIR")
+    os.environ["BUILDKIT_CACHE_DIR"] = str(directory)
+    yield directory
+    sccache = shutil.which("sccache")
+    if sccache and (directory / "sock").exists():
+        env = {**os.environ, "SCCACHE_SERVER_UDS": str(directory / "sock")}
+        subprocess.run([sccache, "--stop-server"], env=env, capture_output=True, check=False)
+    if previous is None:
+        os.environ.pop("BUILDKIT_CACHE_DIR", None)
+    else:
+        os.environ["BUILDKIT_CACHE_DIR"] = previous
+    shutil.rmtree(directory, ignore_errors=True)

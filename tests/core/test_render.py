@@ -75,8 +75,11 @@ def test_user_cargo_config_survives_byte_for_byte(example: Path) -> None:
     first = config.read_text()
     mark, rest = first.split("\n", 1)
     assert mark.startswith("# buildkit manages the keys marked")
-    # The user's file, byte for byte, then buildkit's one new table.
-    assert rest == USER_CONFIG + (
+    # The user's file, byte for byte, with buildkit's marked key in their [build] table (the
+    # compiler cache's wrapper), then buildkit's one new table.
+    wrapper = 'rustc-wrapper = ".config/buildkit/bin/rustc-wrapper" # buildkit: cache.engine\n'
+    docsrs = 'rustdocflags = ["--cfg", "docsrs"]\n'
+    assert rest == USER_CONFIG.replace(docsrs, docsrs + wrapper) + (
         '[profile.dev.package."*"]\ndebug = "line-tables-only" # buildkit: cargo.dependency_debug\n'
     )
     # A second render changes nothing; a profile change touches only buildkit's keys.
@@ -87,7 +90,7 @@ def test_user_cargo_config_survives_byte_for_byte(example: Path) -> None:
     ran = run_buildkit("render", example)
     assert ran.exit_code == 0, ran.stderr
     second = config.read_text()
-    assert 'rustdocflags = ["--cfg", "docsrs"]\njobs = 2 # buildkit: cargo.jobs\n' in second
+    assert "buildkit: cache.engine\njobs = 2 # buildkit: cargo.jobs\n" in second
     without_jobs = [line for line in second.splitlines()[1:] if "buildkit: cargo.jobs" not in line]
     assert without_jobs == rest.splitlines()
     # Dropping the setting again removes buildkit's key and nothing of the user's.

@@ -15,7 +15,7 @@ from cq.cq_helpers import render_cq
 
 PROFILES: dict[str, dict[str, Any]] = {
     "default": {},
-    "repository-shared": {"scope": "repository", "shared_target_dir": True, "burst": False},
+    "repository-scope": {"scope": "repository", "burst": False},
     "custom-lists": {
         "heavy_commands": ["build", "xtask"],
         "oneshot_commands": [],

@@ -4,7 +4,6 @@ build-dir. Each is compared with what a real cq run leaves on disk."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -12,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from buildkit.diagnose import queue
-from buildkit.diagnose.targets import cq_shared_build_dir
 from conftest import REPO
 
 SOURCE = REPO / "templates" / "cq.sh"
@@ -51,11 +49,3 @@ def test_python_reads_only_what_the_contract_names() -> None:
     assert facts["holder_glob"] == "*" + queue.HOLDER_SUFFIX
     used = {"pid", "pgid", "started", "cwd", "cmd"}
     assert used <= set(facts["record_keys"].split())
-
-
-def test_the_shared_build_dir_is_the_one_cq_reports(tmp_path: Path) -> None:
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    facts = queue.contract(tmp_path)
-    assert facts["shared_build_dir"] == str(tmp_path.resolve() / ".git/buildkit/build-dir")
-    assert cq_shared_build_dir(tmp_path) is None  # cargo never made it: nothing to report
-    assert "shared_build_dir" not in queue.contract(Path(os.sep))

@@ -1,6 +1,7 @@
-"""doctor reports cq's shared build-dir and the wrong-code hazard: a target or build dir that
-worktrees share outside cq (issue 12). Where each worktree builds is what real cargo resolves
-from the environment and config files; the shared build-dir is made by the real cq."""
+"""doctor reports the wrong-code hazard: a target or build dir that several worktrees share
+(issue 21: worktrees are isolated; compiled units are shared through the compiler cache). Where
+each worktree builds is what real cargo resolves from the environment and config files; cq
+itself never points worktrees at one directory."""
 
 from __future__ import annotations
 
@@ -38,11 +39,7 @@ def _config(checkouts: dict[str, Path], text: str) -> None:
 
 def test_separate_target_dirs_are_no_hazard(repo: dict[str, Path]) -> None:
     data = doctor_json(repo["main"])
-    assert data["sharing"] == {
-        "cq_build_dir": None,
-        "cq_last_builder": None,
-        "shared_outside_cq": [],
-    }
+    assert data["sharing"] == {"shared_dirs": []}
     assert _hazards(data) == []
 
 
@@ -55,7 +52,7 @@ def test_separate_target_dirs_are_no_hazard(repo: dict[str, Path]) -> None:
         ("config build-dir", "build-dir"),
     ],
 )
-def test_a_dir_shared_outside_cq_is_the_hazard(
+def test_a_shared_dir_is_the_hazard(
     repo: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str, kind: str
 ) -> None:
     shared = tmp_path / "shared"
@@ -66,15 +63,15 @@ def test_a_dir_shared_outside_cq_is_the_hazard(
         # relative to the worktree: ../shared is one directory for sibling worktrees
         _config(repo, f'[build]\n{kind} = "../shared"\n')
     data = doctor_json(repo["main"])
-    entries = data["sharing"]["shared_outside_cq"]  # type: ignore[index]
+    entries = data["sharing"]["shared_dirs"]  # type: ignore[index]
     assert entries == [
         {"kind": kind, "path": str(shared), "worktrees": [str(p) for p in repo.values()]}
     ]
     (hazard,) = _hazards(data)
-    assert hazard["path"] == str(shared) and "rust-lang/cargo#17312" in str(hazard["message"])
+    assert hazard["path"] == str(shared) and "rust-lang/cargo#12516" in str(hazard["message"])
     text = run_buildkit("doctor", repo["main"])
     assert text.exit_code == 0
-    assert f"share the {kind} {shared} outside cq" in text.stdout
+    assert f"share the {kind} {shared}: cargo can run" in text.stdout
 
 
 @pytest.mark.parametrize(
@@ -86,13 +83,12 @@ def test_a_dir_shared_outside_cq_is_the_hazard(
 )
 def test_dirs_that_differ_per_worktree_are_no_hazard(repo: dict[str, Path], config: str) -> None:
     _config(repo, config)
-    assert doctor_json(repo["main"])["sharing"]["shared_outside_cq"] == []  # type: ignore[index]
+    assert doctor_json(repo["main"])["sharing"]["shared_dirs"] == []  # type: ignore[index]
 
 
-def test_cqs_shared_build_dir_is_reported_and_is_no_hazard(
-    repo: dict[str, Path], tmp_path: Path
-) -> None:
-    cq = render_cq(tmp_path / "cq" / "cq")  # the default: shares with a linked worktree
+def test_worktrees_built_through_cq_are_no_hazard(repo: dict[str, Path], tmp_path: Path) -> None:
+    # the old default shared one build-dir across worktrees: now each builds in its own target/
+    cq = render_cq(tmp_path / "cq" / "cq")
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
     for checkout in repo.values():
@@ -104,13 +100,10 @@ def test_cqs_shared_build_dir_is_reported_and_is_no_hazard(
             text=True,
         )
         assert done.returncode == 0, done.stderr
+        assert (checkout / "target" / "debug" / "app").is_file()
     data = doctor_json(repo["main"])
-    build_dir = repo["main"] / ".git" / "buildkit" / "build-dir"
-    assert data["sharing"] == {
-        "cq_build_dir": str(build_dir),
-        "cq_last_builder": str(repo["b2"]),
-        "shared_outside_cq": [],
-    }
+    assert data["sharing"] == {"shared_dirs": []}
     assert _hazards(data) == []
+    assert not (repo["main"] / ".git" / "buildkit" / "build-dir").exists()
     text = run_buildkit("doctor", repo["main"]).stdout
-    assert f"cq's shared build-dir: {build_dir} (last built by {repo['b2']})" in text
+    assert "isolation: each worktree builds in its own target dir" in text

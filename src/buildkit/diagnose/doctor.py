@@ -113,7 +113,7 @@ def run_doctor(
     setup = _setup(root)
     installed = toolchains.installed()
     findings = _findings(scans, orphan_list, setup, installed)
-    shared = sharing.inspect(root, worktrees, workspace_subdir(root))
+    shared = sharing.inspect(worktrees, workspace_subdir(root))
     findings += sharing.findings(shared)
     data: dict[str, Any] = {
         "root": str(root),

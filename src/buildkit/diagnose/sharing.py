@@ -1,10 +1,11 @@
-"""Where a repository's worktrees build, and whether they share a directory outside cq.
+"""Whether a repository's worktrees share a target or build dir: the wrong-code hazard.
 
-cq shares one build-dir across worktrees and rebuilds the path packages whenever another
-worktree built last (docs/cq.md). A target or build dir shared by several worktrees some other
-way (``CARGO_TARGET_DIR`` in the shell, ``build.target-dir``/``build.build-dir`` in a config
-file pointing outside the worktree) has no such guard: Cargo gives a workspace crate the same
-unit in every worktree and can run one worktree's code in another (rust-lang/cargo#17312).
+Each worktree builds in its own target dir; compiled units are shared by content through the
+compiler cache (docs/cq.md), never by pointing two worktrees at one directory. A target or
+build dir several worktrees resolve to (``CARGO_TARGET_DIR`` in the shell,
+``build.target-dir``/``build.build-dir`` in a config file pointing outside the worktree) can
+run one worktree's code in another: Cargo gives a workspace crate the same unit hash in every
+worktree and compares this worktree's mtimes with another's outputs (rust-lang/cargo#12516).
 Cargo itself says where each worktree builds (``cargo metadata``), so every way of setting it
 (environment, any config file, path templates) is read as Cargo reads it.
 """
@@ -15,21 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from buildkit.diagnose.targets import Worktree, cargo_dirs, cq_shared_build_dir
+from buildkit.diagnose.targets import Worktree, cargo_dirs
 
 HAZARD = "wrong_code_hazard"
 
 
 @dataclass(frozen=True)
-class SharedByHand:
-    """A target or build dir that several worktrees resolve to without cq."""
+class SharedDir:
+    """A target or build dir that several worktrees resolve to."""
 
     kind: str  # "target-dir" or "build-dir"
     path: Path
     worktrees: tuple[Path, ...]
 
 
-def shared_by_hand(worktrees: list[Worktree], subdir: str = "") -> list[SharedByHand]:
+def shared_dirs(worktrees: list[Worktree], subdir: str = "") -> list[SharedDir]:
     """Every target or build dir that two or more existing worktrees resolve to."""
     users: dict[tuple[str, Path], list[Path]] = {}
     for wt in worktrees:
@@ -39,61 +40,48 @@ def shared_by_hand(worktrees: list[Worktree], subdir: str = "") -> list[SharedBy
         for kind, path in cargo_dirs(workspace).items():
             users.setdefault((kind, path), []).append(wt.path)
     return [
-        SharedByHand(kind, path, tuple(paths))
+        SharedDir(kind, path, tuple(paths))
         for (kind, path), paths in users.items()
         if len(paths) > 1
     ]
 
 
-def last_builder(build_dir: Path) -> str | None:
-    """The workspace whose cq build used the shared build-dir last (cq's record beside it)."""
-    try:
-        text = (build_dir.parent / "share-state" / "builder").read_text(encoding="utf-8")
-    except OSError:
-        return None
-    return text.strip() or None
-
-
-def inspect(root: Path, worktrees: list[Worktree], subdir: str = "") -> dict[str, Any]:
-    """doctor's ``sharing`` section: cq's shared build-dir and any directory the worktrees
-    share outside cq."""
-    build_dir = cq_shared_build_dir(root)
+def inspect(worktrees: list[Worktree], subdir: str = "") -> dict[str, Any]:
+    """doctor's ``sharing`` section: every directory several worktrees build in."""
     return {
-        "cq_build_dir": str(build_dir) if build_dir else None,
-        "cq_last_builder": last_builder(build_dir) if build_dir else None,
-        "shared_outside_cq": [
+        "shared_dirs": [
             {"kind": s.kind, "path": str(s.path), "worktrees": [str(w) for w in s.worktrees]}
-            for s in shared_by_hand(worktrees, subdir)
+            for s in shared_dirs(worktrees, subdir)
         ],
     }
 
 
 def describe(sharing: dict[str, Any]) -> str:
-    """doctor's text line for cq's shared build-dir."""
-    if not sharing["cq_build_dir"]:
-        return "cq's shared build-dir: none (each worktree builds in its own target dir)"
-    last = sharing["cq_last_builder"] or "nobody yet"
-    return f"cq's shared build-dir: {sharing['cq_build_dir']} (last built by {last})"
+    """doctor's text line on isolation."""
+    shared = sharing["shared_dirs"]
+    if not shared:
+        return "isolation: each worktree builds in its own target dir"
+    return f"isolation: {len(shared)} target or build dir(s) shared by several worktrees"
 
 
 def findings(sharing: dict[str, Any]) -> list[dict[str, Any]]:
-    """One finding per directory shared outside cq: the wrong-code hazard."""
+    """One finding per shared directory: the wrong-code hazard."""
     out = []
-    for shared in sharing["shared_outside_cq"]:
+    for shared in sharing["shared_dirs"]:
         out.append(
             {
                 "kind": HAZARD,
                 "path": shared["path"],
                 "message": (
                     f"{len(shared['worktrees'])} worktrees share the {shared['kind']} "
-                    f"{shared['path']} outside cq: cargo can run one worktree's code in another "
-                    "(rust-lang/cargo#17312)"
+                    f"{shared['path']}: cargo can run one worktree's code in another "
+                    "(rust-lang/cargo#12516)"
                 ),
                 "recommendation": (
                     "unset CARGO_TARGET_DIR/CARGO_BUILD_TARGET_DIR/CARGO_BUILD_BUILD_DIR and "
                     "remove build.target-dir/build.build-dir pointing outside the worktree "
-                    "from .cargo/config.toml; cq shares a build-dir safely "
-                    "(cq.shared_target_dir, docs/cq.md)"
+                    "from .cargo/config.toml; buildkit shares compiled units across worktrees "
+                    "through its compiler cache instead (docs/cq.md)"
                 ),
                 "bytes": 0,
             }

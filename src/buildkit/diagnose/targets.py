@@ -24,7 +24,6 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from buildkit.diagnose.queue import contract
 from buildkit.diagnose.sizes import ProgressFn, Usage, Walker
 from buildkit.diagnose.units import (
     Duplicate,
@@ -200,28 +199,9 @@ def workspace_subdir(root: Path) -> str:
     return output.strip() if output is not None else ""
 
 
-def cq_shared_build_dir(root: Path) -> Path | None:
-    """Cargo's build-dir that cq shares across the worktrees when ``cq.shared_target_dir`` is on
-    (docs/cq.md: ``<git common dir>/buildkit/build-dir``), when Cargo made one there."""
-    shared = contract(root).get("shared_build_dir")
-    if not shared:
-        return None
-    path = Path(shared)
-    if os.path.islink(path) or not path.is_dir() or not looks_like_target(path):
-        return None
-    return path
-
-
-def locate_targets(
-    worktrees: list[Worktree], subdir: str = "", shared_build_dir: Path | None = None
-) -> list[TargetLocation]:
-    """One entry per distinct target directory that exists on disk, plus cq's shared
-    build-dir (where the worktrees' deps/ and incremental/ live when it is on)."""
+def locate_targets(worktrees: list[Worktree], subdir: str = "") -> list[TargetLocation]:
+    """One entry per distinct target (or build) directory that exists on disk."""
     found: dict[Path, TargetLocation] = {}
-    if shared_build_dir is not None:
-        users = [wt.path for wt in worktrees if wt.exists]
-        key = Path(os.path.abspath(shared_build_dir))
-        found[key] = TargetLocation(key, users, False, "cq shared build-dir")
     for wt in worktrees:
         ws = wt.path / subdir if subdir else wt.path
         if wt.exists:
@@ -254,7 +234,7 @@ def locate_targets(
 
 def repository_targets(root: Path, worktrees: list[Worktree]) -> list[TargetLocation]:
     """Every target dir doctor and gc look at for the repository at ``root``."""
-    return locate_targets(worktrees, workspace_subdir(root), cq_shared_build_dir(root))
+    return locate_targets(worktrees, workspace_subdir(root))
 
 
 def looks_like_target(path: Path) -> bool:

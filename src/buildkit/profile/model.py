@@ -19,7 +19,7 @@ CargoDependencyDebug = Literal[
 CargoLinker = Literal["none", "mold", "lld"]
 CargoSplitDebuginfo = Literal["off", "packed", "unpacked"]
 CqScope = Literal["user", "repository"]
-CqSharedTargetDir = Literal["auto"]
+CacheEngine = Literal["sccache", "none"]
 HakariResolver = Literal["1", "2", "3"]
 HakariDepFormatVersion = Literal["1", "2", "3", "4"]
 HakariUnifyTargetHost = Literal["none", "auto", "unify-if-both", "replicate-target-on-host"]
@@ -88,7 +88,21 @@ class CqSection:
     burst: bool
     grace_seconds: int
     wait_timeout: int
-    shared_target_dir: CqSharedTargetDir | bool
+
+
+@dataclass(frozen=True)
+class CacheSection:
+    """The compiler cache that shares compiled units across worktrees and repositories: each
+    worktree builds in its own `target/`, and a unit compiled once (a registry crate, one
+    feature set, one profile) is restored from the cache instead of compiled again, keyed by
+    content, so nothing another worktree built can stand in for this one's code. buildkit
+    renders a rustc wrapper (`.config/buildkit/bin/rustc-wrapper`, set as `build.rustc-wrapper`
+    in the cargo config) that every compiler process passes through, however cargo was started;
+    without the engine installed it compiles directly (docs/cq.md, "Sharing").
+    """
+
+    engine: CacheEngine
+    max_size: str
 
 
 @dataclass(frozen=True)
@@ -226,6 +240,7 @@ class ProfileModel:
     cargo: CargoSection
     env: EnvSection
     cq: CqSection
+    cache: CacheSection
     gc: GcSection
     agents: AgentsSection
     hakari: HakariSection

@@ -17,6 +17,7 @@ SECTIONS = (
     "cargo",
     "env",
     "cq",
+    "cache",
     "gc",
     "agents",
     "hakari",

@@ -31,7 +31,6 @@ def profile_values(profile: Profile) -> dict[str, str]:
         "cq_oneshot": shlex.quote(" " + " ".join(cq.oneshot_commands) + " "),
         "cq_default_grace": str(int(cq.grace_seconds)),
         "cq_default_timeout": str(int(cq.wait_timeout)),
-        "cq_shared_target": {"auto": "auto", True: "1", False: "0"}[cq.shared_target_dir],
         "cq_burst": "1" if cq.burst and cargo.jobs is None else "0",
         "cq_gc_max_size": shlex.quote(gc.max_size or ""),
         "cq_gc_max_age": shlex.quote(gc.max_age or ""),

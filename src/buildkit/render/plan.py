@@ -9,6 +9,7 @@ from buildkit.errors import BadInput
 from buildkit.profile import Profile
 from buildkit.render import (
     agents,
+    cache,
     cargo_config,
     ci_workflow,
     cq,
@@ -26,12 +27,13 @@ FAMILIES: tuple[Callable[[Profile], list[Artifact]], ...] = (
     hakari.artifacts,
     ci_workflow.artifacts,
     cq.artifacts,
+    cache.artifacts,
     devcontainer.artifacts,
     agents.artifacts,
 )
 
 # Families that also drive another program; their steps run after every file is written.
-STEP_FAMILIES: tuple[Callable[[Profile], list[Step]], ...] = (hakari.steps,)
+STEP_FAMILIES: tuple[Callable[[Profile], list[Step]], ...] = (hakari.steps, cache.steps)
 
 
 @dataclass(frozen=True)

