@@ -174,6 +174,8 @@ class CiSection:
     nextest: bool
     doctests: bool
     clippy_deny_warnings: bool
+    clippy_targets: str
+    test_targets: str
     test: bool
     clippy: bool
     fmt: bool
