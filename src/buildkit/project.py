@@ -20,6 +20,7 @@ from buildkit.profile.facts import ProfileFile, replace_workspace_section, works
 from buildkit.profile.model import HakariResolver
 from buildkit.render.apply import Change, Status, compute_changes, write_changes
 from buildkit.render.cargo_config import require_linker
+from buildkit.render.ci_workflow import job_names
 from buildkit.render.hakari import drop_workspace_hack
 from buildkit.render.ownership import Artifact
 from buildkit.render.plan import build_plan
@@ -191,7 +192,8 @@ def run_init(
         )
     summary: tuple[str, ...] = ()
     if state.survey is not None:
-        summary = tuple(state.survey.summary(state.choices))
+        jobs = tuple(job_names(state.profile)) if state.profile.model.ci.enabled else ()
+        summary = tuple(state.survey.summary(state.choices, jobs))
     return InitResult(
         profile=state.profile,
         profile_created=state.created,

@@ -110,8 +110,11 @@ class Survey:
             out["cargo"] = dict(self.cargo_adopt)
         return out
 
-    def summary(self, chosen: Mapping[str, Mapping[str, Any]]) -> list[str]:
-        """init's short report: what it found, then what it chose and the key to change it."""
+    def summary(
+        self, chosen: Mapping[str, Mapping[str, Any]], jobs: tuple[str, ...] = ()
+    ) -> list[str]:
+        """init's short report: what it found, then what it chose and the key to change it;
+        ``jobs`` are the jobs of buildkit's workflow."""
         ci = chosen.get("ci", {})
         found = [f"default branch {self.default_branch} ({self.branch_source})"]
         if self.rust_version:
@@ -180,6 +183,8 @@ class Survey:
                     f"chose: ci.clippy_deny_warnings: false: {self.clippy.detail}; CI shows "
                     "clippy's warnings without failing (set it to true once clippy is clean)"
                 )
+        if jobs and any(not w.problem for w in self.workflows):
+            lines.append(self._adds_only(chosen, jobs))
         for key, path in self.taken_paths.items():
             default = dict(MOVABLE_PATHS)[key]
             use = ""
@@ -206,6 +211,30 @@ class Survey:
         lines += list(self.notes)
         return lines
 
+    def _adds_only(self, chosen: Mapping[str, Mapping[str, Any]], jobs: tuple[str, ...]) -> str:
+        """What buildkit's workflow adds next to the repository's own, and why each."""
+        ci = chosen.get("ci", {})
+        path = ci.get("path", dict(MOVABLE_PATHS)["ci.path"])
+        lints = [
+            n
+            for n, on in (("rustfmt", ci.get("fmt", True)), ("clippy", ci.get("clippy", True)))
+            if on
+        ]
+        what = {
+            "lint": f"lint ({', '.join(lints)})",
+            "test": "tests",
+            "msrv": f"cargo check with Rust {ci.get('msrv')}",
+            "hakari": "the workspace-hack drift check (cargo hakari)",
+            "buildkit": "the drift check of buildkit's files (buildkit check)",
+        }
+        cached = [j for j in jobs if j in ("lint", "test", "msrv")]
+        cache = f" and rust-cache ({', '.join(cached)})" if cached else ""
+        return (
+            f"chose: {path} adds only what your workflows do not run: "
+            f"{'; '.join(what[j] for j in jobs)}; its jobs build with CARGO_INCREMENTAL=0{cache}; "
+            "your workflows stay as they are"
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "default_branch": self.default_branch,
@@ -217,6 +246,8 @@ class Survey:
                     "path": w.path,
                     "runs": sorted(w.runs),
                     "runners": list(w.runners),
+                    "features": list(w.features),
+                    "calls": list(w.calls),
                     "problem": w.problem,
                 }
                 for w in self.workflows
