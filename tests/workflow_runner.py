@@ -117,3 +117,24 @@ class LocalRunner:
         assert len(found) == 1, f"{job} / {name} did not run exactly once"
         assert found[0].returncode == 0
         return found[0].output
+
+
+# The `buildkit check` job installs buildkit from a git URL at a commit; in tests a bare clone
+# of this checkout stands in for that remote (git's url.insteadOf sends the URL there), so the
+# job's install step runs unmodified and nothing is fetched from the network.
+FAKE_REMOTE = "https://buildkit.invalid/buildkit"
+
+
+def buildkit_remote(scratch: Path) -> tuple[str, dict[str, str]]:
+    """``ci.buildkit_source`` for this checkout's HEAD commit, and the environment in which
+    git finds that commit at the source's URL."""
+    repo = Path(__file__).resolve().parent.parent
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    bare = scratch / "buildkit.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(repo), str(bare)], check=True)
+    config = scratch / "gitconfig"
+    config.write_text(f'[url "file://{bare}"]\n\tinsteadOf = {FAKE_REMOTE}\n')
+    env = {"GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_NOSYSTEM": "1"}
+    return f"git+{FAKE_REMOTE}@{commit}", env

@@ -14,7 +14,6 @@ import yaml
 
 from buildkit.diagnose.targets import workspace_root
 from buildkit.errors import BadInput, CheckFailed
-from buildkit.install_source import pinned_requirement
 from buildkit.profile import PROFILE_FILE, PROFILE_VERSION, Profile, load_profile, parse_profile
 from buildkit.profile.facts import ProfileFile, replace_workspace_section, workspace_changes
 from buildkit.profile.model import HakariResolver
@@ -280,6 +279,11 @@ def current_profile(
         choices = found.choices()
         text = initial_profile_text(workspace, choices)
         profile = parse_profile(text, root=root, path=path)
+        if profile.model.ci.enabled and not job_names(profile):
+            # The repository's workflows run every check and nothing is left to add.
+            choices = {**choices, "ci": {**choices.get("ci", {}), "enabled": False}}
+            text = initial_profile_text(workspace, choices)
+            profile = parse_profile(text, root=root, path=path)
         return ProfileState(
             profile, workspace, True, ProfileFile(PROFILE_FILE, text), survey=found, choices=choices
         )
@@ -390,9 +394,6 @@ def initial_profile_text(
     }
     for section, values in (choices or {}).items():
         data[section] = {**data.get(section, {}), **values}
-    requirement = pinned_requirement()
-    if requirement:
-        data.setdefault("ci", {})["buildkit_requirement"] = requirement
     header = (
         "# buildkit's project profile: the one source of truth for this repository's cargo\n"
         "# settings, cq build queue, cargo-hakari setup, CI workflow and devcontainer.\n"

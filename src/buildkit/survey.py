@@ -20,6 +20,7 @@ import tomlkit
 import tomlkit.exceptions
 
 from buildkit.existing_ci import CHECKS, ExistingWorkflow, existing_workflows
+from buildkit.install_source import CheckJobChoice, choose
 from buildkit.probes import (
     ALL_TARGETS,
     BROKEN,
@@ -69,6 +70,7 @@ class Survey:
     msrv_blocker: str = ""  # why an MSRV job would fail on the repository as it is
     cargo_adopt: Mapping[str, Any] = field(default_factory=dict)  # the user's own cargo keys
     notes: tuple[str, ...] = field(default=())
+    check_job: CheckJobChoice | None = None  # where the `buildkit check` job installs from
 
     def already_run(self, check: str) -> list[str]:
         return [w.path for w in self.workflows if check in w.runs]
@@ -94,6 +96,8 @@ class Survey:
                 ci["test_targets"] = self.tests.scope
         if self.rust_version and not self.already_run("msrv") and not self.msrv_blocker:
             ci["msrv"] = self.rust_version
+        if self.check_job and self.check_job.source:
+            ci["buildkit_source"] = self.check_job.source
         if ci.get("clippy") is not False:
             ci["clippy_deny_warnings"] = self.clippy.outcome == CLEAN
         out: dict[str, dict[str, Any]] = {"ci": ci}
@@ -183,7 +187,14 @@ class Survey:
                     f"chose: ci.clippy_deny_warnings: false: {self.clippy.detail}; CI shows "
                     "clippy's warnings without failing (set it to true once clippy is clean)"
                 )
-        if jobs and any(not w.problem for w in self.workflows):
+        if self.check_job:
+            lines.append(self.check_job.line)
+        if ci.get("enabled") is False:
+            lines.append(
+                "chose: ci.enabled: false: every job buildkit's workflow would have is run by "
+                "your workflows or cannot pass today (above), so buildkit writes no workflow"
+            )
+        elif jobs and any(not w.problem for w in self.workflows):
             lines.append(self._adds_only(chosen, jobs))
         for key, path in self.taken_paths.items():
             default = dict(MOVABLE_PATHS)[key]
@@ -311,6 +322,7 @@ def survey(
             hakari_import["path"] = hack.path
     own_devcontainer = next((p for p in DEVCONTAINER_FILES if is_users_file(root / p)), None)
     return Survey(
+        check_job=choose(),
         cargo_adopt=users_cargo_settings(root),
         msrv_blocker=lockfile_blocker(root, msrv) if msrv else "",
         cq_path_option=cq_path,

@@ -7,37 +7,38 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from conftest import REPO, build_file_tree, run_buildkit
-from workflow_runner import WORKFLOW, LocalRunner
+from conftest import build_file_tree, run_buildkit
+from workflow_runner import WORKFLOW, LocalRunner, buildkit_remote
 
 JOBS = ("lint", "test", "hakari", "buildkit")
 
 
 @pytest.mark.slow
 def test_every_run_step_succeeds_on_a_fresh_repository(example: Path, tmp_path: Path) -> None:
-    # buildkit in the `buildkit check` job comes from this checkout, not from an index.
+    # buildkit in the `buildkit check` job comes from this checkout's commit, through git.
+    source, git_env = buildkit_remote(tmp_path)
     profile = {
         "version": 1,
         "hakari": {"enabled": True},
-        "ci": {"nextest": False, "buildkit_requirement": str(REPO)},
+        "ci": {"nextest": False, "buildkit_source": source},
     }
     (example / "buildkit.yaml").write_text(yaml.safe_dump(profile))
     ran = run_buildkit("init", "--yes", example)
     assert ran.exit_code == 0, ran.stdout + ran.stderr
     workflow = yaml.safe_load((example / WORKFLOW).read_text())
     assert tuple(workflow["jobs"]) == JOBS
-    assert workflow["jobs"]["buildkit"]["steps"][-2]["env"]["BUILDKIT_REQUIREMENT"] == str(REPO)
+    install = workflow["jobs"]["buildkit"]["steps"][-2]["env"]["BUILDKIT_REQUIREMENT"]
+    assert install == f"buildkit-rs @ {source}"
 
     scratch = tmp_path / "runner"
     scratch.mkdir()
-    runner = LocalRunner(example, scratch, workflow)
+    runner = LocalRunner(example, scratch, workflow, git_env)
     for job in JOBS:
         runner.run_job(job)
 
@@ -72,24 +73,19 @@ def _workspace(root: Path, files: dict[str, str]) -> Path:
     return build_file_tree(root, {**base, **files})
 
 
-@pytest.fixture(scope="module")
-def this_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This checkout built as the `buildkit-rs` wheel: what PyPI would serve for the default
-    `ci.buildkit_requirement` (`buildkit-rs==<version>`), offered to pip with --find-links."""
-    out = tmp_path_factory.mktemp("wheels")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(REPO)],
-        check=True,
-        timeout=600,
-    )
-    assert [p.name for p in out.glob("buildkit_rs-*.whl")], list(out.iterdir())
-    return out
-
-
-def _run_all(root: Path, scratch: Path, wheels: Path) -> tuple[dict[str, Any], LocalRunner]:
-    workflow = yaml.safe_load((root / WORKFLOW).read_text())
+def _run_all(root: Path, scratch: Path) -> tuple[dict[str, Any], LocalRunner]:
+    """Every job, with the `buildkit check` job turned on the way init's summary says
+    (ci.buildkit_source: this checkout's commit, served by a local stand-in for its remote)."""
     scratch.mkdir()
-    runner = LocalRunner(root, scratch, workflow, {"PIP_FIND_LINKS": str(wheels)})
+    source, git_env = buildkit_remote(scratch)
+    profile = root / "buildkit.yaml"
+    data = yaml.safe_load(profile.read_text())
+    data["ci"]["buildkit_source"] = source
+    profile.write_text(yaml.safe_dump(data, sort_keys=False))
+    ran = run_buildkit("render", root)
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+    workflow = yaml.safe_load((root / WORKFLOW).read_text())
+    runner = LocalRunner(root, scratch, workflow, git_env)
     for job in workflow["jobs"]:
         runner.run_job(job)
     expected = [
@@ -101,7 +97,7 @@ def _run_all(root: Path, scratch: Path, wheels: Path) -> tuple[dict[str, Any], L
 
 @pytest.mark.slow
 def test_a_repository_with_clippy_warnings_and_unformatted_code_gets_a_green_workflow(
-    tmp_path: Path, this_wheel: Path
+    tmp_path: Path,
 ) -> None:
     # clippy::needless_return warns; the odd spacing is not rustfmt's.
     root = _workspace(
@@ -117,7 +113,7 @@ def test_a_repository_with_clippy_warnings_and_unformatted_code_gets_a_green_wor
     assert (
         "chose: ci.fmt: false: `cargo fmt --all --check` finds 1 unformatted place(s)" in ran.stdout
     )
-    workflow, runner = _run_all(root, tmp_path / "runner", this_wheel)
+    workflow, runner = _run_all(root, tmp_path / "runner")
     assert list(workflow["jobs"]) == ["lint", "test", "hakari", "buildkit"]
     clippy = runner.output_of("lint", "cargo clippy")
     assert "warning: unneeded `return` statement" in clippy
@@ -131,13 +127,13 @@ def test_a_repository_with_clippy_warnings_and_unformatted_code_gets_a_green_wor
     )
     assert denied.returncode != 0
     assert "test result: ok" in runner.output_of("test", "cargo test")
-    # The default requirement installed buildkit-rs, whose `buildkit check` passes.
+    # The pinned source installed buildkit-rs, whose `buildkit check` passes.
     assert "Successfully installed" in runner.output_of("buildkit", "Install buildkit")
     assert "ok: " in runner.output_of("buildkit", "buildkit check")
 
 
 @pytest.mark.slow
-def test_a_clippy_clean_repository_gets_fatal_warnings(tmp_path: Path, this_wheel: Path) -> None:
+def test_a_clippy_clean_repository_gets_fatal_warnings(tmp_path: Path) -> None:
     root = _workspace(tmp_path / "ws", {})
     ran = run_buildkit("init", "--yes", root)
     assert ran.exit_code == 0, ran.stdout + ran.stderr
@@ -145,7 +141,7 @@ def test_a_clippy_clean_repository_gets_fatal_warnings(tmp_path: Path, this_whee
         "chose: ci.clippy_deny_warnings: true: `cargo clippy --workspace --all-targets` "
         "reports no warnings today"
     ) in ran.stdout
-    workflow, runner = _run_all(root, tmp_path / "runner", this_wheel)
+    workflow, runner = _run_all(root, tmp_path / "runner")
     assert workflow["jobs"]["lint"]["steps"][-1]["run"].endswith("-- -D warnings")
     assert runner.output_of("lint", "cargo fmt --check") == ""
 

@@ -183,7 +183,7 @@ class CiSection:
     locked: bool
     timeout_minutes: int
     buildkit_check: bool
-    buildkit_requirement: str
+    buildkit_source: str
     python: str
 
 
