@@ -91,8 +91,10 @@ def init(
     no_clippy: Annotated[
         bool,
         typer.Option(
+            "--no-probes",
             "--no-clippy",
-            help="Do not run cargo clippy to learn whether CI can make its warnings fatal.",
+            help="Do not compile the workspace (cargo clippy, cargo test) to learn what CI can "
+            "check today.",
         ),
     ] = False,
     as_json: Annotated[

@@ -14,12 +14,12 @@ import yaml
 
 from buildkit.diagnose.targets import workspace_root
 from buildkit.errors import BadInput, CheckFailed
-from buildkit.install_source import pinned_requirement
 from buildkit.profile import PROFILE_FILE, PROFILE_VERSION, Profile, load_profile, parse_profile
 from buildkit.profile.facts import ProfileFile, replace_workspace_section, workspace_changes
 from buildkit.profile.model import HakariResolver
 from buildkit.render.apply import Change, Status, compute_changes, write_changes
 from buildkit.render.cargo_config import require_linker
+from buildkit.render.ci_workflow import job_names
 from buildkit.render.hakari import drop_workspace_hack
 from buildkit.render.ownership import Artifact
 from buildkit.render.plan import build_plan
@@ -191,7 +191,8 @@ def run_init(
         )
     summary: tuple[str, ...] = ()
     if state.survey is not None:
-        summary = tuple(state.survey.summary(state.choices))
+        jobs = tuple(job_names(state.profile)) if state.profile.model.ci.enabled else ()
+        summary = tuple(state.survey.summary(state.choices, jobs))
     return InitResult(
         profile=state.profile,
         profile_created=state.created,
@@ -278,6 +279,11 @@ def current_profile(
         choices = found.choices()
         text = initial_profile_text(workspace, choices)
         profile = parse_profile(text, root=root, path=path)
+        if profile.model.ci.enabled and not job_names(profile):
+            # The repository's workflows run every check and nothing is left to add.
+            choices = {**choices, "ci": {**choices.get("ci", {}), "enabled": False}}
+            text = initial_profile_text(workspace, choices)
+            profile = parse_profile(text, root=root, path=path)
         return ProfileState(
             profile, workspace, True, ProfileFile(PROFILE_FILE, text), survey=found, choices=choices
         )
@@ -388,9 +394,6 @@ def initial_profile_text(
     }
     for section, values in (choices or {}).items():
         data[section] = {**data.get(section, {}), **values}
-    requirement = pinned_requirement()
-    if requirement:
-        data.setdefault("ci", {})["buildkit_requirement"] = requirement
     header = (
         "# buildkit's project profile: the one source of truth for this repository's cargo\n"
         "# settings, cq build queue, cargo-hakari setup, CI workflow and devcontainer.\n"

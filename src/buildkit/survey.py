@@ -9,10 +9,7 @@ choices it derives become the first ``buildkit.yaml``, and its findings init's s
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -23,6 +20,19 @@ import tomlkit
 import tomlkit.exceptions
 
 from buildkit.existing_ci import CHECKS, ExistingWorkflow, existing_workflows
+from buildkit.install_source import CheckJobChoice, choose
+from buildkit.probes import (
+    ALL_TARGETS,
+    BROKEN,
+    CLEAN,
+    FAILING,
+    UNKNOWN,
+    Probe,
+    probe_clippy,
+    probe_env,
+    probe_fmt,
+    probe_tests,
+)
 from buildkit.profile import profile_schema
 from buildkit.render.ci_workflow import toolchain_channel
 from buildkit.render.hakari import HAKARI_CONFIG, import_hakari_toml
@@ -41,14 +51,6 @@ DEVCONTAINER_FILES = (".devcontainer/devcontainer.json", ".devcontainer/Dockerfi
 
 
 @dataclass(frozen=True)
-class Probe:
-    """The result of running one lint on the repository as it is."""
-
-    clean: bool | None  # None: could not tell (tool missing, not run)
-    detail: str
-
-
-@dataclass(frozen=True)
 class Survey:
     """What init found in the repository; ``choices`` and ``summary`` are derived from it."""
 
@@ -60,6 +62,7 @@ class Survey:
     taken_paths: Mapping[str, str]  # profile key -> the user's file at its default path
     fmt: Probe
     clippy: Probe
+    tests: Probe = field(default_factory=lambda: Probe(UNKNOWN, "the tests were not run"))
     hakari: str | None = None  # an existing .config/hakari.toml not written by buildkit
     hakari_import: Mapping[str, Any] = field(default_factory=dict)  # its settings, as profile keys
     own_devcontainer: str | None = None  # a devcontainer file of the user's own
@@ -67,6 +70,7 @@ class Survey:
     msrv_blocker: str = ""  # why an MSRV job would fail on the repository as it is
     cargo_adopt: Mapping[str, Any] = field(default_factory=dict)  # the user's own cargo keys
     notes: tuple[str, ...] = field(default=())
+    check_job: CheckJobChoice | None = None  # where the `buildkit check` job installs from
 
     def already_run(self, check: str) -> list[str]:
         return [w.path for w in self.workflows if check in w.runs]
@@ -80,9 +84,22 @@ class Survey:
                 ci[check] = False
         if self.fmt.clean is not True and "fmt" not in ci:
             ci["fmt"] = False
+        if "clippy" not in ci:
+            if self.clippy.outcome == BROKEN:
+                ci["clippy"] = False
+            elif self.clippy.scope and self.clippy.scope != ALL_TARGETS:
+                ci["clippy_targets"] = self.clippy.scope
+        if "test" not in ci:
+            if self.tests.outcome in (BROKEN, FAILING):
+                ci["test"] = False
+            elif self.tests.scope:
+                ci["test_targets"] = self.tests.scope
         if self.rust_version and not self.already_run("msrv") and not self.msrv_blocker:
             ci["msrv"] = self.rust_version
-        ci["clippy_deny_warnings"] = self.clippy.clean is True
+        if self.check_job and self.check_job.source:
+            ci["buildkit_source"] = self.check_job.source
+        if ci.get("clippy") is not False:
+            ci["clippy_deny_warnings"] = self.clippy.outcome == CLEAN
         out: dict[str, dict[str, Any]] = {"ci": ci}
         if self.hakari_import:
             out["hakari"] = dict(self.hakari_import)
@@ -97,8 +114,11 @@ class Survey:
             out["cargo"] = dict(self.cargo_adopt)
         return out
 
-    def summary(self, chosen: Mapping[str, Mapping[str, Any]]) -> list[str]:
-        """init's short report: what it found, then what it chose and the key to change it."""
+    def summary(
+        self, chosen: Mapping[str, Mapping[str, Any]], jobs: tuple[str, ...] = ()
+    ) -> list[str]:
+        """init's short report: what it found, then what it chose and the key to change it;
+        ``jobs`` are the jobs of buildkit's workflow."""
         ci = chosen.get("ci", {})
         found = [f"default branch {self.default_branch} ({self.branch_source})"]
         if self.rust_version:
@@ -125,6 +145,25 @@ class Survey:
                 f"chose: ci.fmt: false: {self.fmt.detail}; set ci.fmt: true once "
                 "`cargo fmt --all --check` passes"
             )
+        if ci.get("clippy") is False and not self.already_run("clippy"):
+            lines.append(
+                f"chose: ci.clippy: false: {self.clippy.detail}; set ci.clippy: true (and "
+                "ci.clippy_targets) once it compiles on the CI toolchain"
+            )
+        elif "clippy_targets" in ci:
+            lines.append(
+                f"chose: ci.clippy_targets: {ci['clippy_targets']!r}: the widest set of targets "
+                f"clippy compiles today; {self.clippy.detail}"
+            )
+        if ci.get("test") is False and not self.already_run("test"):
+            lines.append(
+                f"chose: ci.test: false: {self.tests.detail}; set ci.test: true once the tests pass"
+            )
+        elif "test_targets" in ci:
+            lines.append(
+                f"chose: ci.test_targets: {ci['test_targets']!r}: the widest set of targets the "
+                f"tests compile in today; {self.tests.detail}"
+            )
         if ci.get("msrv"):
             lines.append(
                 f"chose: ci.msrv: {ci['msrv']}: a job runs `cargo check` with the declared "
@@ -140,7 +179,7 @@ class Survey:
                 f"chose: no MSRV job: {', '.join(self.already_run('msrv'))} already checks "
                 f"rust-version {self.rust_version}; set ci.msrv: {self.rust_version!r} to add one"
             )
-        if "clippy" not in ci:
+        if "clippy_deny_warnings" in ci and ci.get("clippy") is not False:
             if ci.get("clippy_deny_warnings"):
                 lines.append(f"chose: ci.clippy_deny_warnings: true: {self.clippy.detail}")
             else:
@@ -148,6 +187,15 @@ class Survey:
                     f"chose: ci.clippy_deny_warnings: false: {self.clippy.detail}; CI shows "
                     "clippy's warnings without failing (set it to true once clippy is clean)"
                 )
+        if self.check_job:
+            lines.append(self.check_job.line)
+        if ci.get("enabled") is False:
+            lines.append(
+                "chose: ci.enabled: false: every job buildkit's workflow would have is run by "
+                "your workflows or cannot pass today (above), so buildkit writes no workflow"
+            )
+        elif jobs and any(not w.problem for w in self.workflows):
+            lines.append(self._adds_only(chosen, jobs))
         for key, path in self.taken_paths.items():
             default = dict(MOVABLE_PATHS)[key]
             use = ""
@@ -174,6 +222,30 @@ class Survey:
         lines += list(self.notes)
         return lines
 
+    def _adds_only(self, chosen: Mapping[str, Mapping[str, Any]], jobs: tuple[str, ...]) -> str:
+        """What buildkit's workflow adds next to the repository's own, and why each."""
+        ci = chosen.get("ci", {})
+        path = ci.get("path", dict(MOVABLE_PATHS)["ci.path"])
+        lints = [
+            n
+            for n, on in (("rustfmt", ci.get("fmt", True)), ("clippy", ci.get("clippy", True)))
+            if on
+        ]
+        what = {
+            "lint": f"lint ({', '.join(lints)})",
+            "test": "tests",
+            "msrv": f"cargo check with Rust {ci.get('msrv')}",
+            "hakari": "the workspace-hack drift check (cargo hakari)",
+            "buildkit": "the drift check of buildkit's files (buildkit check)",
+        }
+        cached = [j for j in jobs if j in ("lint", "test", "msrv")]
+        cache = f" and rust-cache ({', '.join(cached)})" if cached else ""
+        return (
+            f"chose: {path} adds only what your workflows do not run: "
+            f"{'; '.join(what[j] for j in jobs)}; its jobs build with CARGO_INCREMENTAL=0{cache}; "
+            "your workflows stay as they are"
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "default_branch": self.default_branch,
@@ -185,6 +257,8 @@ class Survey:
                     "path": w.path,
                     "runs": sorted(w.runs),
                     "runners": list(w.runners),
+                    "features": list(w.features),
+                    "calls": list(w.calls),
                     "problem": w.problem,
                 }
                 for w in self.workflows
@@ -194,6 +268,10 @@ class Survey:
             },
             "fmt_clean": self.fmt.clean,
             "clippy_clean": self.clippy.clean,
+            "probes": {
+                name: {"outcome": p.outcome, "detail": p.detail, "scope": p.scope}
+                for name, p in (("fmt", self.fmt), ("clippy", self.clippy), ("tests", self.tests))
+            },
             "hakari": self.hakari,
         }
 
@@ -207,21 +285,33 @@ def survey(
     progress: Any = None,
     all_members: tuple[Member, ...] = (),
 ) -> Survey:
-    """Read the repository at ``root``; ``run_clippy`` compiles it with clippy (slow on a big
-    workspace, and it writes target/) to learn whether clippy is clean today."""
+    """Read the repository at ``root``; ``run_clippy`` lets the probes that compile (clippy and
+    the tests, slow on a big workspace) run, to learn what CI can check today."""
     branch, source = default_branch(root)
     msrv = workspace.rust_version
     workflows = tuple(existing_workflows(root, msrv))
     taken = taken_paths(root)
     if cq_path is not None:
         taken.pop("cq.path", None)
-    # clippy compiles the workspace: run it only when buildkit's CI would run clippy at all.
-    run_clippy = run_clippy and not any("clippy" in w.runs for w in workflows)
-    if progress and run_clippy:
-        progress(
-            "init: running `cargo clippy --workspace --all-targets` to learn whether CI can "
-            "make clippy's warnings fatal (--no-clippy skips it)"
-        )
+    # The probes compile the workspace: each runs only when buildkit's CI would run its check.
+    channel = toolchain_channel(root, "") or None
+    env = probe_env(root, channel)
+    clippy = Probe(UNKNOWN, "clippy was not run (--dry-run or --no-probes)")
+    tests = Probe(UNKNOWN, "the tests were not run (--dry-run or --no-probes)")
+    if run_clippy and not any("clippy" in w.runs for w in workflows):
+        if progress:
+            progress(
+                "init: running `cargo clippy --workspace --all-targets` to learn whether it "
+                "compiles and warns (--no-probes skips it)"
+            )
+        clippy = probe_clippy(root, env)
+    if run_clippy and not any("test" in w.runs for w in workflows):
+        if progress:
+            progress(
+                "init: running `cargo test --workspace` to learn whether the tests compile and "
+                "pass (--no-probes skips it)"
+            )
+        tests = probe_tests(root, env)
     hakari, hakari_import = None, {}
     if is_users_file(root / HAKARI_CONFIG):
         hakari = HAKARI_CONFIG
@@ -232,6 +322,7 @@ def survey(
             hakari_import["path"] = hack.path
     own_devcontainer = next((p for p in DEVCONTAINER_FILES if is_users_file(root / p)), None)
     return Survey(
+        check_job=choose(),
         cargo_adopt=users_cargo_settings(root),
         msrv_blocker=lockfile_blocker(root, msrv) if msrv else "",
         cq_path_option=cq_path,
@@ -241,13 +332,12 @@ def survey(
         default_branch=branch,
         branch_source=source,
         rust_version=msrv,
-        toolchain=toolchain_channel(root, "") or None,
+        toolchain=channel,
         workflows=workflows,
         taken_paths=taken,
-        fmt=probe_fmt(root),
-        clippy=probe_clippy(root)
-        if run_clippy
-        else Probe(None, "clippy was not run (--dry-run or --no-clippy)"),
+        fmt=probe_fmt(root, env),
+        clippy=clippy,
+        tests=tests,
     )
 
 
@@ -330,59 +420,6 @@ def lockfile_blocker(root: Path, msrv: str) -> str:
             f"{needed[0]}.{needed[1]} on, newer than rust-version {msrv}"
         )
     return ""
-
-
-# -- lint probes --------------------------------------------------------------------------
-
-
-def probe_fmt(root: Path) -> Probe:
-    run = _cargo(root, "fmt", "--all", "--check")
-    if run is None or run.returncode not in (0, 1):
-        return Probe(None, "`cargo fmt` could not run here (is rustfmt installed?)")
-    if run.returncode == 0:
-        return Probe(True, "`cargo fmt --all --check` passes")
-    files = {
-        line.split(" at ")[0] for line in run.stdout.splitlines() if line.startswith("Diff in")
-    }
-    return Probe(False, f"`cargo fmt --all --check` fails today ({len(files) or 'some'} place(s))")
-
-
-def probe_clippy(root: Path) -> Probe:
-    """Whether clippy is clean today, compiled in a private scratch dir: the probe runs before
-    cargo-hakari unifies features, so its units in target/ would be leftovers that no later
-    build uses (doctor would rightly call them duplicates)."""
-    with tempfile.TemporaryDirectory(prefix="buildkit-clippy-") as scratch:
-        run = _cargo(
-            root,
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--message-format=short",
-            env={
-                "CARGO_TARGET_DIR": f"{scratch}/target",
-                "CARGO_BUILD_BUILD_DIR": f"{scratch}/build",
-            },
-        )
-    if run is None:
-        return Probe(None, "`cargo clippy` could not run here")
-    warnings = sum(1 for line in run.stderr.splitlines() if re.search(r": warning: ", line))
-    if run.returncode != 0:
-        return Probe(False, "`cargo clippy --workspace --all-targets` fails today")
-    if warnings:
-        return Probe(False, f"cargo clippy reports {warnings} warning(s) today")
-    return Probe(True, "cargo clippy reports no warnings today")
-
-
-def _cargo(
-    root: Path, *args: str, env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str] | None:
-    env = {**os.environ, "CARGO_INCREMENTAL": "0", "CARGO_TERM_COLOR": "never", **(env or {})}
-    try:
-        return subprocess.run(
-            ["cargo", *args], cwd=root, env=env, capture_output=True, text=True, check=False
-        )
-    except OSError:
-        return None
 
 
 # -- cargo settings the user already has ----------------------------------------------------

@@ -62,7 +62,7 @@ def workflow_of(profile: Profile) -> OwnedFile:
 
 
 # A pinned source, so the `buildkit check` job is part of every linted variation.
-PINNED = "buildkit @ git+https://example.org/buildkit@0123456789abcdef0123456789abcdef01234567"
+PINNED = "git+https://example.org/bk@0123456789abcdef0123456789abcdef01234567"
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             root,
             base,
             hakari={"enabled": hakari},
-            ci={"nextest": nextest, "os": list(os), "buildkit_requirement": PINNED},
+            ci={"nextest": nextest, "os": list(os), "buildkit_source": PINNED},
         )
         key = variation_id(fixture, hakari, nextest, os)
         target = out_dir / key / WORKFLOW

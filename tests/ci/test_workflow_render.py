@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -12,7 +11,6 @@ import yaml
 
 from buildkit import DISTRIBUTION, __version__
 from buildkit.errors import BadInput
-from buildkit.install_source import pinned_requirement
 from buildkit.pins import PINS_FILE, load_pins
 from buildkit.render import templating
 from buildkit.render.ci_workflow import toolchain_channel
@@ -126,70 +124,12 @@ def test_pins_file_is_complete_and_well_formed() -> None:
         assert f'"{name}" | pin' in template, f"{name} is pinned but never used"
 
 
-def test_the_buildkit_job_installs_buildkit_rs_at_this_version_by_default(example: Path) -> None:
-    # `buildkit` on PyPI is another project: the job installs the `buildkit-rs` distribution.
-    (example / "buildkit.yaml").write_text("version: 1\nhakari:\n  enabled: false\n")
-    ran = run_buildkit("init", "--yes", example)
-    assert ran.exit_code == 0, ran.stderr
-    workflow = yaml.safe_load((example / WORKFLOW).read_text())
-    install = workflow["jobs"]["buildkit"]["steps"][-2]
-    assert install["env"]["BUILDKIT_REQUIREMENT"] == f"buildkit-rs=={__version__}"
-    # Empty leaves the job out.
-    profile = example / "buildkit.yaml"
-    profile.write_text(profile.read_text() + "ci:\n  buildkit_requirement: ''\n")
-    assert run_buildkit("render", example).exit_code == 0
-    assert "buildkit" not in yaml.safe_load((example / WORKFLOW).read_text())["jobs"]
-
-
 def test_the_distribution_name_is_the_one_the_job_installs() -> None:
     # pyproject's name is what pip resolves the default requirement against.
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert project["name"] == DISTRIBUTION == "buildkit-rs"
     assert project["scripts"] == {"buildkit": "buildkit.cli:main"}
     assert metadata.version(DISTRIBUTION) == __version__
-
-
-def test_the_buildkit_requirement_gets_the_version(example: Path) -> None:
-    init(
-        example,
-        "version: 1\nhakari:\n  enabled: false\n"
-        "ci:\n  buildkit_requirement: 'buildkit @ https://example.org/buildkit-{version}.tar.gz'\n",
-    )
-    text = (example / WORKFLOW).read_text()
-    expected = f"buildkit @ https://example.org/buildkit-{__version__}.tar.gz"
-    assert f'BUILDKIT_REQUIREMENT: "{expected}"' in text
-    assert "run: buildkit check\n" in text
-
-
-def _dist_info(site: Path, direct_url: dict[str, object] | None) -> list[str]:
-    info = site / "buildkit_rs-0.1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: buildkit-rs\nVersion: 0.1.0\n")
-    if direct_url is not None:
-        (info / "direct_url.json").write_text(json.dumps(direct_url))
-    return [str(site)]
-
-
-@pytest.mark.parametrize(
-    ("direct_url", "expected"),
-    [
-        (
-            {
-                "url": "https://git.example.org/buildkit",
-                "vcs_info": {"vcs": "git", "commit_id": "ab12"},
-            },
-            "buildkit-rs @ git+https://git.example.org/buildkit@ab12",
-        ),
-        ({"url": "file:///home/me/buildkit", "dir_info": {}}, None),  # a laptop path: not for CI
-        ({"url": "http://git.example.org/b", "vcs_info": {"vcs": "git", "commit_id": "ab"}}, None),
-        (None, None),  # installed from an index: nothing recorded
-    ],
-)
-def test_init_pins_ci_to_where_buildkit_came_from(
-    tmp_path: Path, direct_url: dict[str, object] | None, expected: str | None
-) -> None:
-    # Real dist-info files on disk, read through importlib.metadata as pip leaves them (PEP 610).
-    assert pinned_requirement(_dist_info(tmp_path / "site", direct_url)) == expected
 
 
 def test_doctests_step_follows_the_profile(example: Path) -> None:

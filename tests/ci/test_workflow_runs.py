@@ -5,143 +5,40 @@ actions. nextest is off: cargo-nextest is not installed here (its install is a l
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from conftest import REPO, build_file_tree, run_buildkit
+from conftest import build_file_tree, run_buildkit
+from workflow_runner import WORKFLOW, LocalRunner, buildkit_remote
 
-WORKFLOW = ".github/workflows/rust.yml"
 JOBS = ("lint", "test", "hakari", "buildkit")
-# A clean runner has none of these; the developer's shell might.
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-SCRUBBED = (
-    "CARGO_TARGET_DIR",
-    "CARGO_BUILD_TARGET_DIR",
-    "RUSTFLAGS",
-    "VIRTUAL_ENV",
-    "RUSTC_WRAPPER",
-)
-
-
-@dataclass
-class Ran:
-    job: str
-    name: str
-    returncode: int
-    output: str
-
-
-class LocalRunner:
-    """Runs a workflow's jobs the way a runner would, with stand-ins for the setup actions."""
-
-    def __init__(
-        self,
-        root: Path,
-        scratch: Path,
-        workflow: dict[str, Any],
-        extra_env: dict[str, str] | None = None,
-    ) -> None:
-        self.root = root
-        self.scratch = scratch
-        self.workflow = workflow
-        self.extra_env = extra_env or {}
-        self.ran: list[Ran] = []
-
-    def run_job(self, job_name: str) -> None:
-        job = self.workflow["jobs"][job_name]
-        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-        env.update({"CI": "true", "GITHUB_ACTIONS": "true", **self.extra_env})
-        env.update({k: str(v) for k, v in self.workflow.get("env", {}).items()})
-        env.update({k: str(v) for k, v in job.get("env", {}).items()})
-        shell = self.workflow["defaults"]["run"]["shell"]
-        assert shell == "bash"
-        for index, step in enumerate(job["steps"]):
-            if "uses" in step:
-                self.stand_in(step, env)
-                continue
-            step_env = {**env, **{k: str(v) for k, v in step.get("env", {}).items()}}
-            script = self.scratch / f"{job_name}-{index}.sh"
-            script.write_text(step["run"] + "\n")
-            # GitHub runs `shell: bash` as `bash --noprofile --norc -eo pipefail {0}`.
-            done = subprocess.run(
-                ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-                cwd=self.root,
-                env=step_env,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=900,
-            )
-            # CARGO_TERM_COLOR=always (the workflow's env) colours cargo's output: read it plain.
-            output = ANSI.sub("", done.stdout + done.stderr)
-            self.ran.append(Ran(job_name, step["name"], done.returncode, output))
-            assert done.returncode == 0, f"{job_name} / {step['name']}:\n{done.stdout}{done.stderr}"
-
-    def stand_in(self, step: dict[str, Any], env: dict[str, str]) -> None:
-        action = step["uses"].split("@")[0]
-        inputs = step.get("with", {})
-        if action == "actions/checkout":
-            assert inputs["persist-credentials"] is False  # the workspace is the checkout
-        elif action == "dtolnay/rust-toolchain":
-            for component in filter(
-                None, (c.strip() for c in inputs.get("components", "").split(","))
-            ):
-                tool = {"rustfmt": "fmt", "clippy": "clippy"}[component]
-                self.check(["cargo", tool, "--version"], env)
-        elif action == "Swatinem/rust-cache":
-            pass  # the shared CARGO_HOME is the cache here
-        elif action == "taiki-e/install-action":
-            for spec in inputs["tool"].split(","):
-                name, _, version = spec.strip().partition("@")
-                shown = self.check(["cargo", name.removeprefix("cargo-"), "--version"], env)
-                assert version in shown, f"{spec} wanted, found {shown}"
-        elif action == "actions/setup-python":
-            venv = self.scratch / "setup-python"
-            self.check([sys.executable, "-m", "venv", str(venv)], env)
-            env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
-        else:
-            pytest.fail(f"no local stand-in for {action}")
-
-    def check(self, argv: list[str], env: dict[str, str]) -> str:
-        done = subprocess.run(
-            argv, cwd=self.root, env=env, capture_output=True, text=True, check=False
-        )
-        assert done.returncode == 0, f"{argv}: {done.stdout}{done.stderr}"
-        return done.stdout
-
-    def output_of(self, job: str, name: str) -> str:
-        found = [r for r in self.ran if (r.job, r.name) == (job, name)]
-        assert len(found) == 1, f"{job} / {name} did not run exactly once"
-        assert found[0].returncode == 0
-        return found[0].output
 
 
 @pytest.mark.slow
 def test_every_run_step_succeeds_on_a_fresh_repository(example: Path, tmp_path: Path) -> None:
-    # buildkit in the `buildkit check` job comes from this checkout, not from an index.
+    # buildkit in the `buildkit check` job comes from this checkout's commit, through git.
+    source, git_env = buildkit_remote(tmp_path)
     profile = {
         "version": 1,
         "hakari": {"enabled": True},
-        "ci": {"nextest": False, "buildkit_requirement": str(REPO)},
+        "ci": {"nextest": False, "buildkit_source": source},
     }
     (example / "buildkit.yaml").write_text(yaml.safe_dump(profile))
     ran = run_buildkit("init", "--yes", example)
     assert ran.exit_code == 0, ran.stdout + ran.stderr
     workflow = yaml.safe_load((example / WORKFLOW).read_text())
     assert tuple(workflow["jobs"]) == JOBS
-    assert workflow["jobs"]["buildkit"]["steps"][-2]["env"]["BUILDKIT_REQUIREMENT"] == str(REPO)
+    install = workflow["jobs"]["buildkit"]["steps"][-2]["env"]["BUILDKIT_REQUIREMENT"]
+    assert install == f"buildkit-rs @ {source}"
 
     scratch = tmp_path / "runner"
     scratch.mkdir()
-    runner = LocalRunner(example, scratch, workflow)
+    runner = LocalRunner(example, scratch, workflow, git_env)
     for job in JOBS:
         runner.run_job(job)
 
@@ -176,24 +73,19 @@ def _workspace(root: Path, files: dict[str, str]) -> Path:
     return build_file_tree(root, {**base, **files})
 
 
-@pytest.fixture(scope="module")
-def this_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This checkout built as the `buildkit-rs` wheel: what PyPI would serve for the default
-    `ci.buildkit_requirement` (`buildkit-rs==<version>`), offered to pip with --find-links."""
-    out = tmp_path_factory.mktemp("wheels")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(REPO)],
-        check=True,
-        timeout=600,
-    )
-    assert [p.name for p in out.glob("buildkit_rs-*.whl")], list(out.iterdir())
-    return out
-
-
-def _run_all(root: Path, scratch: Path, wheels: Path) -> tuple[dict[str, Any], LocalRunner]:
-    workflow = yaml.safe_load((root / WORKFLOW).read_text())
+def _run_all(root: Path, scratch: Path) -> tuple[dict[str, Any], LocalRunner]:
+    """Every job, with the `buildkit check` job turned on the way init's summary says
+    (ci.buildkit_source: this checkout's commit, served by a local stand-in for its remote)."""
     scratch.mkdir()
-    runner = LocalRunner(root, scratch, workflow, {"PIP_FIND_LINKS": str(wheels)})
+    source, git_env = buildkit_remote(scratch)
+    profile = root / "buildkit.yaml"
+    data = yaml.safe_load(profile.read_text())
+    data["ci"]["buildkit_source"] = source
+    profile.write_text(yaml.safe_dump(data, sort_keys=False))
+    ran = run_buildkit("render", root)
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+    workflow = yaml.safe_load((root / WORKFLOW).read_text())
+    runner = LocalRunner(root, scratch, workflow, git_env)
     for job in workflow["jobs"]:
         runner.run_job(job)
     expected = [
@@ -205,7 +97,7 @@ def _run_all(root: Path, scratch: Path, wheels: Path) -> tuple[dict[str, Any], L
 
 @pytest.mark.slow
 def test_a_repository_with_clippy_warnings_and_unformatted_code_gets_a_green_workflow(
-    tmp_path: Path, this_wheel: Path
+    tmp_path: Path,
 ) -> None:
     # clippy::needless_return warns; the odd spacing is not rustfmt's.
     root = _workspace(
@@ -214,9 +106,14 @@ def test_a_repository_with_clippy_warnings_and_unformatted_code_gets_a_green_wor
     )
     ran = run_buildkit("init", "--yes", root)  # no profile yet: init runs clippy and rustfmt
     assert ran.exit_code == 0, ran.stdout + ran.stderr
-    assert "ci.clippy_deny_warnings: false: cargo clippy reports 1 warning(s) today" in ran.stdout
-    assert "chose: ci.fmt: false: `cargo fmt --all --check` fails today" in ran.stdout
-    workflow, runner = _run_all(root, tmp_path / "runner", this_wheel)
+    assert (
+        "ci.clippy_deny_warnings: false: `cargo clippy --workspace --all-targets` reports "
+        "1 warning(s) today"
+    ) in ran.stdout
+    assert (
+        "chose: ci.fmt: false: `cargo fmt --all --check` finds 1 unformatted place(s)" in ran.stdout
+    )
+    workflow, runner = _run_all(root, tmp_path / "runner")
     assert list(workflow["jobs"]) == ["lint", "test", "hakari", "buildkit"]
     clippy = runner.output_of("lint", "cargo clippy")
     assert "warning: unneeded `return` statement" in clippy
@@ -230,18 +127,21 @@ def test_a_repository_with_clippy_warnings_and_unformatted_code_gets_a_green_wor
     )
     assert denied.returncode != 0
     assert "test result: ok" in runner.output_of("test", "cargo test")
-    # The default requirement installed buildkit-rs, whose `buildkit check` passes.
+    # The pinned source installed buildkit-rs, whose `buildkit check` passes.
     assert "Successfully installed" in runner.output_of("buildkit", "Install buildkit")
     assert "ok: " in runner.output_of("buildkit", "buildkit check")
 
 
 @pytest.mark.slow
-def test_a_clippy_clean_repository_gets_fatal_warnings(tmp_path: Path, this_wheel: Path) -> None:
+def test_a_clippy_clean_repository_gets_fatal_warnings(tmp_path: Path) -> None:
     root = _workspace(tmp_path / "ws", {})
     ran = run_buildkit("init", "--yes", root)
     assert ran.exit_code == 0, ran.stdout + ran.stderr
-    assert "chose: ci.clippy_deny_warnings: true: cargo clippy reports no warnings" in ran.stdout
-    workflow, runner = _run_all(root, tmp_path / "runner", this_wheel)
+    assert (
+        "chose: ci.clippy_deny_warnings: true: `cargo clippy --workspace --all-targets` "
+        "reports no warnings today"
+    ) in ran.stdout
+    workflow, runner = _run_all(root, tmp_path / "runner")
     assert workflow["jobs"]["lint"]["steps"][-1]["run"].endswith("-- -D warnings")
     assert runner.output_of("lint", "cargo fmt --check") == ""
 

@@ -181,8 +181,11 @@ def test_workflows_running_everything_leave_buildkits_off(tmp_path: Path) -> Non
     ci = yaml.safe_load((repo / "buildkit.yaml").read_text())["ci"]
     assert ci["test"] is False and ci["fmt"] is False and ci["clippy"] is False
     assert "msrv" not in ci
-    # Only the drift checks (hakari, buildkit check) are left for buildkit's workflow.
-    assert list(workflow_of(repo)["jobs"]) == ["hakari", "buildkit"]  # type: ignore[call-overload]
+    # Only the drift checks are left for buildkit's workflow: hakari's, and no `buildkit check`
+    # job, as this buildkit is not published and was not installed from a pinned source.
+    assert list(workflow_of(repo)["jobs"]) == ["hakari"]  # type: ignore[call-overload]
+    summary = json.loads(out)["summary"]
+    assert "chose: no `buildkit check` job: buildkit-rs" in "\n".join(summary)
 
 
 def test_an_unreadable_workflow_is_reported_not_fatal(tmp_path: Path) -> None:

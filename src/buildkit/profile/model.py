@@ -188,6 +188,8 @@ class CiSection:
     nextest: bool
     doctests: bool
     clippy_deny_warnings: bool
+    clippy_targets: str
+    test_targets: str
     test: bool
     clippy: bool
     fmt: bool
@@ -195,7 +197,7 @@ class CiSection:
     locked: bool
     timeout_minutes: int
     buildkit_check: bool
-    buildkit_requirement: str
+    buildkit_source: str
     python: str
 
 

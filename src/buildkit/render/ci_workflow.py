@@ -2,8 +2,9 @@
 
 The template sees the profile with two values resolved here: the toolchain (the channel of
 ``rust-toolchain.toml`` when the workspace has one, so CI builds with the laptops' compiler)
-and the pip requirement that installs buildkit. Third-party actions come from ``ci/pins.yaml``
-through the ``pin`` filter: one place to review and refresh every commit SHA.
+and the pip requirement that installs buildkit (install_source.py: a pinned source or the
+published release; none leaves the ``buildkit check`` job out). Third-party actions come
+from ``ci/pins.yaml`` through the ``pin`` filter: one place to review and refresh every SHA.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 
 import jinja2
 
-from buildkit import __version__
 from buildkit.errors import BadInput
+from buildkit.install_source import requirement
 from buildkit.pins import PINS_FILE, load_pins
 from buildkit.profile import Profile
 from buildkit.render import templating
@@ -70,7 +71,7 @@ def template_context(profile: Profile) -> dict[str, Any]:
     context = profile.template_context()
     ci = dict(context["profile"]["ci"])
     ci["toolchain"] = toolchain_channel(profile.root, ci["toolchain"])
-    ci["buildkit_requirement"] = ci["buildkit_requirement"].replace("{version}", __version__)
+    ci["buildkit_requirement"] = requirement(ci["buildkit_source"]) or ""
     context["profile"]["ci"] = ci
     return context
 
@@ -94,7 +95,7 @@ def job_names(profile: Profile) -> list[str]:
         "test": ci.test,
         "msrv": bool(ci.msrv),
         "hakari": profile.hakari_enabled,
-        "buildkit": ci.buildkit_check and bool(ci.buildkit_requirement),
+        "buildkit": ci.buildkit_check and requirement(ci.buildkit_source) is not None,
     }
     return [name for name, on in wanted.items() if on]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import tomllib
 from dataclasses import dataclass, field
@@ -35,8 +36,24 @@ HAKARI_CONFIG = ".config/hakari.toml"
 GITATTRIBUTES = ".gitattributes"
 # Pinned like CI's: `generate --diff` output depends on the version, so an unpinned install at
 # init could disagree with the workflow's check.
-INSTALL = ("cargo", "install", "--locked", f"cargo-hakari@{pinned_tool('cargo-hakari')}")
+HAKARI_VERSION = pinned_tool("cargo-hakari")
+INSTALL = ("cargo", "install", "--locked", f"cargo-hakari@{HAKARI_VERSION}")
 INSTALL_SHOWN = " ".join(INSTALL)
+# A prebuilt binary in seconds, when the user has cargo-binstall (minutes of compiling saved).
+BINSTALL = ("cargo", "binstall", "--no-confirm", "--locked", f"cargo-hakari@{HAKARI_VERSION}")
+BINSTALL_SHOWN = " ".join(BINSTALL)
+COMPILE_NOTE = (
+    f"hakari: compiling cargo-hakari {HAKARI_VERSION} from source with `{INSTALL_SHOWN}`; this "
+    "usually takes several minutes (with cargo-binstall on PATH, init installs a prebuilt "
+    "binary instead; cargo's progress follows)"
+)
+
+
+def install_shown() -> str:
+    """The command init would install cargo-hakari with, here and now."""
+    return BINSTALL_SHOWN if shutil.which("cargo-binstall") else INSTALL_SHOWN
+
+
 HAKARI_MARK = "### BEGIN HAKARI SECTION"
 # cargo-hakari's own defaults for keys a hakari.toml may leave out (hakari's summaries.rs).
 HAKARI_DEFAULTS: dict[str, Any] = {
@@ -210,7 +227,7 @@ class HakariStep:
         installed = hakari_installed(root)
         lines = []
         if not installed:
-            lines.append(f"{INSTALL_SHOWN} (cargo-hakari is not installed)")
+            lines.append(f"{install_shown()} (cargo-hakari is not installed)")
         if not self._crate_exists(root):
             lines.append(
                 f"cargo hakari init {self.path} --package-name {self.package} --skip-config --yes"
@@ -232,22 +249,29 @@ class HakariStep:
     def prepare(self, root: Path, ctx: StepContext) -> None:
         if hakari_installed(root):
             return
-        question = f"cargo-hakari is not installed; install it with `{INSTALL_SHOWN}`?"
+        shown = install_shown()
+        question = f"cargo-hakari is not installed; install it with `{shown}`?"
         if not ctx.yes:
             if ctx.confirm is None:
                 raise EnvironmentProblem(
                     "hakari: `cargo hakari` is not installed and there is no terminal to ask; "
-                    f"pass --yes to install it with `{INSTALL_SHOWN}`, or run that yourself"
+                    f"pass --yes to install it with `{shown}`, or run that yourself"
                 )
             if not ctx.confirm(question):
                 raise EnvironmentProblem(
-                    f"hakari: `cargo hakari` is not installed; run `{INSTALL_SHOWN}`, or set "
+                    f"hakari: `cargo hakari` is not installed; run `{shown}`, or set "
                     "hakari.enabled: false in buildkit.yaml"
                 )
-        ctx.progress(
-            f"hakari: cargo-hakari is not installed; running `{INSTALL_SHOWN}` "
-            "(cargo's progress follows)"
-        )
+        if shown == BINSTALL_SHOWN:
+            ctx.progress(
+                f"hakari: installing cargo-hakari {HAKARI_VERSION}, a prebuilt binary, with "
+                f"`{BINSTALL_SHOWN}`"
+            )
+            done = subprocess.run(BINSTALL, cwd=root, stdout=subprocess.DEVNULL, check=False)
+            if done.returncode == 0 and hakari_installed(root):
+                return
+            ctx.progress(f"hakari: `{BINSTALL_SHOWN}` failed (exit {done.returncode})")
+        ctx.progress(COMPILE_NOTE)
         # cargo's own progress goes straight to the user's terminal.
         done = subprocess.run(INSTALL, cwd=root, stdout=subprocess.DEVNULL, check=False)
         if done.returncode != 0 or not hakari_installed(root):

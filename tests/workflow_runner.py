@@ -1,0 +1,140 @@
+"""Runs a generated workflow's jobs here, step by step, the way a GitHub runner would: `run:`
+scripts with bash as GitHub starts it, and local stand-ins for the setup actions (this machine's
+toolchain, a venv for setup-python). Shared by the tests that run generated workflows."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+WORKFLOW = ".github/workflows/rust.yml"
+# A clean runner has none of these; the developer's shell might.
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+SCRUBBED = (
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET_DIR",
+    "RUSTFLAGS",
+    "VIRTUAL_ENV",
+    "RUSTC_WRAPPER",
+)
+
+
+@dataclass
+class Ran:
+    job: str
+    name: str
+    returncode: int
+    output: str
+
+
+class LocalRunner:
+    """Runs a workflow's jobs the way a runner would, with stand-ins for the setup actions."""
+
+    def __init__(
+        self,
+        root: Path,
+        scratch: Path,
+        workflow: dict[str, Any],
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.root = root
+        self.scratch = scratch
+        self.workflow = workflow
+        self.extra_env = extra_env or {}
+        self.ran: list[Ran] = []
+
+    def run_job(self, job_name: str) -> None:
+        job = self.workflow["jobs"][job_name]
+        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+        env.update({"CI": "true", "GITHUB_ACTIONS": "true", **self.extra_env})
+        env.update({k: str(v) for k, v in self.workflow.get("env", {}).items()})
+        env.update({k: str(v) for k, v in job.get("env", {}).items()})
+        shell = self.workflow["defaults"]["run"]["shell"]
+        assert shell == "bash"
+        for index, step in enumerate(job["steps"]):
+            if "uses" in step:
+                self.stand_in(step, env)
+                continue
+            step_env = {**env, **{k: str(v) for k, v in step.get("env", {}).items()}}
+            script = self.scratch / f"{job_name}-{index}.sh"
+            script.write_text(step["run"] + "\n")
+            # GitHub runs `shell: bash` as `bash --noprofile --norc -eo pipefail {0}`.
+            done = subprocess.run(
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+                cwd=self.root,
+                env=step_env,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=900,
+            )
+            # CARGO_TERM_COLOR=always (the workflow's env) colours cargo's output: read it plain.
+            output = ANSI.sub("", done.stdout + done.stderr)
+            self.ran.append(Ran(job_name, step["name"], done.returncode, output))
+            assert done.returncode == 0, f"{job_name} / {step['name']}:\n{done.stdout}{done.stderr}"
+
+    def stand_in(self, step: dict[str, Any], env: dict[str, str]) -> None:
+        action = step["uses"].split("@")[0]
+        inputs = step.get("with", {})
+        if action == "actions/checkout":
+            assert inputs["persist-credentials"] is False  # the workspace is the checkout
+        elif action == "dtolnay/rust-toolchain":
+            for component in filter(
+                None, (c.strip() for c in inputs.get("components", "").split(","))
+            ):
+                tool = {"rustfmt": "fmt", "clippy": "clippy"}[component]
+                self.check(["cargo", tool, "--version"], env)
+        elif action == "Swatinem/rust-cache":
+            pass  # the shared CARGO_HOME is the cache here
+        elif action == "taiki-e/install-action":
+            for spec in inputs["tool"].split(","):
+                name, _, version = spec.strip().partition("@")
+                shown = self.check(["cargo", name.removeprefix("cargo-"), "--version"], env)
+                assert version in shown, f"{spec} wanted, found {shown}"
+        elif action == "actions/setup-python":
+            venv = self.scratch / "setup-python"
+            self.check([sys.executable, "-m", "venv", str(venv)], env)
+            env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+        else:
+            pytest.fail(f"no local stand-in for {action}")
+
+    def check(self, argv: list[str], env: dict[str, str]) -> str:
+        done = subprocess.run(
+            argv, cwd=self.root, env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, f"{argv}: {done.stdout}{done.stderr}"
+        return done.stdout
+
+    def output_of(self, job: str, name: str) -> str:
+        found = [r for r in self.ran if (r.job, r.name) == (job, name)]
+        assert len(found) == 1, f"{job} / {name} did not run exactly once"
+        assert found[0].returncode == 0
+        return found[0].output
+
+
+# The `buildkit check` job installs buildkit from a git URL at a commit; in tests a bare clone
+# of this checkout stands in for that remote (git's url.insteadOf sends the URL there), so the
+# job's install step runs unmodified and nothing is fetched from the network.
+FAKE_REMOTE = "https://buildkit.invalid/buildkit"
+
+
+def buildkit_remote(scratch: Path) -> tuple[str, dict[str, str]]:
+    """``ci.buildkit_source`` for this checkout's HEAD commit, and the environment in which
+    git finds that commit at the source's URL."""
+    repo = Path(__file__).resolve().parent.parent
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    bare = scratch / "buildkit.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(repo), str(bare)], check=True)
+    config = scratch / "gitconfig"
+    config.write_text(f'[url "file://{bare}"]\n\tinsteadOf = {FAKE_REMOTE}\n')
+    env = {"GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_NOSYSTEM": "1"}
+    return f"git+{FAKE_REMOTE}@{commit}", env
