@@ -105,10 +105,17 @@ cq_state() {
         *) cq_die 77 "state directory $cq_dir is not an absolute path; fix CQ_STATE_DIR" ;;
     esac
     if [ ! -e "$cq_dir" ] && [ ! -L "$cq_dir" ]; then
-        (umask 077 && mkdir -p -- "$cq_dir") 2>/dev/null
+        (umask 077 && mkdir -p -- "$cq_dir") 2>/dev/null || cq_unwritable
     fi
     cq_private_dir "$cq_dir" \
         "state directory $cq_dir" "choose another CQ_STATE_DIR, or remove it and run cq again"
+    [ -w "$cq_dir" ] || cq_unwritable
+}
+
+# A sandboxed agent (Claude Code's or Codex's) may write only where its settings allow: say
+# which folder to allow, in one line (docs/agents.md).
+cq_unwritable() {
+    cq_die 77 "cannot write cq's state directory $cq_dir (a sandbox that does not allow it?): allow writes to $cq_dir (Claude Code: sandbox.filesystem.allowWrite; Codex: sandbox_workspace_write.writable_roots), or set CQ_STATE_DIR to a folder every build here can write"
 }
 
 # cq_private_dir DIR WHAT FIX [inside]: refuse a directory that is a symlink, not ours, or

@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from buildkit.render.agents import SANDBOX_WRITE_PATHS
 from buildkit.render.merged_json import MARK, HookGroup, MergedJson
 from conftest import run_buildkit
 
@@ -47,6 +48,18 @@ def _without_buildkit(data: dict[str, Any]) -> dict[str, Any]:
             del copy["hooks"][event]
     if copy.get("hooks") == {}:
         del copy["hooks"]
+    # buildkit's entries in the sandbox's writable paths (docs/agents.md: sandboxed agents)
+    filesystem = copy.get("sandbox", {}).get("filesystem", {})
+    if "allowWrite" in filesystem:
+        filesystem["allowWrite"] = [
+            p for p in filesystem["allowWrite"] if p not in SANDBOX_WRITE_PATHS
+        ]
+        if not filesystem["allowWrite"]:
+            del filesystem["allowWrite"]
+        if not filesystem:
+            del copy["sandbox"]["filesystem"]
+        if not copy["sandbox"]:
+            del copy["sandbox"]
     return copy
 
 

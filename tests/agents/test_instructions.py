@@ -98,3 +98,41 @@ def test_turning_a_file_off_leaves_an_existing_block_alone(example: Path) -> Non
     assert run_buildkit("render", example).exit_code == 0
     assert (example / "AGENTS.md").read_text() == before
     assert run_buildkit("check", example).exit_code == 0
+
+
+def test_claude_md_linked_to_agents_md_keeps_the_link_and_one_block(example: Path) -> None:
+    (example / "AGENTS.md").write_text(USER_AGENTS)
+    (example / "CLAUDE.md").symlink_to("AGENTS.md")
+    assert run_buildkit("init", example).exit_code == 0
+    profile = example / "buildkit.yaml"
+    text = profile.read_text().replace("version: 1\n", "version: 1\ncq:\n  path: tools/q\n")
+    profile.write_text(text)
+    second = run_buildkit("render", example)
+    assert second.exit_code == 0, second.stderr
+    claude = example / "CLAUDE.md"
+    assert claude.is_symlink() and str(claude.readlink()) == "AGENTS.md"
+    text = (example / "AGENTS.md").read_text()
+    assert text.startswith(USER_AGENTS)
+    assert text.count("<!-- >>> buildkit >>> -->") == 1 and "`tools/q test`" in text
+    assert run_buildkit("check", example).exit_code == 0
+    # The link's other direction, and a link inside a folder of the repository, work alike.
+    claude.unlink()
+    (example / "AGENTS.md").rename(example / "docs.md")
+    (example / "AGENTS.md").symlink_to("docs.md")
+    claude.symlink_to("AGENTS.md")
+    assert run_buildkit("render", example).exit_code == 0
+    assert (example / "docs.md").read_text() == text
+    assert run_buildkit("check", example).exit_code == 0
+
+
+def test_a_block_file_linked_outside_the_repository_is_refused(example: Path) -> None:
+    outside = example.parent / "elsewhere.md"
+    outside.write_text("mine\n")
+    (example / "CLAUDE.md").symlink_to(outside)
+    ran = run_buildkit("init", example)
+    assert ran.exit_code != 0
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and "CLAUDE.md: leads outside the repository" in lines[0], ran.stderr
+    assert outside.read_text() == "mine\n"
+    assert (example / "CLAUDE.md").is_symlink()
+    assert not (example / "buildkit.yaml").exists() or not (example / "AGENTS.md").exists()

@@ -161,8 +161,10 @@ def test_kill_orphans_stops_them_and_nothing_else(
     assert data["orphans"] == [] and data["stopped"] is None
 
 
-def _proc(pid: int, ppid: int, comm: str, program: str, cwd: str, uid: int = 501) -> procs.Proc:
-    return procs.Proc(pid, ppid, pid, uid, comm, program, program, 60.0, 1.0, cwd)
+def _proc(
+    pid: int, ppid: int, comm: str, program: str, cwd: str, uid: int = 501, tty: str | None = None
+) -> procs.Proc:
+    return procs.Proc(pid, ppid, pid, uid, comm, program, program, 60.0, 1.0, cwd, sid=pid, tty=tty)
 
 
 def test_macos_reaper_is_launchd_simulated() -> None:
@@ -176,7 +178,8 @@ def test_macos_reaper_is_launchd_simulated() -> None:
         500: _proc(500, 1, "cargo", "cargo", "/Users/a/other"),
         600: _proc(600, 1, "rustc", "rustc", "/Users/a/repo", uid=502),  # another user
         700: _proc(700, 650, "cargo", "cargo", "/Users/a/repo"),
-        650: _proc(650, 1, "zsh", "zsh", "/Users/a/repo"),  # a live shell owns 700
+        # a live terminal's shell (its own session leader) owns 700
+        650: _proc(650, 1, "zsh", "zsh", "/Users/a/repo", tty="/dev/ttys001"),
         800: _proc(800, 750, "cargo", "cargo", "/Users/a/repo"),
         750: _proc(750, 1, "systemd", "systemd", "/"),  # no systemd on macOS: not a reaper
     }

@@ -109,7 +109,9 @@ def run_doctor(
     scope = [str(w.path) for w in worktrees if w.exists] + [str(loc.path) for loc in locations]
     found = procs.orphans(holders, scope)
     orphan_list = procs.sample_cpu(found.listed)
-    stopped = procs.stop(orphan_list, scope, grace_seconds(root)) if kill_orphans else None
+    # The whole orphaned chain goes: the build processes and the shells left waiting on them.
+    chain = orphan_list + found.wrappers
+    stopped = procs.stop(chain, scope, grace_seconds(root)) if kill_orphans else None
     setup = _setup(root)
     installed = toolchains.installed()
     findings = _findings(scans, orphan_list, setup, installed)

@@ -2,10 +2,13 @@
 
 The process table comes from psutil, the same way on Linux and macOS. A process is a *build
 process* when its program is cargo, rustc, rustdoc, clippy, a build script, or a test binary
-(a file named ``<crate>-<16 hex>``, as Cargo names them). It is an *orphan* when it is in no
-live cq holder's process group and the chain of build processes above it ends at a reaper:
+(a file named ``<crate>-<16 hex>``, as Cargo names them). It is an *orphan* when the chain of
+its ancestors up to a reaper holds only build processes and shells or command wrappers (sh,
+bash, env, timeout, xargs, make, …), and none of them is a live cq holder's or a live
+terminal session's (a controlling terminal whose session leader lives). The reaper is
 process 1 (init or systemd on Linux, launchd on macOS) or a subreaper that adopts orphans
-(``systemd --user``, tini, docker-init). Whoever started it is gone.
+(``systemd --user``, tini, docker-init). Whoever started the chain is gone: an agent ran
+``bash -c "cargo test"`` and died, and the shell, re-parented, still waits on cargo.
 
 Only orphans whose working directory lies in the repository's worktrees (or its target dirs)
 are listed; the others are counted. ``stop`` signals only this user's processes inside the
@@ -39,6 +42,15 @@ BUILD_PROGRAMS = frozenset(
         "build-script-main",
     }
 )
+# Programs that only start another program and wait for it: a chain of them (and build
+# processes) up to a reaper is what an agent's dead session leaves behind.
+WRAPPERS = frozenset(
+    {
+        "sh", "bash", "zsh", "dash", "fish", "ksh", "mksh", "ash", "busybox",
+        "env", "timeout", "nice", "nohup", "xargs", "time", "setsid", "stdbuf", "ionice",
+        "chrt", "taskset", "make", "gmake",
+    }
+)  # fmt: skip
 TEST_BINARY = re.compile(r"^[A-Za-z0-9_]+-[0-9a-f]{16}$")
 # Processes that adopt orphans: process 1 everywhere, and the subreapers seen in practice
 REAPERS = {
@@ -62,10 +74,16 @@ class Proc:
     cwd: str | None
     started: float = 0.0  # creation time (psutil), to tell a reused pid apart
     cpu_percent: float = 0.0  # measured over a short sample; 100 = one core
+    sid: int = 0  # session id (the session leader's pid)
+    tty: str | None = None  # the controlling terminal, if any
 
     @property
     def is_build(self) -> bool:
         return self.program in BUILD_PROGRAMS or bool(TEST_BINARY.match(self.program))
+
+    @property
+    def is_wrapper(self) -> bool:
+        return self.comm in WRAPPERS or self.program in WRAPPERS
 
 
 def _program(name: str, exe: str, cmdline: list[str]) -> str:
@@ -80,11 +98,15 @@ def processes() -> dict[int, Proc]:
     """Every process psutil can see; fields it may not read (another user's cwd) are None."""
     now = time.time()
     found: dict[int, Proc] = {}
-    attrs = ["pid", "ppid", "name", "exe", "cmdline", "uids", "cwd", "create_time", "cpu_times"]
+    attrs = [
+        "pid", "ppid", "name", "exe", "cmdline", "uids", "cwd", "create_time", "cpu_times",
+        "terminal",
+    ]  # fmt: skip
     for process in psutil.process_iter(attrs):
         info = process.info
         try:
             pgid = os.getpgid(info["pid"])
+            sid = os.getsid(info["pid"])
         except OSError:
             continue
         cmdline = info.get("cmdline") or []
@@ -103,6 +125,8 @@ def processes() -> dict[int, Proc]:
             cpu_seconds=(times.user + times.system) if times is not None else 0.0,
             cwd=info.get("cwd"),
             started=created,
+            sid=sid,
+            tty=info.get("terminal"),
         )
     return found
 
@@ -152,6 +176,8 @@ def inside(path: str | None, roots: Iterable[str]) -> bool:
 class Orphans:
     listed: list[Proc] = field(default_factory=list)  # in the repository's worktrees
     elsewhere: int = 0  # orphans of this user outside the repository: counted, not listed
+    # The shells and wrappers above the listed ones, up to the reaper: stopped with them.
+    wrappers: list[Proc] = field(default_factory=list)
 
 
 def orphans(
@@ -170,22 +196,42 @@ def orphans(
     held = {h.pgid for h in holders}
     mine = _ancestors(os.getpid() if self_pid is None else self_pid, table)
     result = Orphans()
+    wrappers: dict[int, Proc] = {}
     for proc in table.values():
-        if proc.uid != uid or not proc.is_build or proc.pgid in held or proc.pid in mine:
+        if proc.uid != uid or not proc.is_build or proc.pid in mine:
             continue
-        top = proc
-        seen = {proc.pid}
-        while top.ppid in table and table[top.ppid].is_build and top.ppid not in seen:
-            top = table[top.ppid]
-            seen.add(top.pid)
-        if not is_reaper(table.get(top.ppid), top.ppid, platform):
+        chain = _chain_to_reaper(proc, table, platform)
+        if chain is None or any(_owned(p, held, holders, table) for p in chain):
             continue
         if inside(proc.cwd, scope):
             result.listed.append(proc)
+            wrappers.update((p.pid, p) for p in chain if not p.is_build and p.uid == uid)
         else:
             result.elsewhere += 1
     result.listed.sort(key=lambda p: p.pid)
+    result.wrappers = sorted(wrappers.values(), key=lambda p: p.pid)
     return result
+
+
+def _chain_to_reaper(proc: Proc, table: dict[int, Proc], platform: str) -> list[Proc] | None:
+    """``proc`` and its ancestors below the reaper, when they are all build processes or
+    wrappers; None when something else (an editor, an agent, a terminal) is among them."""
+    chain = [proc]
+    while not is_reaper(table.get(chain[-1].ppid), chain[-1].ppid, platform):
+        parent = table[chain[-1].ppid]
+        if parent in chain or not (parent.is_build or parent.is_wrapper):
+            return None
+        chain.append(parent)
+    return chain
+
+
+def _owned(proc: Proc, held: set[int], holders: list[Holder], table: dict[int, Proc]) -> bool:
+    """A live cq holder's process, or one of a live terminal session's (its controlling
+    terminal's session leader still runs: a user's shell, never an orphan)."""
+    if proc.pgid in held or any(h.pid == proc.pid for h in holders):
+        return True
+    leader = table.get(proc.sid)
+    return proc.tty is not None and leader is not None and leader.sid == proc.sid
 
 
 def _ancestors(pid: int, table: dict[int, Proc]) -> set[int]:
@@ -251,8 +297,9 @@ def stop(
             break
         signalled_groups: set[int] = set()
         for proc in live:
-            if proc.pgid in signalled_groups:
-                report[proc.pid].signal = name
+            if proc.pgid in signalled_groups:  # went with its group's signal
+                how = f"process group {proc.pgid}"
+                report[proc.pid] = Stopped(proc.pid, proc.program, how, name, False)
                 continue
             if _group_is_ours(proc.pgid, allowed, table):
                 with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -131,6 +131,8 @@ class AgentsSection:
     agents_md: bool
     claude_md: bool
     claude_settings: bool
+    sandbox_paths: bool
+    codex_hooks: bool
 
 
 @dataclass(frozen=True)

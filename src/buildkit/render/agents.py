@@ -16,6 +16,12 @@ CLAUDE_SETTINGS = ".claude/settings.json"
 HOOKS_DIR = ".config/buildkit/hooks"
 SESSION_START = f"{HOOKS_DIR}/claude-session-start.sh"
 PRE_TOOL_USE = f"{HOOKS_DIR}/claude-pre-tool-use.pl"
+CODEX_HOOKS = ".codex/hooks.json"
+CODEX_PRE_TOOL_USE = f"{HOOKS_DIR}/codex-pre-tool-use.pl"
+# The folders outside the repository a build through cq writes, as Claude Code's settings
+# name them (`~/` is the home folder): cq's state (queue lock, tickets, holder records) when
+# XDG_RUNTIME_DIR is unset (templates/cq.sh, cq_state_path). A sandboxed agent needs them.
+SANDBOX_WRITE_PATHS = ("~/.cache/buildkit-cq",)
 
 
 def shim_enabled(profile: Profile) -> bool:
@@ -33,6 +39,7 @@ def artifacts(profile: Profile) -> list[Artifact]:
     if cq_on:
         out.extend(_instructions(profile))
     out.extend(_claude_hooks(profile, cq_on and profile.model.agents.claude_settings))
+    out.extend(_codex_hooks(profile, cq_on and profile.model.agents.codex_hooks))
     return out
 
 
@@ -61,6 +68,8 @@ def agent_context(
         cq_from_shim=posixpath.relpath(cq_path, shim_dir),
         shim_from_hook=posixpath.relpath(posixpath.join(shim_dir, "cargo"), hooks_dir),
         shim_dir_from_hook=posixpath.relpath(shim_dir, hooks_dir),
+        agent_name="Claude Code",
+        shim_on_path_at_run_time=False,
     )
     return context
 
@@ -102,7 +111,15 @@ def _claude_hooks(profile: Profile, enabled: bool) -> list[Artifact]:
         f'"$CLAUDE_PROJECT_DIR"/{SESSION_START}' if session_on else None,
         f'"$CLAUDE_PROJECT_DIR"/{PRE_TOOL_USE}' if enabled else None,
     )
-    out.append(MergedJson(path=CLAUDE_SETTINGS, groups=groups))
+    sandbox_on = enabled and profile.model.agents.sandbox_paths
+    out.append(
+        MergedJson(
+            path=CLAUDE_SETTINGS,
+            groups=groups,
+            allow_write=SANDBOX_WRITE_PATHS if sandbox_on else (),
+            known_allow_write=SANDBOX_WRITE_PATHS,
+        )
+    )
     return out
 
 
@@ -122,3 +139,23 @@ def claude_hook_groups(
 
 def _command(command: str) -> dict[str, str]:
     return {"type": "command", "command": command}
+
+
+def _codex_hooks(profile: Profile, enabled: bool) -> list[Artifact]:
+    """Codex's PreToolUse hook: the same script and answers as Claude Code's (Codex reads the
+    same hook input and output), in `.codex/hooks.json`, which Codex loads in trusted projects.
+    Codex has no session env file, so the script checks at run time whether the shim is first
+    on PATH and denies a plain heavy cargo when it is not."""
+    if not enabled:
+        return [RetiredFile(path=CODEX_PRE_TOOL_USE), MergedJson(path=CODEX_HOOKS, groups=())]
+    context = _context(profile)
+    context.update(agent_name="Codex", shim_on_path_at_run_time=True)
+    body = templating.render("templates", "claude-pre-tool-use.pl.j2", context)
+    # Codex sets no project-folder variable for hooks: the repository's top, from git.
+    script = f'"$(git rev-parse --show-toplevel)"/{CODEX_PRE_TOOL_USE}'
+    hooks = [_command(f"perl {script}")]
+    group = HookGroup("PreToolUse", {"matcher": "Bash", "hooks": hooks})
+    return [
+        OwnedFile(path=CODEX_PRE_TOOL_USE, body=body),
+        MergedJson(path=CODEX_HOOKS, groups=(group,)),
+    ]

@@ -58,8 +58,15 @@ class Change:
 def compute_changes(root: Path, artifacts: Sequence[Artifact]) -> list[Change]:
     """What rendering would do to each file, without touching the disk."""
     changes = []
+    written: dict[Path, Artifact] = {}
     for artifact in artifacts:
         target = _inside(root, artifact.path)
+        real = target.resolve()
+        if real in written:
+            # Two of buildkit's files are one (CLAUDE.md -> AGENTS.md): one block, written once.
+            _same_content(written[real], artifact)
+            continue
+        written[real] = artifact
         current = _read(target, artifact.path)
         after = artifact.render(current)
         taken = (
@@ -107,17 +114,17 @@ def write_changes(root: Path, changes: Sequence[Change], *, force: bool) -> list
         if c.status is not Status.UNCHANGED and (c.status is not Status.CONFLICT or force)
     ]
     batch = _Batch()
-    target = root
+    shown = "."
     try:
         for change in todo:
-            target = _inside(root, change.path)
-            batch.stage(target, change)
-        for item in batch.staged:
-            target = item.target
+            shown = change.path
+            batch.stage(_inside(root, change.path), change)
+        for item, change in zip(batch.staged, todo, strict=True):
+            shown = change.path
             batch.commit_one(item)
     except OSError as exc:
         batch.roll_back()
-        raise WriteFailed(_describe_failure(exc, target.relative_to(root))) from None
+        raise WriteFailed(_describe_failure(exc, Path(shown))) from None
     except BaseException:
         batch.roll_back()
         raise
@@ -222,10 +229,26 @@ def _describe_failure(exc: OSError, where: Path) -> str:
 
 
 def _inside(root: Path, relative: str) -> Path:
-    target = (root / relative).resolve()
+    """Where an artifact's bytes go: its path, or for a symlink (``CLAUDE.md -> AGENTS.md``)
+    the file the link names, so the new content is written through it and the link stays.
+    A path that leads out of the repository, itself or through a link, is refused."""
+    path = root / relative
+    target = path.resolve()
     if not target.is_relative_to(root.resolve()):
-        raise BadInput(f"{relative}: an artifact path must stay inside the repository {root}")
-    return root / relative
+        raise BadInput(
+            f"{relative}: leads outside the repository {root} (to {target}); buildkit writes "
+            "only inside it: make it a regular file or a link within the repository"
+        )
+    return target if path.is_symlink() else path
+
+
+def _same_content(first: Artifact, second: Artifact) -> None:
+    """Two artifacts that land in one file (one is a link to the other) must agree on it."""
+    if first.render(None) != second.render(None):
+        raise BadInput(
+            f"{second.path}: is a link to {first.path}, which buildkit writes with other "
+            f"content; make {second.path} a regular file, then render again"
+        )
 
 
 def _read(target: Path, shown: str) -> str | None:

@@ -46,9 +46,14 @@ class MergedJson:
     groups: tuple[HookGroup, ...]
     executable: bool = False
     ownership: str = field(default="merged", init=False)
+    # Paths buildkit adds to ``sandbox.filesystem.allowWrite`` (a JSON list cannot carry a
+    # mark: an entry equal to one of buildkit's paths is buildkit's), and the paths it may
+    # have added before and removes when they are no longer wanted.
+    allow_write: tuple[str, ...] = ()
+    known_allow_write: tuple[str, ...] = ()
 
     def render(self, current: str | None) -> str | None:
-        if current is None and not self.groups:
+        if current is None and not self.groups and not self.allow_write:
             return None
         data = self._parse(current) if current is not None else {}
         before = json.loads(json.dumps(data))
@@ -64,6 +69,7 @@ class MergedJson:
             del data["hooks"][event]
         if removed_all and not data.get("hooks", True):
             del data["hooks"]
+        self._merge_allow_write(data)
         if current is not None and data == before:
             return current
         return _dump(data, current)
@@ -78,6 +84,42 @@ class MergedJson:
                 if _is_ours(group) and not _intact(group):
                     return True
         return False
+
+    def _merge_allow_write(self, data: dict[str, Any]) -> None:
+        """buildkit's paths at the end of ``sandbox.filesystem.allowWrite``, the user's kept;
+        containers left empty by removing buildkit's paths go too."""
+        chain: list[dict[str, Any]] = [data]
+        for key in ("sandbox", "filesystem"):
+            node = chain[-1].get(key)
+            if node is None and not self.allow_write:
+                return
+            if node is None:
+                node = chain[-1][key] = {}
+            if not isinstance(node, dict):
+                raise BadInput(
+                    f"{self.path}: `{key}` must be a JSON object (sandbox.filesystem.allowWrite "
+                    "is set inside it); fix it, then render again"
+                )
+            chain.append(node)
+        paths = chain[-1].get("allowWrite")
+        if paths is None and not self.allow_write:
+            return
+        if paths is None:
+            paths = chain[-1]["allowWrite"] = []
+        if not isinstance(paths, list):
+            raise BadInput(
+                f"{self.path}: sandbox.filesystem.allowWrite must be a JSON list of paths; "
+                "fix it, then render again"
+            )
+        stale = set(self.known_allow_write) - set(self.allow_write)
+        before = len(paths)
+        paths[:] = [p for p in paths if p not in stale]
+        paths.extend(p for p in self.allow_write if p not in paths)
+        if paths or len(paths) == before:
+            return
+        for parent, key in ((chain[2], "allowWrite"), (chain[1], "filesystem"), (data, "sandbox")):
+            if not parent[key]:
+                del parent[key]
 
     def _parse(self, text: str) -> dict[str, Any]:
         try:

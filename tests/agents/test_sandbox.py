@@ -1,0 +1,114 @@
+"""A sandboxed agent: bubblewrap lets a command write only where Claude Code's sandbox would
+(the working directory, the per-user temp folder, and `sandbox.filesystem.allowWrite` from the
+rendered .claude/settings.json, `~/` being the home folder, as Claude Code reads it). With
+buildkit's paths `cargo test` through the shim takes the queue and passes; without them cq
+stops in one line naming the folder to allow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from agents.agents_helpers import clean_env, read_runs
+from agents.conftest import shim_path
+from buildkit.render.agents import SANDBOX_WRITE_PATHS
+from buildkit.render.merged_json import MergedJson
+
+REAL_HOME = Path("~").expanduser()
+TOOLCHAIN = {
+    "RUSTUP_HOME": os.environ.get("RUSTUP_HOME", str(REAL_HOME / ".rustup")),
+    "CARGO_HOME": os.environ.get("CARGO_HOME", str(REAL_HOME / ".cargo")),
+}
+
+
+# Everything read-only but what the binds open (as Claude Code's bubblewrap sandbox on Linux).
+SANDBOX = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+
+
+def _allowed(settings: Path) -> list[str]:
+    data = json.loads(settings.read_text())
+    paths: list[str] = data.get("sandbox", {}).get("filesystem", {}).get("allowWrite", [])
+    return paths
+
+
+def _sandboxed_cargo_test(
+    repo: Path, tmp_path: Path, allow: list[str], *, make_dirs: bool = True
+) -> tuple[subprocess.CompletedProcess[str], Path, list[dict[str, object]]]:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    scratch = tmp_path / "agent-tmp"  # Claude Code's per-user temp folder (TMPDIR)
+    scratch.mkdir(exist_ok=True)
+    binds = ["--bind", str(repo), str(repo), "--bind", str(scratch), str(scratch)]
+    for entry in allow:
+        assert entry.startswith("~/"), entry  # the only form buildkit renders
+        folder = home / entry[2:]
+        if make_dirs:  # bwrap binds existing folders only: cq's first run outside made it
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        binds += ["--bind", str(folder), str(folder)]
+    log = scratch / "runs.log"
+    run = uuid.uuid4().hex
+    env = clean_env(Path("/unused"), PATH=shim_path(repo), HOME=str(home), TMPDIR=str(scratch))
+    env.update(TOOLCHAIN, CQ_TEST_LOG=str(log), CQ_TEST_RUN=run, CQ_WAIT_TIMEOUT="60")
+    for key in ("CQ_STATE_DIR", "XDG_RUNTIME_DIR"):
+        env.pop(key, None)  # cq's own default: ~/.cache/buildkit-cq
+    ran = subprocess.run(
+        [*SANDBOX, *binds, "--chdir", str(repo), "sh", "-c", "cargo test --quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    return ran, home, [r for r in read_runs(log) if r["run"] == run]
+
+
+def test_rendered_allow_write_lets_cargo_test_take_the_queue(
+    agents_repo: list[Path], tmp_path: Path
+) -> None:
+    repo = agents_repo[0]
+    allow = _allowed(repo / ".claude/settings.json")
+    assert allow == ["~/.cache/buildkit-cq"]
+    ran, _, runs = _sandboxed_cargo_test(repo, tmp_path, allow)
+    assert ran.returncode == 0, ran.stderr
+    assert len(runs) == 1 and runs[0]["holder"] is not None, (ran.stderr, runs)
+    assert "test result: ok" in ran.stdout
+
+
+@pytest.mark.parametrize("state_exists", [False, True])
+def test_without_the_settings_cq_names_the_folder_to_allow_in_one_line(
+    agents_repo: list[Path], tmp_path: Path, state_exists: bool
+) -> None:
+    repo = agents_repo[0]
+    if state_exists:
+        (tmp_path / "home/.cache/buildkit-cq").mkdir(parents=True, mode=0o700)
+    ran, home, runs = _sandboxed_cargo_test(repo, tmp_path, [])
+    assert ran.returncode != 0 and runs == []
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1, ran.stderr
+    assert f"allow writes to {home}/.cache/buildkit-cq " in lines[0]
+    assert "sandbox.filesystem.allowWrite" in lines[0]
+
+
+def test_allow_write_merges_with_the_users_paths_and_leaves_with_buildkit() -> None:
+    mine = json.dumps(
+        {"sandbox": {"enabled": True, "filesystem": {"allowWrite": ["~/.kube"]}}}, indent=2
+    )
+    on = MergedJson(".claude/settings.json", (), allow_write=SANDBOX_WRITE_PATHS,
+                    known_allow_write=SANDBOX_WRITE_PATHS)  # fmt: skip
+    off = MergedJson(".claude/settings.json", (), known_allow_write=SANDBOX_WRITE_PATHS)
+    merged = on.render(mine)
+    assert merged is not None
+    assert json.loads(merged)["sandbox"]["filesystem"]["allowWrite"] == [
+        "~/.kube",
+        "~/.cache/buildkit-cq",
+    ]
+    assert on.render(merged) == merged  # up to date: the bytes stay
+    assert off.render(merged) == mine  # laid out as Claude Code writes it: exactly as before
+    created = on.render(None)
+    assert created is not None
+    assert off.render(created) == "{}\n"  # only buildkit's paths were there: they go
