@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from agents.agents_helpers import clean_env, read_runs
 from agents.conftest import shim_path
-from buildkit.render.agents import SANDBOX_WRITE_PATHS
+from buildkit.render.agents import CQ_STATE_PATH, SANDBOX_WRITE_PATHS
 from buildkit.render.merged_json import MergedJson
 
 REAL_HOME = Path("~").expanduser()
@@ -28,6 +29,13 @@ TOOLCHAIN = {
 
 # Everything read-only but what the binds open (as Claude Code's bubblewrap sandbox on Linux).
 SANDBOX = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+
+
+def stop_cache_server(directory: Path) -> None:
+    if (directory / "sock").exists():
+        env = {**os.environ, "SCCACHE_SERVER_UDS": str(directory / "sock")}
+        sccache = str(shutil.which("sccache"))
+        subprocess.run([sccache, "--stop-server"], env=env, capture_output=True, check=False)
 
 
 def _allowed(settings: Path) -> list[str]:
@@ -54,7 +62,9 @@ def _sandboxed_cargo_test(
     run = uuid.uuid4().hex
     env = clean_env(Path("/unused"), PATH=shim_path(repo), HOME=str(home), TMPDIR=str(scratch))
     env.update(TOOLCHAIN, CQ_TEST_LOG=str(log), CQ_TEST_RUN=run, CQ_WAIT_TIMEOUT="60")
-    for key in ("CQ_STATE_DIR", "XDG_RUNTIME_DIR"):
+    # the compiler cache's own default too (~/.cache/buildkit/sccache), with the session's sccache
+    env["BUILDKIT_SCCACHE"] = str(shutil.which("sccache"))
+    for key in ("CQ_STATE_DIR", "XDG_RUNTIME_DIR", "BUILDKIT_CACHE_DIR"):
         env.pop(key, None)  # cq's own default: ~/.cache/buildkit-cq
     ran = subprocess.run(
         [*SANDBOX, *binds, "--chdir", str(repo), "sh", "-c", "cargo test --quiet"],
@@ -72,11 +82,26 @@ def test_rendered_allow_write_lets_cargo_test_take_the_queue(
 ) -> None:
     repo = agents_repo[0]
     allow = _allowed(repo / ".claude/settings.json")
-    assert allow == ["~/.cache/buildkit-cq"]
-    ran, _, runs = _sandboxed_cargo_test(repo, tmp_path, allow)
+    assert allow == ["~/.cache/buildkit-cq", "~/.cache/buildkit/sccache"]
+    ran, home, runs = _sandboxed_cargo_test(repo, tmp_path, allow)
+    try:
+        assert ran.returncode == 0, ran.stderr
+        assert len(runs) == 1 and runs[0]["holder"] is not None, (ran.stderr, runs)
+        assert "test result: ok" in ran.stdout
+        # the compiles went through the compiler cache: its server listened in the allowed dir
+        assert (home / ".cache/buildkit/sccache/sock").exists(), ran.stderr
+    finally:
+        stop_cache_server(home / ".cache/buildkit/sccache")
+
+
+def test_without_the_cache_path_the_build_compiles_uncached_and_passes(
+    agents_repo: list[Path], tmp_path: Path
+) -> None:
+    ran, home, runs = _sandboxed_cargo_test(repo := agents_repo[0], tmp_path, [CQ_STATE_PATH])
+    assert repo.is_dir()
     assert ran.returncode == 0, ran.stderr
     assert len(runs) == 1 and runs[0]["holder"] is not None, (ran.stderr, runs)
-    assert "test result: ok" in ran.stdout
+    assert not (home / ".cache/buildkit/sccache/sock").exists()
 
 
 @pytest.mark.parametrize("state_exists", [False, True])
@@ -106,6 +131,7 @@ def test_allow_write_merges_with_the_users_paths_and_leaves_with_buildkit() -> N
     assert json.loads(merged)["sandbox"]["filesystem"]["allowWrite"] == [
         "~/.kube",
         "~/.cache/buildkit-cq",
+        "~/.cache/buildkit/sccache",
     ]
     assert on.render(merged) == merged  # up to date: the bytes stay
     assert off.render(merged) == mine  # laid out as Claude Code writes it: exactly as before

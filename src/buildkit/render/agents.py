@@ -20,8 +20,20 @@ CODEX_HOOKS = ".codex/hooks.json"
 CODEX_PRE_TOOL_USE = f"{HOOKS_DIR}/codex-pre-tool-use.pl"
 # The folders outside the repository a build through cq writes, as Claude Code's settings
 # name them (`~/` is the home folder): cq's state (queue lock, tickets, holder records) when
-# XDG_RUNTIME_DIR is unset (templates/cq.sh, cq_state_path). A sandboxed agent needs them.
-SANDBOX_WRITE_PATHS = ("~/.cache/buildkit-cq",)
+# XDG_RUNTIME_DIR is unset (templates/cq.sh, cq_state_path), and the compiler cache's store and
+# socket (templates/rustc-wrapper.sh; without it the wrapper compiles directly, uncached). A
+# sandboxed agent needs them.
+CQ_STATE_PATH = "~/.cache/buildkit-cq"
+CACHE_PATH = "~/.cache/buildkit/sccache"
+SANDBOX_WRITE_PATHS = (CQ_STATE_PATH, CACHE_PATH)
+
+
+def sandbox_write_paths(profile: Profile) -> tuple[str, ...]:
+    """Exactly the extra writable paths this profile's builds need."""
+    paths = [CQ_STATE_PATH] if profile.model.cq.enabled else []
+    if profile.model.cache.engine != "none":
+        paths.append(CACHE_PATH)
+    return tuple(paths)
 
 
 def shim_enabled(profile: Profile) -> bool:
@@ -116,7 +128,7 @@ def _claude_hooks(profile: Profile, enabled: bool) -> list[Artifact]:
         MergedJson(
             path=CLAUDE_SETTINGS,
             groups=groups,
-            allow_write=SANDBOX_WRITE_PATHS if sandbox_on else (),
+            allow_write=sandbox_write_paths(profile) if sandbox_on else (),
             known_allow_write=SANDBOX_WRITE_PATHS,
         )
     )
