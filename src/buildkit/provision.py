@@ -97,21 +97,28 @@ def playbook_vars(root: Path, machine: home.Machine, *, force: bool) -> dict[str
     }
 
 
-def parse_recap(lines: list[str]) -> Recap | None:
-    """The counts of the (single) host in the last PLAY RECAP of ansible's output."""
-    recap: Recap | None = None
+def parse_recaps(lines: list[str]) -> dict[str, Recap]:
+    """Each host's counts in the last PLAY RECAP of ansible's output."""
+    recaps: dict[str, Recap] = {}
     in_recap = False
     for raw in lines:
         line = _ANSI.sub("", raw).strip()
         if line.startswith("PLAY RECAP"):
-            in_recap = True
+            in_recap, recaps = True, {}
             continue
         match = _RECAP.match(line) if in_recap else None
         if match:
             counts = dict(part.split("=") for part in match.group("counts").split())
             known = set(Recap.__dataclass_fields__)
             recap = Recap(**{k: int(v) for k, v in counts.items() if k in known})
-    return recap
+            recaps[match.group("host")] = recap
+    return recaps
+
+
+def parse_recap(lines: list[str]) -> Recap | None:
+    """The counts of the (single) host in the last PLAY RECAP of ansible's output."""
+    recaps = parse_recaps(lines)
+    return list(recaps.values())[-1] if recaps else None
 
 
 def run_provision(
