@@ -11,6 +11,7 @@ host and what to install; a refusal on one host never stops another.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -96,7 +97,9 @@ def load(where: str) -> Profile:
             "or the file itself)"
         )
     path = Path(where).expanduser()
-    root = path.parent if path.name == "buildkit.yaml" or path.is_file() else path
+    if path.is_file() and path.name != "buildkit.yaml":
+        raise BadInput(f"{path}: not a buildkit.yaml; pass the repository that has one, or it")
+    root = path.parent if path.is_file() else path
     if not (root / "buildkit.yaml").is_file():
         raise BadInput(f"{path}: no buildkit.yaml there; pass a repository that has one")
     return _load(root.resolve())
@@ -182,9 +185,8 @@ def plan_host(
     if conflicts and not force:
         message = str(ConflictError(conflicts, force_hint=FORCE_HINT))
         return _refused(plan, f"{host}: {message}")
-    files = home.file_entries(changed, probe.files, force=force)
-    return HostPlan(**{**plan.__dict__, "files": files})
+    return dataclasses.replace(plan, files=home.file_entries(changed, probe.files, force=force))
 
 
 def _refused(plan: HostPlan, problem: str) -> HostPlan:
-    return HostPlan(**{**plan.__dict__, "files": [], "install_hakari": False, "problem": problem})
+    return dataclasses.replace(plan, files=[], install_hakari=False, problem=problem)

@@ -125,5 +125,8 @@ def test_the_profile_must_exist_on_the_controller(tmp_path: Path) -> None:
         fleet.load("")
     with pytest.raises(BadInput, match=r"no buildkit\.yaml there"):
         fleet.load(str(tmp_path))
+    (tmp_path / "other.yaml").write_text(PROFILE)
+    with pytest.raises(BadInput, match=r"other\.yaml: not a buildkit\.yaml"):
+        fleet.load(str(tmp_path / "other.yaml"))
     (tmp_path / "buildkit.yaml").write_text(PROFILE)
     assert fleet.load(str(tmp_path / "buildkit.yaml")).model.cargo.jobs == 3
