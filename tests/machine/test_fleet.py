@@ -72,6 +72,15 @@ env:
 hakari:
   enabled: false
 """
+# One cq holds the queue until told to stop; a second one, with a one-second patience, must
+# wait and give up (both loops poll files with a deadline, no timing assumptions).
+QUEUE_PROBE = """\
+cd ws && rm -f held go
+cq exec sh -c 'touch held; i=0; until [ -e go ] || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done' &
+i=0; until [ -e held ] || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done
+CQ_WAIT_TIMEOUT=1 cq build 2>&1; echo "exit=$?"
+touch go; wait
+"""
 ZSHRC = "# my zshrc\nsetopt autocd\n"
 DARWIN = "buildkit_machine_system=Darwin buildkit_machine_os_family=Darwin"
 
@@ -418,6 +427,9 @@ def test_a_fleet_gets_each_hosts_own_files_over_ssh(fleet: Fleet, tmp_path: Path
         lines = shell.splitlines()
         assert "hello from buildkit" in lines and f"{user.home}/.local/bin/cq" in lines, shell
         assert lines[-1] == "built", shell
+        # ... and queues: while one cq holds the queue, another gives up waiting (exit 75).
+        code, shell = fleet.run(user, QUEUE_PROBE)
+        assert code == 0 and "waiting for" in shell and "exit=75" in shell, (user, shell)
         # The user's cargo settings, in this host's CARGO_HOME: their lines all kept, in order.
         config = fleet.read(user, f"{user.cargo_dir}/config.toml")
         assert is_subsequence(USER_CARGO_CONFIG.splitlines(), config.splitlines()), config
