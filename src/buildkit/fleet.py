@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +22,13 @@ from typing import Any
 from buildkit.errors import BadInput
 from buildkit.pins import pinned_tool
 from buildkit.profile import Profile, load_profile
+from buildkit.profile.model import CargoLinker
 from buildkit.project import ConflictError
 from buildkit.render import home
 from buildkit.render.apply import Status
 
 FORCE_HINT = "-e buildkit_machine_force=true"
-LINKERS = ("none", "mold", "lld")
+LINKERS: tuple[str, ...] = typing.get_args(CargoLinker)  # the schema's list, via the model
 RUSTUP = "Rust (https://rustup.rs), or set buildkit_machine_cargo_program"
 
 
