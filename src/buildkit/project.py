@@ -339,7 +339,9 @@ def _render(
 class ConflictError(CheckFailed):
     """Files the user edited stand in the way; nothing was written."""
 
-    def __init__(self, conflicts: Sequence[Change], root: Path | None = None) -> None:
+    def __init__(
+        self, conflicts: Sequence[Change], root: Path | None = None, force_hint: str = "--force"
+    ) -> None:
         self.conflicts = tuple(conflicts)
         first = conflicts[0]
         more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
@@ -352,13 +354,13 @@ class ConflictError(CheckFailed):
             super().__init__(
                 f"{first.path} {first.reason}{more}; nothing was written: to keep your value, "
                 f"set {source} to it (or to null) in buildkit.yaml (`buildkit init` writes one "
-                "first if you have none), or run again with --force to let buildkit manage the "
-                "key (your value is kept in its comment and comes back when buildkit stops)"
+                f"first if you have none), or run again with {force_hint} to let buildkit manage "
+                "the key (your value is kept in its comment and comes back when buildkit stops)"
             )
             return
         super().__init__(
             f"{first.path} {first.reason}{more}; nothing was written: move your edits into "
-            "buildkit.yaml, or run again with --force to overwrite them"
+            f"buildkit.yaml, or run again with {force_hint} to overwrite them"
         )
 
 

@@ -2,11 +2,13 @@
 
 The user's home is one more destination of the render pipeline (``render/home.py``): its files
 are computed and compared with the disk by the same code as a repository's, under the same
-ownership rules, so a hand edit of buildkit's part is refused (exit 1) unless ``--force``. The
-changes then go to ``playbooks/laptop.yml`` (role ``buildkit_machine``) as variables; the role
-writes them and does what needs ansible: packages with privilege and cargo-hakari. ansible
-runs in this Python (``python -m ansible playbook``); its output streams through as it comes,
-and the PLAY RECAP is parsed for the result.
+ownership rules, so a hand edit of buildkit's part is refused (exit 1) unless ``--force``. Then
+``playbooks/laptop.yml`` (role ``buildkit_machine``) runs on this machine with the profile and
+this machine's facts; the role's action plugin computes the same files with the same code
+(``fleet.py``, as for every host of a fleet), writes them, and does what needs ansible:
+packages with privilege and cargo-hakari. ansible runs in this Python (``python -m ansible
+playbook``); its output streams through as it comes, and the PLAY RECAP is parsed for the
+result.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from buildkit.pins import pinned_tool
 from buildkit.profile import Profile, load_profile
 from buildkit.project import ConflictError
 from buildkit.render import home
-from buildkit.render.apply import Change, Status, compute_changes
+from buildkit.render.apply import Change, Status
 from buildkit.resources import data_dir
 
 PLAYBOOK = "laptop.yml"
@@ -73,53 +75,50 @@ def ansible_available() -> bool:
 
 
 def home_changes(profile: Profile, machine: home.Machine) -> list[Change]:
-    """What provisioning would do to each of buildkit's files in this user's home."""
-    return compute_changes(Path("/"), home.artifacts(profile, machine))
+    """What provisioning would do to each of buildkit's files in this user's home: the same
+    function the role's action plugin runs for a host, with this machine's files."""
+    paths = [artifact.path for artifact in home.artifacts(profile, machine)]
+    return home.changes(profile, machine, home.read_local(paths))
 
 
-def file_entries(changes: list[Change], *, force: bool) -> list[dict[str, Any]]:
-    """The files the role writes: each change to make, with the mode it should end with."""
-    entries = []
-    for change in changes:
-        if change.status is Status.UNCHANGED or (change.status is Status.CONFLICT and not force):
-            continue
-        target = Path(change.path)
-        mode = 0o755 if change.artifact.executable else 0o644
-        if target.exists():
-            mode = target.stat().st_mode & 0o7777 | (0o111 if change.artifact.executable else 0)
-        entries.append({"path": change.path, "content": change.after, "mode": f"{mode:04o}"})
-    return entries
-
-
-def playbook_vars(
-    profile_context: Mapping[str, Any], files: list[dict[str, Any]], system: str
-) -> dict[str, Any]:
-    """The variables the playbook gets: the profile, the files to write, the pinned hakari."""
+def playbook_vars(root: Path, machine: home.Machine, *, force: bool) -> dict[str, Any]:
+    """The playbook's variables: the profile, and this machine's facts exactly as the
+    pre-check above saw them, so the role's plugin computes the same files."""
     return {
-        "buildkit_machine_profile": profile_context["profile"],
-        "buildkit_machine_files": files,
-        "buildkit_machine_system": system,
+        "buildkit_profile": str(root),
+        "buildkit_machine_force": force,
+        "buildkit_machine_system": machine.system,
+        "buildkit_machine_home": str(machine.home),
+        "buildkit_machine_cargo_home": str(machine.cargo_home),
+        "buildkit_machine_login_shell": machine.login_shell,
         "buildkit_machine_hakari_version": pinned_tool("cargo-hakari"),
         # modules run with this Python: no interpreter discovery, no warning about it
         "ansible_python_interpreter": sys.executable,
     }
 
 
-def parse_recap(lines: list[str]) -> Recap | None:
-    """The counts of the (single) host in the last PLAY RECAP of ansible's output."""
-    recap: Recap | None = None
+def parse_recaps(lines: list[str]) -> dict[str, Recap]:
+    """Each host's counts in the last PLAY RECAP of ansible's output."""
+    recaps: dict[str, Recap] = {}
     in_recap = False
     for raw in lines:
         line = _ANSI.sub("", raw).strip()
         if line.startswith("PLAY RECAP"):
-            in_recap = True
+            in_recap, recaps = True, {}
             continue
         match = _RECAP.match(line) if in_recap else None
         if match:
             counts = dict(part.split("=") for part in match.group("counts").split())
             known = set(Recap.__dataclass_fields__)
             recap = Recap(**{k: int(v) for k, v in counts.items() if k in known})
-    return recap
+            recaps[match.group("host")] = recap
+    return recaps
+
+
+def parse_recap(lines: list[str]) -> Recap | None:
+    """The counts of the (single) host in the last PLAY RECAP of ansible's output."""
+    recaps = parse_recaps(lines)
+    return list(recaps.values())[-1] if recaps else None
 
 
 def run_provision(
@@ -129,12 +128,15 @@ def run_provision(
     diff: bool = False,
     force: bool = False,
     system: str | None = None,
+    login_shell: str | None = None,
     extra_vars: Mapping[str, Any] | None = None,
     out: Callable[[str], object] | None = None,
 ) -> ProvisionResult:
     """Run the laptop playbook on this machine with ``PATH/buildkit.yaml`` as its variables.
 
-    ``system`` overrides ``platform.system()`` (the tests simulate macOS with it). Raises
+    ``system`` overrides ``platform.system()`` and ``login_shell`` the user's login shell (the
+    tests simulate macOS with them). The files are computed twice with the same code: here,
+    to refuse a hand edit before ansible starts, and by the role's action plugin. Raises
     ConflictError when the user edited buildkit's part of a file and ``force`` is off, and
     CheckFailed when ``check`` finds changes to make (both exit 1), EnvironmentProblem when
     ansible is missing or the play fails (exit 2).
@@ -145,7 +147,7 @@ def run_provision(
     profile = load_profile(root)
     if not ansible_available():
         raise EnvironmentProblem(MISSING_ANSIBLE)
-    machine = home.Machine.this(system)
+    machine = home.Machine.this(system, login_shell=login_shell)
     changes = home_changes(profile, machine)
     conflicts = [c for c in changes if c.status is Status.CONFLICT]
     if conflicts and not force:
@@ -155,9 +157,8 @@ def run_provision(
         for change in changes:
             if change.status is not Status.UNCHANGED:
                 emit(change.diff())
-    files = file_entries(changes, force=force)
     variables = {
-        **playbook_vars(profile.template_context(), files, machine.system),
+        **playbook_vars(root, machine, force=force),
         **({"buildkit_machine_os_family": "Darwin"} if machine.system == "Darwin" else {}),
         **(extra_vars or {}),
     }
@@ -223,6 +224,8 @@ def _ansible_env(private: Path) -> dict[str, str]:
             "ANSIBLE_LOCAL_TEMP": str(private / "local-tmp"),
             "ANSIBLE_REMOTE_TEMP": str(private / "remote-tmp"),
             "ANSIBLE_ROLES_PATH": str(data_dir("roles")),
+            "ANSIBLE_ACTION_PLUGINS": str(data_dir("plugins") / "action"),
+            "ANSIBLE_LIBRARY": str(data_dir("plugins") / "modules"),
             "ANSIBLE_RETRY_FILES_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
         }

@@ -7,7 +7,7 @@ from pathlib import Path
 # The folders at the repository's top level that the package reads at run time (the wheel
 # carries them under buildkit/_data). Not to be confused with render/plan.py's FAMILIES, the
 # output families that turn a profile into artifacts.
-DATA_FOLDERS = ("templates", "ci", "devcontainer", "roles", "playbooks")
+DATA_FOLDERS = ("templates", "ci", "devcontainer", "roles", "playbooks", "plugins")
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 

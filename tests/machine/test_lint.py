@@ -1,4 +1,5 @@
-"""ansible-lint (production profile, offline) and yamllint on the roles and the playbook."""
+"""ansible-lint (production profile, offline) and yamllint on the roles, the playbook and the
+collection's metadata."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ BIN = Path(sys.executable).parent
 def test_ansible_lint_production_profile_passes() -> None:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     ran = subprocess.run(
-        [str(BIN / "ansible-lint"), "--offline", "roles", "playbooks"],
+        [str(BIN / "ansible-lint"), "--offline", "roles", "playbooks", "galaxy.yml", "meta"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -28,7 +29,16 @@ def test_ansible_lint_production_profile_passes() -> None:
 
 def test_yamllint_passes() -> None:
     ran = subprocess.run(
-        [str(BIN / "yamllint"), "--strict", "roles", "playbooks", ".ansible-lint", ".yamllint"],
+        [
+            str(BIN / "yamllint"),
+            "--strict",
+            "roles",
+            "playbooks",
+            "galaxy.yml",
+            "meta",
+            ".ansible-lint",
+            ".yamllint",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,

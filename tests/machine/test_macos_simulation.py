@@ -1,8 +1,9 @@
 """SIMULATION of the macOS path on Linux: macOS cannot run here, so the Darwin facts the role
 dispatches on are forced (run_provision's `system`, which sets buildkit_machine_system and
-buildkit_machine_os_family for the role and picks the home layout in Python), with a temporary
-HOME. What is proven: the Darwin branch is the one taken (zsh rc, perl check) and no
-Linux-only task runs. What is not: anything about a real macOS (its zsh, its perl, BSD tools)."""
+buildkit_machine_os_family for the role and picks the home layout in Python), and so is the
+login shell (`login_shell`: /bin/zsh, macOS's default since Catalina), with a temporary HOME.
+What is proven: the Darwin branch is the one taken (zsh rc, perl check) and no Linux-only
+task runs. What is not: anything about a real macOS (its zsh, its perl, BSD tools)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def test_simulated_macos_gets_the_zsh_block_and_no_linux_task(
     result = run_provision(
         repo,
         system="Darwin",
+        login_shell="/bin/zsh",
         extra_vars={"buildkit_machine_install_hakari": False},
         out=lines.append,
     )

@@ -12,14 +12,18 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import pwd
 import shlex
-from collections.abc import Mapping
+import stat
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from buildkit.errors import BadInput
 from buildkit.profile import Profile
 from buildkit.profile.model import CargoLinker, CargoSection, MachineSection
 from buildkit.render import agents, templating
+from buildkit.render.apply import Change, Status, compare
 from buildkit.render.cargo_config import cargo_settings
 from buildkit.render.cq import render_cq
 from buildkit.render.merged_json import MergedJson
@@ -34,18 +38,41 @@ PROVISION = "`buildkit provision`"
 
 @dataclass(frozen=True)
 class Machine:
-    """The facts about this machine that decide where things go."""
+    """The facts about one machine (this one, or a host ansible gathered them from) that
+    decide where things go."""
 
     system: str  # platform.system(): "Linux", "Darwin", …
     home: Path
     cargo_home: Path
+    login_shell: str = ""  # the user's login shell from the password database, e.g. /bin/zsh
 
     @classmethod
-    def this(cls, system: str | None = None, environ: Mapping[str, str] | None = None) -> Machine:
+    def this(
+        cls,
+        system: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        login_shell: str | None = None,
+    ) -> Machine:
         env = os.environ if environ is None else environ
         home = Path(env.get("HOME") or Path.home())
         cargo_home = Path(env["CARGO_HOME"]) if env.get("CARGO_HOME") else home / ".cargo"
-        return cls(system=system or platform.system(), home=home, cargo_home=cargo_home)
+        if login_shell is None:
+            login_shell = pwd.getpwuid(os.getuid()).pw_shell  # what ansible's user_shell reads
+        return cls(
+            system=system or platform.system(),
+            home=home,
+            cargo_home=cargo_home,
+            login_shell=login_shell,
+        )
+
+    @property
+    def default_shell(self) -> str:
+        """``machine.shell: auto``: the login shell when it is bash or zsh, else the platform's
+        (zsh on macOS since Catalina, bash elsewhere)."""
+        name = Path(self.login_shell).name
+        if name in ("bash", "zsh"):
+            return name
+        return "zsh" if self.system == "Darwin" else "bash"
 
     @property
     def linux(self) -> bool:
@@ -81,9 +108,7 @@ class HomeLayout:
 
     @classmethod
     def of(cls, settings: MachineSection, machine: Machine) -> HomeLayout:
-        shell = settings.shell
-        if shell == "auto":
-            shell = "zsh" if machine.system == "Darwin" else "bash"
+        shell = machine.default_shell if settings.shell == "auto" else settings.shell
         rc_file = machine.home / (".zshrc" if shell == "zsh" else ".bashrc")
         if settings.rc_file:
             rc_file = machine.expand(settings.rc_file)
@@ -190,3 +215,57 @@ def _agent_artifacts(profile: Profile, layout: HomeLayout, *, shim_on: bool) -> 
         )
         out.append(MergedJson(path=str(layout.claude_settings), groups=groups))
     return out
+
+
+@dataclass(frozen=True)
+class HostFile:
+    """One of buildkit's files as it is now on a machine: its text (None: missing) and mode."""
+
+    content: str | None
+    mode: int | None = None
+
+    @property
+    def executable(self) -> bool:
+        return self.mode is not None and bool(self.mode & stat.S_IXUSR)
+
+
+def read_local(paths: Iterable[str]) -> dict[str, HostFile]:
+    """The files as they are on this machine (``buildkit provision``'s view of the home)."""
+    found: dict[str, HostFile] = {}
+    for path in paths:
+        try:
+            target = Path(path)
+            text = target.read_text(encoding="utf-8")  # universal newlines, as render reads
+            found[path] = HostFile(text, stat.S_IMODE(target.stat().st_mode))
+        except FileNotFoundError:
+            found[path] = HostFile(None)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"{path}: cannot read it ({exc}); fix or remove the file") from None
+    return found
+
+
+def changes(profile: Profile, machine: Machine, current: Mapping[str, HostFile]) -> list[Change]:
+    """What provisioning would do to each of buildkit's files in this user's home, given the
+    files as they are there (``current``, keyed by path; a path it lacks counts as missing)."""
+    out = []
+    for artifact in artifacts(profile, machine):
+        now = current.get(artifact.path, HostFile(None))
+        lost = artifact.executable and now.content is not None and not now.executable
+        out.append(compare(artifact, now.content, executable_lost=lost))
+    return out
+
+
+def file_entries(
+    changed: Iterable[Change], current: Mapping[str, HostFile], *, force: bool
+) -> list[dict[str, str | None]]:
+    """The files to write (or remove: content None), each with the mode it should end with:
+    its current mode, plus the executable bits for an executable artifact."""
+    entries: list[dict[str, str | None]] = []
+    for change in changed:
+        if change.status is Status.UNCHANGED or (change.status is Status.CONFLICT and not force):
+            continue
+        executable = 0o111 if change.artifact.executable else 0
+        now = current.get(change.path, HostFile(None))
+        mode = (now.mode | executable) if now.mode is not None else (0o644 | executable)
+        entries.append({"path": change.path, "content": change.after, "mode": f"{mode:04o}"})
+    return entries
