@@ -1,13 +1,20 @@
 #!/bin/sh
-# buildkit's rustc wrapper: `build.rustc-wrapper` in .cargo/config.toml (docs/cq.md, "Sharing").
-# cargo runs it for every compiler process, however cargo was started (cq, the shim, an agent,
-# an IDE): `rustc-wrapper RUSTC ARGS...`. It hands the compile to the compiler cache, so a unit
-# compiled once (in any worktree or repository of this user) is not compiled again, and runs
-# RUSTC itself when the cache is off, not installed or cannot start: a build never depends on
-# the cache, only its speed does.
+# buildkit's rustc wrapper: `build.rustc-wrapper` in .cargo/config.toml (docs/cq.md, "Admission"
+# and "Sharing"). cargo runs it for every compiler process, however cargo was started (cq, the
+# shim, an agent, an IDE, a login shell, a runner such as cargo-watch): `rustc-wrapper RUSTC
+# ARGS...`. Two jobs, one calling the other:
+# 1. admission: the compile waits for a slot of this user's CPU budget and holds it until it
+#    ends (the slot is a lock file, so the kernel frees it when the holder dies, even by
+#    SIGKILL). The runner (.config/buildkit/bin/runner, `target.'cfg(all())'.runner`) sends test
+#    binaries and `cargo run` programs through the same budget: `rustc-wrapper --buildkit-run
+#    PROGRAM ARGS...`.
+# 2. the compiler cache: the admitted compile goes to sccache, so a unit compiled once (in any
+#    worktree or repository of this user) is not compiled again; RUSTC runs itself when the
+#    cache is off, not installed or cannot start: a build never depends on the cache.
 # Environment: BUILDKIT_CACHE=off skips the cache; BUILDKIT_CACHE_DIR moves its store and socket;
-# BUILDKIT_SCCACHE names the sccache binary; SCCACHE_* settings of yours are kept.
-# Portable: POSIX sh (dash, bash 3.2).
+# BUILDKIT_SCCACHE names the sccache binary; SCCACHE_* settings of yours are kept. The budget's
+# state is $HOME/.cache/buildkit/admission (HOME from the environment, else the password file).
+# Portable: POSIX sh (dash, bash 3.2) and core perl (perl-base; macOS ships it) for the locks.
 set -u
 
 # >>> profile values >>>
@@ -16,8 +23,242 @@ set -u
 bk_engine=sccache
 bk_sccache_version=''
 bk_cache_size=10G
+bk_admission=1
+bk_jobs=''
+bk_compile_only=1
 # <<< profile values <<<
 
+# -- admission ---------------------------------------------------------------------------------
+# The lock holder is perl: it may open any number of slots on descriptors of its own (a shell
+# has only 3-9, and cargo's jobserver already uses some of them), marks them close-on-exec so
+# no child (sccache's server, a test's daemon) can carry a slot away, waits for the admitted
+# command and exits with its status. Slot i is <dir>/slot-<i>.lock; <dir>/slot-<i>.rec says who
+# holds it; <dir>/wait-<kind>-<pid>.rec says who waits (locked shared while its waiter lives).
+# Kinds: light (a metadata-only compile: check, clippy) is served before anything else;
+# heavy (a compile that generates code); test (a test binary: it may take more slots, free at
+# that moment, and gets RUST_TEST_THREADS to match); run (`cargo run`'s program). Test and run
+# never hold the first `compile_only` slots, so a compile is never stuck behind a long test run.
+# shellcheck disable=SC2016 # perl code, expanded by perl
+bk_admit_pl='
+use strict;
+use warnings;
+use Fcntl qw(:flock O_RDONLY O_CREAT O_NOFOLLOW);
+my ($kind, $jobs, $reserved, @cmd) = @ARGV;
+my $me = "buildkit admission";
+sub fail { print STDERR "$me: $_[0]\n"; exit 77 }
+my $home = $ENV{HOME};
+$home = (getpwuid $<)[7] unless defined $home && $home =~ m{^/};
+fail("no home folder to keep the CPU budget in: set HOME") unless defined $home && $home =~ m{^/};
+my $dir = "$home/.cache/buildkit/admission";
+{
+    my $path = "";
+    for my $part (grep { length } split m{/}, $dir) {
+        $path .= "/$part";
+        next if -d $path;
+        mkdir $path, 0700 or -d $path
+            or fail("cannot create $path ($!): allow writes to $dir (an agent sandbox?) or set HOME");
+    }
+    my @st = lstat $dir or fail("cannot inspect $dir: $!");
+    fail("$dir is a symbolic link; refusing to use it: remove it and build again") if -l _;
+    fail("$dir is not owned by you (uid $<); refusing to use it: remove it and build again")
+        if $st[4] != $<;
+    fail(sprintf("%s is accessible to others (mode %04o); run: chmod 700 %s", $dir, $st[2] & 07777, $dir))
+        if $st[2] & 077;
+}
+if (!defined $jobs || $jobs !~ /^[1-9][0-9]*$/) {
+    $jobs = 0;
+    if (open my $n, "-|", "nproc") { my $v = <$n>; close $n; $jobs = $1 if defined $v && $v =~ /^(\d+)/ }
+    if (!$jobs && open my $n, "-|", "getconf _NPROCESSORS_ONLN 2>/dev/null") { my $v = <$n>; close $n; $jobs = $1 if defined $v && $v =~ /^(\d+)/ }
+    if (!$jobs && open my $n, "-|", "sysctl -n hw.ncpu 2>/dev/null") { my $v = <$n>; close $n; $jobs = $1 if defined $v && $v =~ /^(\d+)/ }
+    $jobs ||= 1;
+}
+$reserved = $jobs - 1 if $reserved > $jobs - 1;
+$reserved = 0 if $reserved < 0;
+
+# what the status line shows: the cargo command behind this (the parent, on Linux), the
+# worktree it runs in, and the crate or program
+my $ppid = getppid;
+my $cargo = "";
+if (open my $c, "<", "/proc/$ppid/cmdline") { local $/; $cargo = <$c> // ""; close $c; $cargo =~ s/\0+$//; $cargo =~ tr/\0\n/  /; }
+my $cwd = readlink("/proc/$ppid/cwd") // $ENV{PWD} // ".";
+my $worktree = $cwd;
+for (my $d = $cwd; length $d; $d =~ s{/[^/]*$}{}) { if (-e "$d/.git") { $worktree = $d; last } }
+my $what;
+if ($kind eq "light" || $kind eq "heavy") {
+    my ($crate) = map { $cmd[$_ + 1] // "?" } grep { $cmd[$_] eq "--crate-name" } 0 .. $#cmd;
+    $what = "rustc " . ($crate // "?") . ($kind eq "light" ? " (metadata only)" : "");
+} else {
+    $what = join " ", $cmd[0] =~ s{.*/}{}r, @cmd[1 .. $#cmd];
+}
+for ($what, $cargo, $cwd, $worktree) { tr/\n\r/  /; $_ = substr($_, 0, 300) }
+
+sub slot_path { sprintf "%s/slot-%03d", $dir, $_[0] }
+sub open_lock {
+    my ($path) = @_;
+    sysopen(my $fh, $path, O_RDONLY | O_CREAT | O_NOFOLLOW, 0600)
+        or fail("cannot open $path ($!): remove it and build again");
+    return $fh;
+}
+# write_record PATH, LOCK_SHARED, FIELDS: written under a fresh name, locked (a waiting record:
+# shared, for as long as its waiter lives) and only then renamed into place, so nobody sees it
+# unlocked and takes it for the record of a dead waiter
+sub write_record {
+    my ($path, $shared, %f) = @_;
+    my $tmp = "$dir/.new.$$";
+    unlink $tmp;
+    open my $out, ">", $tmp or fail("cannot write $tmp: $!");
+    print $out map { "$_=$f{$_}\n" } qw(pid kind started waited cwd worktree cmd cargo);
+    close $out or fail("cannot write $tmp: $!");
+    my $fh;
+    if ($shared) { open $fh, "<", $tmp or fail("cannot open $tmp: $!"); flock $fh, LOCK_SH }
+    rename $tmp, $path or fail("cannot rename $tmp to $path: $!");
+    return $fh;
+}
+sub record_field {
+    my ($path, $key) = @_;
+    open my $in, "<", $path or return undef;
+    while (<$in>) { chomp; return substr($_, length($key) + 1) if index($_, "$key=") == 0 }
+    return undef;
+}
+
+# a runner inside a test or program that already holds slots (a test that runs `cargo test` on
+# a fixture) runs at once: waiting for a slot its own ancestor holds could never end
+if ($kind eq "test" || $kind eq "run") {
+    my %ancestor;
+    my $p = $ppid;
+    for (1 .. 64) {
+        last if $p <= 1 || $ancestor{$p}++;
+        my $stat;
+        if (open my $s, "<", "/proc/$p/stat") { $stat = <$s>; close $s }
+        if (defined $stat) { $stat =~ /\)\s+\S+\s+(\d+)/ or last; $p = $1 }
+        else { my $q = `ps -o ppid= -p $p 2>/dev/null`; last unless defined $q && $q =~ /(\d+)/; $p = $1 }
+    }
+    for my $i (0 .. $jobs - 1) {
+        my $pid = record_field(slot_path($i) . ".rec", "pid") // next;
+        next unless $pid =~ /^\d+$/ && $ancestor{$pid};
+        my $fh = open_lock(slot_path($i) . ".lock");
+        next if flock $fh, LOCK_EX | LOCK_NB;    # free: the record is stale
+        exec { $cmd[0] } @cmd or fail("cannot run $cmd[0]: $!");
+    }
+}
+
+my @mine = ($kind eq "test" || $kind eq "run") ? ($reserved .. $jobs - 1) : (0 .. $jobs - 1);
+my %lock = map { $_ => open_lock(slot_path($_) . ".lock") } @mine;
+my $started = time;
+
+sub light_waiting {    # a live waiter for a metadata-only compile
+    opendir my $d, $dir or return 0;
+    for my $name (readdir $d) {
+        next unless $name =~ /^wait-light-(\d+)\.rec$/ && $1 != $$;
+        open my $fh, "<", "$dir/$name" or next;
+        return 1 unless flock $fh, LOCK_EX | LOCK_NB;
+        unlink "$dir/$name";    # its waiter is gone
+    }
+    return 0;
+}
+sub take_one {
+    for my $i (@mine) {
+        next unless flock $lock{$i}, LOCK_EX | LOCK_NB;
+        if ($kind ne "light" && light_waiting()) { flock $lock{$i}, LOCK_UN; return undef }
+        return $i;
+    }
+    return undef;
+}
+
+my $got = take_one();
+my ($wait_path, $wait_fh);
+if (!defined $got) {
+    $wait_path = "$dir/wait-$kind-$$.rec";
+    $wait_fh = write_record($wait_path, 1, pid => $$, kind => $kind, started => $started,
+        waited => 0, cwd => $cwd, worktree => $worktree, cmd => $what, cargo => $cargo);
+    while (!defined($got = take_one())) { select undef, undef, undef, 0.03 + rand 0.04 }
+}
+my @held = ($got);
+my %f = (pid => $$, kind => $kind, started => time, waited => time - $started,
+    cwd => $cwd, worktree => $worktree, cmd => $what, cargo => $cargo);
+write_record(slot_path($got) . ".rec", 0, %f);
+if ($wait_path) { unlink $wait_path; close $wait_fh }
+# a test binary runs a thread per core: it takes more free slots, up to half of those it may
+# hold, while nobody waits, and is told to run that many tests at once
+if ($kind eq "test" && !defined $ENV{RUST_TEST_THREADS}) {
+    my $want = int(@mine / 2) - 1;
+    for my $i (@mine) {
+        last if $want <= 0;
+        next if $i == $got;
+        opendir my $d, $dir or last;
+        last if grep { /^wait-.*\.rec$/ } readdir $d;
+        next unless flock $lock{$i}, LOCK_EX | LOCK_NB;
+        write_record(slot_path($i) . ".rec", 0, %f);
+        push @held, $i;
+        $want--;
+    }
+    $ENV{RUST_TEST_THREADS} = scalar @held;
+}
+my %keep = map { $_ => 1 } @held;
+close $lock{$_} for grep { !$keep{$_} } keys %lock;
+
+my $child = fork;
+fail("cannot fork: $!") unless defined $child;
+if (!$child) {
+    exec { $cmd[0] } @cmd or do { print STDERR "$me: cannot run $cmd[0]: $!\n"; exit 127 };
+}
+for my $sig (qw(TERM INT HUP QUIT USR1 USR2)) { $SIG{$sig} = sub { kill $sig, $child } }
+my $rc;
+while (1) { my $w = waitpid $child, 0; $rc = $?; last if $w == $child || $w == -1 }
+unlink map { slot_path($_) . ".rec" } @held;
+if ($rc & 127) {
+    my $sig = $rc & 127;
+    $SIG{$_} = "DEFAULT" for qw(TERM INT HUP QUIT USR1 USR2);
+    close $lock{$_} for @held;
+    kill $sig, $$;
+    exit 128 + $sig;
+}
+exit $rc >> 8;
+'
+
+# bk_admit KIND CMD [ARGS...]: run CMD holding a slot of the budget (exec: never returns).
+bk_admit() {
+    if ! command -v perl >/dev/null 2>&1; then
+        printf '%s\n' "buildkit admission: perl is not on PATH, so builds here are not kept within the CPU budget; install perl (perl-base) or set admission.enabled: false" >&2
+        shift
+        exec "$@"
+    fi
+    bk_kind=$1
+    shift
+    exec perl -e "$bk_admit_pl" "$bk_kind" "$bk_jobs" "$bk_compile_only" "$@"
+}
+
+if [ "${1:-}" = --buildkit-run ]; then
+    shift
+    [ "$bk_admission" = 1 ] || exec "$@"
+    # test executables live in <target>/<profile>/deps/ (and examples/); `cargo run` programs one
+    # level up
+    case $1 in
+        */deps/*) bk_admit test "$@" ;;
+        *) bk_admit run "$@" ;;
+    esac
+fi
+
+if [ "${1:-}" = --buildkit-admitted ]; then
+    shift
+elif [ "$bk_admission" = 1 ]; then
+    # a question to rustc (`-vV`, `--print …`) compiles nothing: answered at once
+    bk_kind=heavy
+    for bk_arg in "$@"; do
+        case $bk_arg in
+            -vV | -V | --version | --print | --print=*) exec "$@" ;;
+            --emit=*link*) bk_kind=heavy ;;
+            --emit=*) bk_kind=light ;;
+        esac
+    done
+    case $0 in
+        /*) bk_self=$0 ;;
+        *) bk_self=$(pwd -P)/$0 ;;
+    esac
+    bk_admit "$bk_kind" /bin/sh "$bk_self" --buildkit-admitted "$@"
+fi
+
+# -- the compiler cache --------------------------------------------------------------------
 case ${BUILDKIT_CACHE:-on} in
     off | 0 | false | no) exec "$@" ;;
 esac
