@@ -21,7 +21,7 @@ from buildkit.render.apply import Change, Status, compute_changes, write_changes
 from buildkit.render.cargo_config import require_linker
 from buildkit.render.ci_workflow import job_names
 from buildkit.render.hakari import drop_workspace_hack
-from buildkit.render.ownership import Artifact
+from buildkit.render.ownership import RIVAL_PHRASE, Artifact
 from buildkit.render.plan import build_plan
 from buildkit.render.steps import StepContext, StepFailure
 from buildkit.results import json_result
@@ -347,6 +347,9 @@ class ConflictError(CheckFailed):
         more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
         if first.reason == NOT_OURS:
             super().__init__(f"{first.path}{more}: {not_ours_advice(first.path, root)}")
+            return
+        if RIVAL_PHRASE in first.reason:
+            super().__init__(f"{first.path} {first.reason}{more}; nothing was written")
             return
         if "(yours)" in first.reason:
             # A key the user set, not an edit of buildkit's: keeping it is a profile choice.

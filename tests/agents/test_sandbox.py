@@ -17,7 +17,7 @@ import pytest
 
 from agents.agents_helpers import clean_env, read_runs
 from agents.conftest import shim_path
-from buildkit.render.agents import CQ_STATE_PATH, SANDBOX_WRITE_PATHS
+from buildkit.render.agents import ADMISSION_PATH, CQ_STATE_PATH, SANDBOX_WRITE_PATHS
 from buildkit.render.merged_json import MergedJson
 
 REAL_HOME = Path("~").expanduser()
@@ -82,7 +82,7 @@ def test_rendered_allow_write_lets_cargo_test_take_the_queue(
 ) -> None:
     repo = agents_repo[0]
     allow = _allowed(repo / ".claude/settings.json")
-    assert allow == ["~/.cache/buildkit-cq", "~/.cache/buildkit/sccache"]
+    assert allow == ["~/.cache/buildkit-cq", "~/.cache/buildkit/sccache", ADMISSION_PATH]
     ran, home, runs = _sandboxed_cargo_test(repo, tmp_path, allow)
     try:
         assert ran.returncode == 0, ran.stderr
@@ -97,7 +97,8 @@ def test_rendered_allow_write_lets_cargo_test_take_the_queue(
 def test_without_the_cache_path_the_build_compiles_uncached_and_passes(
     agents_repo: list[Path], tmp_path: Path
 ) -> None:
-    ran, home, runs = _sandboxed_cargo_test(repo := agents_repo[0], tmp_path, [CQ_STATE_PATH])
+    allow = [CQ_STATE_PATH, ADMISSION_PATH]
+    ran, home, runs = _sandboxed_cargo_test(repo := agents_repo[0], tmp_path, allow)
     assert repo.is_dir()
     assert ran.returncode == 0, ran.stderr
     assert len(runs) == 1 and runs[0]["holder"] is not None, (ran.stderr, runs)
@@ -132,6 +133,7 @@ def test_allow_write_merges_with_the_users_paths_and_leaves_with_buildkit() -> N
         "~/.kube",
         "~/.cache/buildkit-cq",
         "~/.cache/buildkit/sccache",
+        "~/.cache/buildkit/admission",
     ]
     assert on.render(merged) == merged  # up to date: the bytes stay
     assert off.render(merged) == mine  # laid out as Claude Code writes it: exactly as before

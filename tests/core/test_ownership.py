@@ -24,11 +24,15 @@ def setup(root: Path, config: str | None, cargo_section: str = "") -> Path:
 
 
 def set_cargo(root: Path, cargo_section: str) -> None:
-    """The profile's cargo section (dependency_debug off unless given; no compiler cache, whose
-    `build.rustc-wrapper` key would be one more buildkit key in every file)."""
+    """The profile's cargo section (dependency_debug off unless given; no compiler cache or
+    admission, whose `build.rustc-wrapper` and runner keys would be more buildkit keys in every
+    file)."""
     if "dependency_debug" not in cargo_section:
         cargo_section = "  dependency_debug: null\n" + cargo_section
-    profile = "version: 1\nhakari:\n  enabled: false\ncache:\n  engine: none\ncargo:\n"
+    profile = (
+        "version: 1\nhakari:\n  enabled: false\ncache:\n  engine: none\n"
+        "admission:\n  enabled: false\ncargo:\n"
+    )
     (root / "buildkit.yaml").write_text(profile + cargo_section)
 
 

@@ -76,11 +76,12 @@ def test_user_cargo_config_survives_byte_for_byte(example: Path) -> None:
     mark, rest = first.split("\n", 1)
     assert mark.startswith("# buildkit manages the keys marked")
     # The user's file, byte for byte, with buildkit's marked key in their [build] table (the
-    # compiler cache's wrapper), then buildkit's one new table.
+    # compiler cache's wrapper), then buildkit's new tables (admission's runner last).
     wrapper = 'rustc-wrapper = ".config/buildkit/bin/rustc-wrapper" # buildkit: cache.engine\n'
     docsrs = 'rustdocflags = ["--cfg", "docsrs"]\n'
     assert rest == USER_CONFIG.replace(docsrs, docsrs + wrapper) + (
         '[profile.dev.package."*"]\ndebug = "line-tables-only" # buildkit: cargo.dependency_debug\n'
+        '[target."cfg(all())"]\nrunner = ".config/buildkit/bin/runner" # buildkit: admission.runner\n'
     )
     # A second render changes nothing; a profile change touches only buildkit's keys.
     assert run_buildkit("render", example).exit_code == 0

@@ -106,6 +106,23 @@ class CacheSection:
 
 
 @dataclass(frozen=True)
+class AdmissionSection:
+    """Admission: every compiler process and every test binary or `cargo run` program of this user
+    takes a slot of one CPU budget before it runs, however cargo was started (cq, a plain
+    `cargo`, a login shell, an IDE, a runner such as cargo-watch). buildkit renders it at
+    cargo's own extension points: the rustc wrapper (`build.rustc-wrapper`, shared with the
+    compiler cache) and a runner (`target.'cfg(all())'.runner`), both in
+    `.config/buildkit/bin/`. A slot is a lock file, so the kernel frees it when its holder dies.
+    Metadata-only compiles (check, clippy) are served first (docs/cq.md, "Admission").
+    """
+
+    enabled: bool
+    jobs: int | None
+    compile_only_slots: int
+    runner: bool
+
+
+@dataclass(frozen=True)
 class GcSection:
     """Automatic cleanup of the target and build dirs: cq runs `buildkit gc` after a cargo command
     it queued, still holding the queue, at most once per `interval`, when `max_size` or
@@ -245,6 +262,7 @@ class ProfileModel:
     env: EnvSection
     cq: CqSection
     cache: CacheSection
+    admission: AdmissionSection
     gc: GcSection
     agents: AgentsSection
     hakari: HakariSection

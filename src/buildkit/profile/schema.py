@@ -18,6 +18,7 @@ SECTIONS = (
     "env",
     "cq",
     "cache",
+    "admission",
     "gc",
     "agents",
     "hakari",

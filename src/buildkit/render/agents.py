@@ -25,7 +25,9 @@ CODEX_PRE_TOOL_USE = f"{HOOKS_DIR}/codex-pre-tool-use.pl"
 # sandboxed agent needs them.
 CQ_STATE_PATH = "~/.cache/buildkit-cq"
 CACHE_PATH = "~/.cache/buildkit/sccache"
-SANDBOX_WRITE_PATHS = (CQ_STATE_PATH, CACHE_PATH)
+# the CPU budget's slots and records (templates/rustc-wrapper.sh): every compile writes there
+ADMISSION_PATH = "~/.cache/buildkit/admission"
+SANDBOX_WRITE_PATHS = (CQ_STATE_PATH, CACHE_PATH, ADMISSION_PATH)
 
 
 def sandbox_write_paths(profile: Profile) -> tuple[str, ...]:
@@ -33,6 +35,8 @@ def sandbox_write_paths(profile: Profile) -> tuple[str, ...]:
     paths = [CQ_STATE_PATH] if profile.model.cq.enabled else []
     if profile.model.cache.engine != "none":
         paths.append(CACHE_PATH)
+    if profile.model.admission.enabled:
+        paths.append(ADMISSION_PATH)
     return tuple(paths)
 
 

@@ -79,11 +79,14 @@ def render_wrapper(profile: Profile) -> str:
     block, found_end, tail = rest.partition(VALUES_END)
     if not found or not found_end:
         raise BadInput(f"templates/{SOURCE}: its profile-values markers are missing")
-    cache = profile.model.cache
+    cache, admission = profile.model.cache, profile.model.admission
     values = {
         "bk_engine": cache.engine,
         "bk_sccache_version": shlex.quote(sccache_version()),
         "bk_cache_size": shlex.quote(cache.max_size),
+        "bk_admission": "1" if admission.enabled else "0",
+        "bk_jobs": shlex.quote(str(admission.jobs) if admission.jobs is not None else ""),
+        "bk_compile_only": str(admission.compile_only_slots),
     }
     lines = []
     for line in block.splitlines(keepends=True):
@@ -96,19 +99,29 @@ def render_wrapper(profile: Profile) -> str:
     return head + VALUES_BEGIN + "".join(lines) + VALUES_END + tail
 
 
-def wrapper_setting(profile: Profile) -> tuple[ManagedKey, ...]:
-    """``build.rustc-wrapper`` for the repository's cargo config. Cargo resolves a program path
-    with a slash from the directory holding ``.cargo/``, so the committed value works in every
-    worktree and clone."""
-    if profile.model.cache.engine == "none":
-        return ()
+def wrapper_wanted(profile: Profile) -> bool:
+    """The wrapper serves the cache and admission (docs/cq.md): it is needed for either."""
+    return profile.model.cache.engine != "none" or profile.model.admission.enabled
+
+
+def from_config(profile: Profile, path: str) -> str:
+    """``path`` (relative to the workspace root) as the cargo config names it. Cargo resolves
+    a program path with a slash from the directory holding ``.cargo/``, so the committed value
+    works in every worktree and clone."""
     config = Path(profile.model.cargo.config_path)
-    relative = os.path.relpath(WRAPPER, config.parent.parent if config.parent.name else ".")
-    return (ManagedKey(("build", "rustc-wrapper"), relative, "cache.engine"),)
+    return os.path.relpath(path, config.parent.parent if config.parent.name else ".")
+
+
+def wrapper_setting(profile: Profile) -> tuple[ManagedKey, ...]:
+    """``build.rustc-wrapper`` for the repository's cargo config."""
+    if not wrapper_wanted(profile):
+        return ()
+    source = "cache.engine" if profile.model.cache.engine != "none" else "admission.enabled"
+    return (ManagedKey(("build", "rustc-wrapper"), from_config(profile, WRAPPER), source),)
 
 
 def artifacts(profile: Profile) -> list[Artifact]:
-    if profile.model.cache.engine == "none":
+    if not wrapper_wanted(profile):
         return [RetiredFile(path=WRAPPER, executable=True)]
     return [OwnedFile(path=WRAPPER, body=render_wrapper(profile), executable=True)]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from buildkit.errors import BadInput, EnvironmentProblem
 from buildkit.profile import Profile
 from buildkit.profile.model import CargoSection
-from buildkit.render import cache
+from buildkit.render import admission, cache
 from buildkit.render.ownership import Artifact, ManagedKey, MergedToml
 
 # The Linux targets a fast linker is set for. Keys per triple apply only when building for
@@ -120,5 +120,6 @@ def artifacts(profile: Profile) -> list[Artifact]:
     refuse_legacy_config(profile.root, cargo.config_path)
     keys = cargo_settings(cargo, rust_version=workspace_rust_version(profile.root))
     keys += cache.wrapper_setting(profile)
+    keys += admission.runner_setting(profile)
     base = (profile.root / cargo.config_path).parent
     return [MergedToml(path=cargo.config_path, managed=keys, base=base)]

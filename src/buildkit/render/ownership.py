@@ -217,6 +217,15 @@ class ManagedKey:
     source: str
     append: bool = False
     seed: tuple[str, ...] | None = None
+    # Keys of the user's that cargo would not combine with this one (None matches any key at
+    # that level): `target.<triple>.runner` beats a cfg runner, and two matching cfg runners are
+    # an error, so a runner of the user's anywhere under `target` is a conflict.
+    rivals: tuple[str | None, ...] | None = None
+
+
+# How a rival key's conflict reads (ConflictError gives it no advice about keeping a value:
+# --force could not make cargo combine the two keys)
+RIVAL_PHRASE = "cargo would not combine with"
 
 
 @dataclass(frozen=True)
@@ -294,6 +303,12 @@ class MergedToml:
                 reasons += _seed_beside_cfg(doc, key)
                 continue  # lists are merged: the user's items stay
             for where, tree in [("", doc), *included]:
+                for keys, item in _rivals(tree, key):
+                    reasons.append(
+                        f"sets {_dotted(keys)} = {_inline(item)}{where}, a key of yours that "
+                        f"{RIVAL_PHRASE} the {_dotted(key.keys)} buildkit.yaml's {key.source} "
+                        f"sets; remove yours, or set {key.source}: false in buildkit.yaml"
+                    )
                 item = _find(tree, key.keys)
                 if item is None or _mark_of(item) is not None:
                     continue
@@ -430,6 +445,28 @@ def _marked_keys(doc: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str
             found.extend(_marked_keys(value, (*prefix, str(key))))
         elif (mark := _mark_of(value)) is not None:
             found.append(((*prefix, str(key)), mark))
+    return found
+
+
+def _rivals(doc: Any, key: ManagedKey) -> list[tuple[tuple[str, ...], Any]]:
+    """The user's (unmarked) keys matching ``key.rivals``, other than ``key`` itself."""
+    if key.rivals is None:
+        return []
+    found: list[tuple[tuple[str, ...], Any]] = []
+
+    def walk(node: Any, pattern: tuple[str | None, ...], path: tuple[str, ...]) -> None:
+        if not pattern:
+            if path != key.keys and _mark_of(node) is None:
+                found.append((path, node))
+            return
+        if not _is_table(node):
+            return
+        names = [str(k) for k in node] if pattern[0] is None else [pattern[0]]
+        for name in names:
+            if name in node:
+                walk(_child(node, name), pattern[1:], (*path, name))
+
+    walk(doc, key.rivals, ())
     return found
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from buildkit.errors import BadInput
 from buildkit.profile import Profile
 from buildkit.render import (
+    admission,
     agents,
     cache,
     cargo_config,
@@ -28,6 +29,7 @@ FAMILIES: tuple[Callable[[Profile], list[Artifact]], ...] = (
     ci_workflow.artifacts,
     cq.artifacts,
     cache.artifacts,
+    admission.artifacts,
     devcontainer.artifacts,
     agents.artifacts,
 )
