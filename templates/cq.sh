@@ -2,7 +2,7 @@
 # cq: buildkit's build queue for cargo (docs/cq.md).
 #   cq [+toolchain] COMMAND [ARGS...]   cargo; CPU-heavy commands wait for the queue
 #   cq exec CMD [ARGS...]               run any command holding the queue
-#   cq status                           who holds the queue, who waits
+#   cq status [--json]                  who holds the queue and the CPU budget, who waits
 #   cq kill                             stop the holder's whole process group
 # Exit codes: the command's own; 128+N after signal N; 64 usage; 69 a needed tool is missing;
 # 75 gave up waiting (CQ_WAIT_TIMEOUT); 77 unsafe state directory.
@@ -28,7 +28,7 @@ cq_is_cargo=0
 cq_say() { printf 'cq: %s\n' "$*" >&2; }
 cq_die() { cq_code=$1; shift; cq_say "$*"; exit "$cq_code"; }
 cq_usage() {
-    cq_die 64 "usage: cq [+toolchain] CARGO-COMMAND [ARGS...] | cq exec CMD [ARGS...] | cq status | cq kill"
+    cq_die 64 "usage: cq [+toolchain] CARGO-COMMAND [ARGS...] | cq exec CMD [ARGS...] | cq status [--json] | cq kill"
 }
 cq_is_uint() { case $1 in '' | *[!0-9]*) return 1 ;; esac; }
 # cq_oneline TEXT: TEXT on one line (for key=value records), in $cq_one.
@@ -509,6 +509,146 @@ cq_cargo() {
 }
 
 # -- inspect and control --------------------------------------------------------------------
+# cq_admission_record FILE: a slot holder's or waiter's record (templates/rustc-wrapper.sh).
+cq_admission_record() {
+    a_pid='' a_kind='' a_started='' a_waited='' a_worktree='' a_cmd='' a_cargo=''
+    [ -f "$1" ] && [ ! -L "$1" ] || return 1
+    while IFS= read -r cq_line || [ -n "$cq_line" ]; do
+        case $cq_line in
+            pid=*) a_pid=${cq_line#pid=} ;;
+            kind=*) a_kind=${cq_line#kind=} ;;
+            started=*) a_started=${cq_line#started=} ;;
+            waited=*) a_waited=${cq_line#waited=} ;;
+            worktree=*) a_worktree=${cq_line#worktree=} ;;
+            cmd=*) a_cmd=${cq_line#cmd=} ;;
+            cargo=*) a_cargo=${cq_line#cargo=} ;;
+        esac
+    done <"$1"
+    cq_is_uint "$a_pid"
+}
+
+# cq_json TEXT: TEXT as a JSON string, in $cq_js (records are one line already).
+cq_json() {
+    cq_js=$(printf '%s' "$1" | tr -d '\000-\037' | sed 's/\\/\\\\/g; s/"/\\"/g')
+    cq_js="\"$cq_js\""
+}
+
+cq_admission_json() {
+    cq_json "$a_kind"
+    cq_j="\"pid\": $a_pid, \"kind\": $cq_js"
+    cq_is_uint "$a_started" && cq_j="$cq_j, \"since\": $a_started"
+    cq_is_uint "$a_waited" && cq_j="$cq_j, \"waited_seconds\": $a_waited"
+    cq_json "$a_worktree"
+    cq_j="$cq_j, \"worktree\": $cq_js"
+    cq_json "$a_cmd"
+    cq_j="$cq_j, \"command\": $cq_js"
+    cq_json "$a_cargo"
+    cq_j="$cq_j, \"cargo\": $cq_js"
+}
+
+# The CPU budget every compile and test binary takes a slot of (docs/cq.md, "Admission"): who
+# holds each slot (a record whose lock is held) and who waits (a record its waiter keeps locked).
+cq_admission_status() {
+    cq_ad=${HOME:-}/.cache/buildkit/admission
+    if [ -z "${HOME:-}" ] || [ ! -d "$cq_ad" ] || [ -L "$cq_ad" ] || [ ! -O "$cq_ad" ]; then
+        if [ "$1" = json ]; then
+            printf ', "admission": null'
+        else
+            echo "admission: no build has used the CPU budget yet"
+        fi
+        return 0
+    fi
+    cq_n=0 cq_rows='' cq_sep=''
+    [ "$1" = json ] || cq_rows_text=''
+    for cq_l in "$cq_ad"/slot-*.lock; do
+        [ -f "$cq_l" ] || continue
+        cq_n=$((cq_n + 1))
+        cq_s=${cq_l##*/slot-}
+        cq_s=${cq_s%.lock}
+        if cq_flock exnb 3 2>/dev/null 3<"$cq_l"; then
+            if [ "$1" = json ]; then
+                cq_rows="$cq_rows$cq_sep{\"slot\": \"$cq_s\", \"free\": true}"
+            else
+                cq_rows_text="$cq_rows_text  slot $cq_s: free
+"
+            fi
+        elif ! cq_admission_record "${cq_l%.lock}.rec"; then
+            # taken a moment ago, its record not written yet
+            if [ "$1" = json ]; then
+                cq_rows="$cq_rows$cq_sep{\"slot\": \"$cq_s\", \"free\": false, \"pid\": null}"
+            else
+                cq_rows_text="$cq_rows_text  slot $cq_s: (starting)
+"
+            fi
+        elif [ "$1" = json ]; then
+            cq_admission_json
+            cq_rows="$cq_rows$cq_sep{\"slot\": \"$cq_s\", \"free\": false, $cq_j}"
+        else
+            cq_rows_text="$cq_rows_text  slot $cq_s: pid $a_pid $a_kind for $(cq_age "$a_started") (waited ${a_waited:-?}s) in $a_worktree: $a_cmd${a_cargo:+ [$a_cargo]}
+"
+        fi
+        cq_sep=', '
+    done
+    cq_waits='' cq_sep='' cq_i=0
+    for cq_t in "$cq_ad"/wait-*.rec; do
+        [ -f "$cq_t" ] || continue
+        cq_ticket_dead "$cq_t" && continue
+        cq_admission_record "$cq_t" || continue
+        cq_i=$((cq_i + 1))
+        if [ "$1" = json ]; then
+            cq_admission_json
+            cq_waits="$cq_waits$cq_sep{$cq_j}"
+            cq_sep=', '
+        else
+            [ "$cq_i" = 1 ] && cq_rows_text="${cq_rows_text}waiting for a slot:
+"
+            cq_rows_text="$cq_rows_text  pid $a_pid $a_kind since $(cq_age "$a_started") in $a_worktree: $a_cmd${a_cargo:+ [$a_cargo]}
+"
+        fi
+    done
+    if [ "$1" = json ]; then
+        cq_json "$cq_ad"
+        printf ', "admission": {"state_dir": %s, "slots": [%s], "waiting": [%s]}' \
+            "$cq_js" "$cq_rows" "$cq_waits"
+    else
+        echo "admission: $cq_n slots of the CPU budget (state: $cq_ad)"
+        printf '%s' "$cq_rows_text"
+        [ "$cq_i" -gt 0 ] || echo "waiting for a slot: nobody"
+    fi
+}
+
+cq_status_json() {
+    cq_tools
+    cq_queue
+    cq_json "$cq_name"
+    printf '{"queue": {"name": %s' "$cq_js"
+    if cq_read_record "$cq_holder" && kill -0 "$r_pid" 2>/dev/null; then
+        cq_json "$r_cwd"
+        cq_w=$cq_js
+        cq_json "$r_cmd"
+        printf ', "holder": {"pid": %s, "pgid": "%s", "since": "%s", "cwd": %s, "command": %s}' \
+            "$r_pid" "$r_pgid" "$r_started" "$cq_w" "$cq_js"
+    else
+        printf ', "holder": null'
+    fi
+    printf ', "waiting": ['
+    cq_sep=''
+    for cq_t in "$cq_wd"/*; do
+        [ -e "$cq_t" ] || continue
+        cq_ticket_dead "$cq_t" && continue
+        cq_read_record "$cq_t" || continue
+        cq_json "$r_cwd"
+        cq_w=$cq_js
+        cq_json "$r_cmd"
+        printf '%s{"pid": %s, "since": "%s", "cwd": %s, "command": %s}' "$cq_sep" "$r_pid" \
+            "$r_started" "$cq_w" "$cq_js"
+        cq_sep=', '
+    done
+    printf ']}'
+    cq_admission_status json
+    printf '}\n'
+}
+
 cq_status() {
     cq_tools
     cq_queue
@@ -531,6 +671,7 @@ cq_status() {
         echo "  $cq_i. pid $r_pid for $(cq_age "$r_started") in $r_cwd: $r_cmd"
     done
     [ "$cq_i" -gt 0 ] || echo "waiting: nobody"
+    cq_admission_status text
 }
 
 cq_kill() {
@@ -577,7 +718,13 @@ case $1 in
         cq_watchdog "$@"
         ;;
     __contract) cq_contract ;;
-    status) cq_status ;;
+    status)
+        case ${2:-} in
+            --json) cq_status_json ;;
+            '') cq_status ;;
+            *) cq_usage ;;
+        esac
+        ;;
     kill) cq_kill ;;
     exec)
         shift
