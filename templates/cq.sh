@@ -549,8 +549,8 @@ cq_admission_json() {
 # The CPU budget every compile and test binary takes a slot of (docs/cq.md, "Admission"): who
 # holds each slot (a record whose lock is held) and who waits (a record its waiter keeps locked).
 cq_admission_status() {
-    cq_ad=${HOME:-}/.cache/buildkit/admission
-    if [ -z "${HOME:-}" ] || [ ! -d "$cq_ad" ] || [ -L "$cq_ad" ] || [ ! -O "$cq_ad" ]; then
+    cq_ad=${BUILDKIT_ADMISSION_DIR:-${HOME:-}/.cache/buildkit/admission}
+    if [ "$cq_ad" = /.cache/buildkit/admission ] || [ ! -d "$cq_ad" ] || [ -L "$cq_ad" ] || [ ! -O "$cq_ad" ]; then
         if [ "$1" = json ]; then
             printf ', "admission": null'
         else

@@ -13,7 +13,9 @@
 #    cache is off, not installed or cannot start: a build never depends on the cache.
 # Environment: BUILDKIT_CACHE=off skips the cache; BUILDKIT_CACHE_DIR moves its store and socket;
 # BUILDKIT_SCCACHE names the sccache binary; SCCACHE_* settings of yours are kept. The budget's
-# state is $HOME/.cache/buildkit/admission (HOME from the environment, else the password file).
+# state is $BUILDKIT_ADMISSION_DIR, else $HOME/.cache/buildkit/admission (HOME from the
+# environment, else the password file): not XDG_RUNTIME_DIR, which `env -i` or a login shell
+# may drop or change, splitting the budget in two.
 # Portable: POSIX sh (dash, bash 3.2) and core perl (perl-base; macOS ships it) for the locks.
 set -u
 
@@ -46,10 +48,15 @@ use Fcntl qw(:flock O_RDONLY O_CREAT O_NOFOLLOW);
 my ($kind, $jobs, $reserved, @cmd) = @ARGV;
 my $me = "buildkit admission";
 sub fail { print STDERR "$me: $_[0]\n"; exit 77 }
-my $home = $ENV{HOME};
-$home = (getpwuid $<)[7] unless defined $home && $home =~ m{^/};
-fail("no home folder to keep the CPU budget in: set HOME") unless defined $home && $home =~ m{^/};
-my $dir = "$home/.cache/buildkit/admission";
+my $dir = $ENV{BUILDKIT_ADMISSION_DIR};
+if (defined $dir && length $dir) {
+    fail("BUILDKIT_ADMISSION_DIR=$dir is not an absolute path; fix it or unset it") unless $dir =~ m{^/};
+} else {
+    my $home = $ENV{HOME};
+    $home = (getpwuid $<)[7] unless defined $home && $home =~ m{^/};
+    fail("no home folder to keep the CPU budget in: set HOME") unless defined $home && $home =~ m{^/};
+    $dir = "$home/.cache/buildkit/admission";
+}
 {
     my $path = "";
     for my $part (grep { length } split m{/}, $dir) {

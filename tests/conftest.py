@@ -72,6 +72,22 @@ def private_cq_state(
 
 
 @pytest.fixture(scope="session", autouse=True)
+def private_admission() -> Iterator[Path]:
+    """Every build in the tests takes its slots of the CPU budget (the rendered rustc wrapper
+    and runner) in the test session's own folder, never the machine user's; a test that needs
+    another (the admission tests, through HOME) unsets it."""
+    directory = Path(tempfile.mkdtemp(prefix="bk-admission-"))
+    previous = os.environ.get("BUILDKIT_ADMISSION_DIR")
+    os.environ["BUILDKIT_ADMISSION_DIR"] = str(directory)
+    yield directory
+    if previous is None:
+        os.environ.pop("BUILDKIT_ADMISSION_DIR", None)
+    else:
+        os.environ["BUILDKIT_ADMISSION_DIR"] = previous
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def private_compiler_cache() -> Iterator[Path]:
     """Every build in the tests goes through the rendered rustc wrapper with a compiler cache
     of the test session's own (a short path: the cache's unix socket lives in it), never the
