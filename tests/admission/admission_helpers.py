@@ -201,4 +201,3 @@ def copy_scripts(crate: Path, scripts: dict[str, str]) -> None:
         path = folder / name
         path.write_text(body)
         path.chmod(0o755)
-

@@ -30,7 +30,7 @@ from admission.admission_helpers import (
 
 SCRIPTS = {
     "build.sh": "#!/bin/sh\nset -e\ncargo build\n",
-    "test.sh": "#!/bin/bash\ncargo test \"$@\"\n",
+    "test.sh": '#!/bin/bash\ncargo test "$@"\n',
     "via-var.sh": '#!/bin/sh\n"${CARGO:-cargo}" check\n',
     # cargo-watch and friends: a program that runs `cargo <args>` when files change (once here)
     "watch.sh": '#!/bin/sh\nwhile [ "$1" = -x ]; do cmd=$2; shift 2; cargo $cmd || exit; done\n',
@@ -76,8 +76,8 @@ HEAVY = [
     "env -i HOME=$HOME PATH=/usr/bin:/bin $HOME/.cargo/bin/cargo build",
     "env -S 'cargo check'",
     "PATH=/usr/bin:/bin:$HOME/.cargo/bin cargo test",
-    "cargo() { command cargo \"$@\"; }; cargo test",
-    "function cargo { ~/.cargo/bin/cargo \"$@\"; }; cargo build",
+    'cargo() { command cargo "$@"; }; cargo test',
+    'function cargo { ~/.cargo/bin/cargo "$@"; }; cargo build',
     "shopt -s expand_aliases\nalias cb='cargo build'\ncb",
     "sh -c 'cargo test'",
     "dash -c 'cargo check'",
@@ -97,8 +97,8 @@ HEAVY = [
     "time cargo test",
     "(cd src && cargo test)",
     "cd src && cargo test --manifest-path ../Cargo.toml",
-    "{py} -c 'import subprocess, sys; sys.exit(subprocess.run([\"cargo\", \"test\"]).returncode)'",
-    "perl -e 'exit(system(\"cargo\", \"build\") >> 8)'",
+    '{py} -c \'import subprocess, sys; sys.exit(subprocess.run(["cargo", "test"]).returncode)\'',
+    'perl -e \'exit(system("cargo", "build") >> 8)\'',
     "rustup run stable cargo test",
     "$(which cargo) test",
     "`command -v cargo` build",
