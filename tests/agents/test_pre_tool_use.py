@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,72 @@ def test_the_hooks_json_reader_takes_any_whitespace(
     denied = hook(root, None, raw=raw)
     assert denied.returncode == 0, denied.stderr
     assert json.loads(denied.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+# The hook answers any input by a cut-off (size and depth limits, then a 0.7 s timer in the
+# hook), so "within 1 s" is a correctness bound: the agent's hook timeout must never be near.
+HOOK_ANSWERS_WITHIN = 1.0
+
+
+def _timed(root: Path, raw: bytes) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+    started = time.monotonic()
+    ran = subprocess.run(["perl", str(root / HOOK)], input=raw, capture_output=True, cwd=root)
+    return time.monotonic() - started, ran
+
+
+def _bash(command: str) -> bytes:
+    payload = {"tool_name": "Bash", "tool_input": {"command": command}, "cwd": "."}
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["30 KB of nested $(", "10 MB command", "not JSON", "40 levels of eval", "deep JSON"],
+)
+def test_the_hook_answers_any_input_within_a_second(rendered: dict[str, Path], name: str) -> None:
+    raw = {
+        "30 KB of nested $(": _bash("$(" * 10240 + "cargo test" + ")" * 10240),
+        "10 MB command": _bash("cargo test " + "x" * (10 * 1024 * 1024)),
+        "not JSON": b"{{{ this is not JSON " * 1000,
+        "40 levels of eval": _bash("eval " * 40 + "cargo test"),
+        "deep JSON": b'{"tool_name":"Bash","tool_input":' + b"[" * 30000 + b"]" * 30000 + b"}",
+    }[name]
+    if name == "30 KB of nested $(":
+        assert len(raw) >= 30 * 1024
+    elapsed, ran = _timed(rendered["off"], raw)
+    assert elapsed < HOOK_ANSWERS_WITHIN, f"{name}: answered after {elapsed:.2f}s"
+    assert ran.stdout == b"", "past a limit the hook decides nothing"
+    assert ran.returncode in (0, 1)  # 1: unreadable input, a non-blocking error
+    assert len(ran.stderr.decode().strip().splitlines()) == 1, ran.stderr
+
+
+def test_within_the_limits_the_hook_still_denies(rendered: dict[str, Path]) -> None:
+    """The limits are not a way around the advice: nested just under them, it still reads."""
+    elapsed, ran = _timed(rendered["off"], _bash("$(" * 10 + "cargo test" + ")" * 10))
+    assert elapsed < HOOK_ANSWERS_WITHIN
+    assert b'"permissionDecision":"deny"' in ran.stdout, ran.stderr
+
+
+def test_the_hook_answers_by_its_cut_off_when_the_input_never_ends(
+    rendered: dict[str, Path],
+) -> None:
+    """The timer, not speed: the input's writer never closes it, and the hook still answers."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        ["perl", str(rendered["off"] / HOOK)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(b'{"tool_name":"Bash","tool_input":{"command":"cargo t')
+    proc.stdin.flush()
+    try:
+        proc.wait(timeout=HOOK_ANSWERS_WITHIN)
+    finally:
+        elapsed = time.monotonic() - started
+        proc.kill()
+        out, err = proc.communicate()
+        proc.stdin.close()
+    assert elapsed < HOOK_ANSWERS_WITHIN and proc.returncode == 0
+    assert out == b"" and b"too long" in err, err
