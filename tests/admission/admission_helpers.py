@@ -18,7 +18,7 @@ from pathlib import Path
 
 from conftest import run_buildkit
 
-REAL_HOME = Path(os.path.expanduser("~"))
+REAL_HOME = Path("~").expanduser()
 CARGO_BIN = Path(os.environ.get("CARGO_HOME", str(REAL_HOME / ".cargo"))) / "bin"
 RUSTUP_HOME = Path(os.environ.get("RUSTUP_HOME", str(REAL_HOME / ".rustup")))
 JOBS = 2
@@ -153,11 +153,12 @@ def free_capacity(home: Path, jobs: int = JOBS) -> int:
 def processes() -> dict[int, tuple[int, str]]:
     """pid -> (parent pid, command name), from /proc."""
     found = {}
-    for entry in os.listdir("/proc"):
+    for path in Path("/proc").iterdir():
+        entry = path.name
         if not entry.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
+            stat = (path / "stat").read_text()
         except OSError:
             continue
         name = stat[stat.index("(") + 1 : stat.rindex(")")]

@@ -10,6 +10,7 @@ heavy form is preceded by a touch of the sources, so it needs one compile (or on
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -236,10 +237,8 @@ def test_a_harmless_form_does_not_wait(repo: tuple[Path, dict[str, str]], form: 
         seen: set[int] = set()
         while proc.poll() is None:
             seen |= waiting_pids(home) & descendants(proc.pid).keys()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=0.02)
-            except subprocess.TimeoutExpired:
-                pass
             if seen:
                 break
         assert not seen, f"{form!r} waited for the budget"

@@ -9,6 +9,7 @@ absence of a hang. The same measure sees the slot a live compile holds, so it ca
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -27,7 +28,8 @@ from admission.admission_helpers import (
 
 # a lib that takes a rustc a second or more, so a kill lands in the middle of the compile
 SLOW_LIB = "\n".join(
-    f"pub fn f{i}(x: u64) -> u64 {{ (0..x).map(|y| y * {i} + 1).collect::<Vec<u64>>().iter().sum() }}"
+    f"pub fn f{i}(x: u64) -> u64 {{ (0..x).map(|y| y * {i} + 1).collect::<Vec<u64>>()"
+    ".iter().sum() }"
     for i in range(150)
 )
 
@@ -66,7 +68,9 @@ def test_kill_9_mid_compile_twenty_times_leaves_the_whole_budget(tmp_path: Path)
             start_new_session=True,
         )
 
-        def compiling() -> tuple[int, dict[int, str]] | None:
+        def compiling(
+            build: subprocess.Popen[bytes] = build, round_: int = round_
+        ) -> tuple[int, dict[int, str]] | None:
             below = descendants(build.pid)
             assert build.poll() is None, f"round {round_}: the build ended before the kill"
             mine = [p for p, kind in holders(home).items() if kind == "heavy" and p in below]
@@ -83,20 +87,18 @@ def test_kill_9_mid_compile_twenty_times_leaves_the_whole_budget(tmp_path: Path)
             os.kill(holder, signal.SIGKILL)  # only the process holding the slot
         wait_for(
             f"round {round_}: the holder to be gone",
-            lambda: holder not in descendants(holder) or None,
+            lambda holder=holder: holder not in descendants(holder) or None,
         )
         # what is left of the build (its rustc runs on when only the holder died) is stopped
         # too, so the next round starts clean; the slot was already free
         assert free_capacity(home) == JOBS, f"round {round_}: a slot leaked"
         for pid in below:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         build.wait(timeout=60)
         wait_for(
             f"round {round_}: every process of the build to end",
-            lambda: not (set(below) & set(descendants(1))) or None,
+            lambda below=below: not (set(below) & set(descendants(1))) or None,
         )
     assert free_capacity(home) == JOBS
     # and the budget still serves a build

@@ -81,7 +81,8 @@ def test_user_cargo_config_survives_byte_for_byte(example: Path) -> None:
     docsrs = 'rustdocflags = ["--cfg", "docsrs"]\n'
     assert rest == USER_CONFIG.replace(docsrs, docsrs + wrapper) + (
         '[profile.dev.package."*"]\ndebug = "line-tables-only" # buildkit: cargo.dependency_debug\n'
-        '[target."cfg(all())"]\nrunner = ".config/buildkit/bin/runner" # buildkit: admission.runner\n'
+        '[target."cfg(all())"]\n'
+        'runner = ".config/buildkit/bin/runner" # buildkit: admission.runner\n'
     )
     # A second render changes nothing; a profile change touches only buildkit's keys.
     assert run_buildkit("render", example).exit_code == 0
