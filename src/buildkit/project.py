@@ -319,8 +319,10 @@ def _render(
     if dry_run:
         planned = tuple(StepReport(s.name, tuple(s.describe(root))) for s in steps)
         return replace(result, steps=planned)
-    if result.conflicts and not force:
-        raise ConflictError(result.conflicts, root)
+    # a rival key (a runner of the user's) cannot be forced: cargo would ignore or refuse ours
+    rivals = [c for c in result.conflicts if RIVAL_PHRASE in c.reason]
+    if rivals or (result.conflicts and not force):
+        raise ConflictError(rivals or result.conflicts, root)
     require_linker(profile.model.cargo)
     # Everything a step needs (a tool installed) is in place before the first file is written.
     ctx = ctx or StepContext()
