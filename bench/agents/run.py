@@ -54,8 +54,6 @@ ci:
   enabled: false
 devcontainer:
   enabled: false
-agents:
-  enabled: false
 admission:
   enabled: {admission}
 """
@@ -229,7 +227,9 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=5)
     parser.add_argument("--sides", default="plain,cq,admission")
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--buildkit", default=shutil.which("buildkit") or "buildkit")
+    beside = Path(sys.executable).parent / "buildkit"  # the venv's, when run with its python
+    found = shutil.which("buildkit") or (str(beside) if beside.exists() else "buildkit")
+    parser.add_argument("--buildkit", default=found)
     parser.add_argument("--root", type=Path, help="reuse the worktrees and warm build here")
     args = parser.parse_args()
     root = args.root or Path(tempfile.mkdtemp(prefix="bk-agents-"))

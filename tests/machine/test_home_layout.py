@@ -30,11 +30,23 @@ def test_linux_defaults_bashrc_and_the_linker_key(tmp_path: Path) -> None:
         f"{tmp_path}/h/.config/buildkit/hooks/claude-session-start.sh",
         f"{tmp_path}/h/.config/buildkit/hooks/claude-pre-tool-use.pl",
         f"{tmp_path}/h/.claude/settings.json",
+        f"{tmp_path}/h/.local/share/buildkit/libexec/rustc-wrapper",
+        f"{tmp_path}/h/.local/share/buildkit/libexec/runner",
     }
     cargo = found[f"{tmp_path}/c/config.toml"]
     assert isinstance(cargo, MergedToml)
     sources = {key.source for key in cargo.managed}
-    assert sources == {"cargo.dependency_debug", "cargo.jobs", "machine.fast_linker"}
+    assert sources == {
+        "cargo.dependency_debug",
+        "cargo.jobs",
+        "machine.fast_linker",
+        "admission.enabled",
+        "admission.runner",
+    }
+    keys = {key.keys: key.value for key in cargo.managed}
+    libexec = f"{tmp_path}/h/.local/share/buildkit/libexec"
+    assert keys[("build", "rustc-wrapper")] == f"{libexec}/rustc-wrapper"
+    assert keys[("target", "cfg(all())", "runner")] == f"{libexec}/runner"
     block = found[f"{tmp_path}/h/.bashrc"]
     assert isinstance(block, ManagedBlock) and block.at_top
     assert '. "$HOME"/.config/buildkit/env.sh' in block.body
@@ -56,6 +68,17 @@ def test_rc_file_overrides_the_shells_own(tmp_path: Path, system: str) -> None:
     found = artifacts_for(tmp_path, "  rc_file: ~/.zshenv\n", system)
     rc = [a for a in found.values() if isinstance(a, ManagedBlock)]
     assert [a.path for a in rc] == [f"{tmp_path}/h/.zshenv"]
+
+
+def test_admission_off_leaves_out_the_wrapper_and_runner(tmp_path: Path) -> None:
+    text = "version: 1\nadmission:\n  enabled: false\n"
+    profile = parse_profile(text, root=tmp_path, path=tmp_path / "buildkit.yaml")
+    machine = home.Machine(system="Linux", home=tmp_path / "h", cargo_home=tmp_path / "c")
+    found = {a.path: a for a in home.artifacts(profile, machine)}
+    assert not any("libexec" in path for path in found)
+    cargo = found[f"{tmp_path}/c/config.toml"]
+    assert isinstance(cargo, MergedToml)
+    assert not {key.source for key in cargo.managed} & {"admission.enabled", "admission.runner"}
 
 
 def test_switches_leave_out_their_files(tmp_path: Path) -> None:

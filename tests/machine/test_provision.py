@@ -47,7 +47,10 @@ def test_provision_converges_then_changes_nothing_and_a_login_shell_has_it(
     cargo_config = (home / ".cargo" / "config.toml").read_text()
     assert is_subsequence(USER_CARGO_CONFIG.splitlines(), cargo_config.splitlines())
     settings = tomllib.loads(cargo_config)
-    assert settings["build"] == {"pipelining": True, "jobs": 2}
+    wrapper = home / ".local/share/buildkit/libexec/rustc-wrapper"
+    runner = home / ".local/share/buildkit/libexec/runner"
+    assert settings["build"] == {"pipelining": True, "jobs": 2, "rustc-wrapper": str(wrapper)}
+    assert settings["target"]["cfg(all())"]["runner"] == str(runner)
     assert settings["alias"]["xtask"] == "run --package xtask --"
     assert settings["profile"]["dev"]["package"]["*"]["debug"] == "line-tables-only"
     assert "build-dir" not in settings["build"]
@@ -68,7 +71,10 @@ def test_provision_converges_then_changes_nothing_and_a_login_shell_has_it(
     # (cq changes too: its burst mode depends on cargo.jobs)
     assert third.returncode == 0 and recap.changed >= 1, third.stdout + third.stderr
     cargo_config = (home / ".cargo" / "config.toml").read_text()
-    assert tomllib.loads(cargo_config)["build"] == {"pipelining": True}
+    assert tomllib.loads(cargo_config)["build"] == {
+        "pipelining": True,
+        "rustc-wrapper": str(wrapper),
+    }
     assert is_subsequence(USER_CARGO_CONFIG.splitlines(), cargo_config.splitlines())
 
     # The same shared template as the repository's env file: render the repository and compare.
@@ -112,6 +118,25 @@ def test_provision_converges_then_changes_nothing_and_a_login_shell_has_it(
     assert build.returncode == 0, build.stdout + build.stderr
     assert (repo / "target" / "debug" / "hello").is_file()
     assert "unused config key" not in build.stderr
+
+    # The laptop's wrapper and runner are the repository's, byte for byte; and a cargo started
+    # outside the repository (which does not read its .cargo/config.toml) still takes a slot
+    # of the budget, through the laptop's keys.
+    assert wrapper.read_bytes() == (repo / ".config/buildkit/bin/rustc-wrapper").read_bytes()
+    assert runner.read_bytes() == (repo / ".config/buildkit/bin/runner").read_bytes()
+    budget = tmp_path / "budget"
+    budget.mkdir(mode=0o700)
+    outside = subprocess.run(
+        ["cargo", "test", "--manifest-path", str(repo / "Cargo.toml")],
+        cwd=tmp_path,
+        env=env | {"BUILDKIT_ADMISSION_DIR": str(budget), "CARGO_TARGET_DIR": str(tmp_path / "t")},
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert outside.returncode == 0, outside.stderr
+    assert (budget / "slot-000.lock").is_file(), "the laptop's wrapper took no slot"
 
 
 def test_check_on_a_fresh_home_changes_nothing_on_disk(tmp_path: Path, example: Path) -> None:

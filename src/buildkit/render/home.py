@@ -23,14 +23,20 @@ from buildkit.errors import BadInput
 from buildkit.profile import Profile
 from buildkit.profile.model import CargoLinker, CargoSection, MachineSection
 from buildkit.render import agents, templating
+from buildkit.render.admission import RUNNER_KEY
+from buildkit.render.admission import SOURCE as RUNNER_SOURCE
 from buildkit.render.apply import Change, Status, compare
+from buildkit.render.cache import render_wrapper
 from buildkit.render.cargo_config import cargo_settings
 from buildkit.render.cq import render_cq
 from buildkit.render.merged_json import MergedJson
 from buildkit.render.ownership import Artifact, ManagedBlock, ManagedKey, MergedToml, OwnedFile
+from buildkit.resources import data_dir
 
 ENV_FILE = ".config/buildkit/env.sh"
 SHIM_DIR = ".local/share/buildkit/bin"
+# the rustc wrapper and runner of the CPU budget (docs/cq.md, "Admission"): not on PATH
+LIBEXEC_DIR = ".local/share/buildkit/libexec"
 HOOKS_DIR = ".config/buildkit/hooks"
 CLAUDE_SETTINGS = ".claude/settings.json"
 PROVISION = "`buildkit provision`"
@@ -174,6 +180,25 @@ def artifacts(profile: Profile, machine: Machine) -> list[Artifact]:
         out.append(OwnedFile(path=str(layout.bin_dir / "cq"), body=cq, executable=True))
     if settings.cargo_config:
         keys = machine_cargo_keys(profile.model.cargo, layout.linker)
+        if profile.model.admission.enabled:
+            # every cargo of this user, also one started outside a rendered repository
+            # (`--manifest-path` from elsewhere), lands in the budget; a repository's own keys
+            # point at its own copy and win there
+            libexec = machine.home / LIBEXEC_DIR
+            wrapper, runner = libexec / "rustc-wrapper", libexec / "runner"
+            out.append(OwnedFile(path=str(wrapper), body=render_wrapper(profile), executable=True))
+            keys += (ManagedKey(("build", "rustc-wrapper"), str(wrapper), "admission.enabled"),)
+            if profile.model.admission.runner:
+                body = (data_dir("templates") / RUNNER_SOURCE).read_text(encoding="utf-8")
+                out.append(OwnedFile(path=str(runner), body=body, executable=True))
+                keys += (
+                    ManagedKey(
+                        RUNNER_KEY,
+                        str(runner),
+                        "admission.runner",
+                        rivals=("target", None, "runner"),
+                    ),
+                )
         out.append(MergedToml(path=str(layout.cargo_config), managed=keys, command=PROVISION))
     if settings.shell_env:
         env = templating.render("templates", "env.sh.j2", context)
