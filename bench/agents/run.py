@@ -69,6 +69,9 @@ def cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
+RUNNABLE_BY_NAME: dict[str, int] = {}  # which programs the runnable samples were (per side)
+
+
 def own_runnable() -> int:
     """Runnable threads of this benchmark's own processes (its descendants): on a shared
     machine, procs_running counts everyone's."""
@@ -97,7 +100,10 @@ def own_runnable() -> int:
                 stat = (task / "stat").read_text()
             except OSError:
                 continue
-            count += stat[stat.rindex(")") + 2] == "R"
+            if stat[stat.rindex(")") + 2] == "R":
+                count += 1
+                name = stat[stat.index("(") + 1 : stat.rindex(")")]
+                RUNNABLE_BY_NAME[name] = RUNNABLE_BY_NAME.get(name, 0) + 1
     return count
 
 
@@ -215,6 +221,7 @@ def side_run(side: str, trees: list[Path], warm: Path, loops: int, env: dict[str
         for i, tree in enumerate(trees[:-1])
     ]
     threads.append(threading.Thread(target=release, args=(trees[-1], prefix, env, results[-1])))
+    RUNNABLE_BY_NAME.clear()
     sampler = Sampler()
     sampler.start()
     started = time.monotonic()
@@ -242,6 +249,9 @@ def side_run(side: str, trees: list[Path], warm: Path, loops: int, env: dict[str
         "release_test_s": round(results[-1].get("release_test", 0.0), 2),
         "makespan_s": round(makespan, 2),
         "errors": errors,
+        "runnable_samples_by_name": dict(
+            sorted(RUNNABLE_BY_NAME.items(), key=lambda kv: -kv[1])[:12]
+        ),
     }
 
 

@@ -232,6 +232,11 @@ def test_a_heavy_form_waits_for_the_budget(repo: tuple[Path, dict[str, str]], fo
 def test_a_harmless_form_does_not_wait(repo: tuple[Path, dict[str, str]], form: str) -> None:
     crate, env = repo
     home = Path(env["HOME"])
+    # up to date first (a heavy form before may have touched the sources), the budget free
+    fresh = subprocess.run(
+        ["bash", "-c", "cargo check -q && cargo test --no-run -q"], cwd=crate, env=env
+    )
+    assert fresh.returncode == 0
     with budget_held(home):
         proc = start(form, crate, env)
         seen: set[int] = set()
