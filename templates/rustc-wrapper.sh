@@ -72,6 +72,13 @@ if (defined $dir && length $dir) {
     fail(sprintf("%s is accessible to others (mode %04o); run: chmod 700 %s", $dir, $st[2] & 07777, $dir))
         if $st[2] & 077;
 }
+# cannot_write PATH: fail, naming what to allow when a sandbox (of an agent) is in the way
+sub cannot_write {
+    my ($path) = @_;
+    fail("cannot write the CPU budget folder $dir ($path: $!): allow writes to $dir (Claude Code: sandbox.filesystem.allowWrite; Codex: sandbox_workspace_write.writable_roots)")
+        if $!{EROFS} || $!{EACCES} || $!{EPERM};
+    fail("cannot write $path ($!): remove it and build again");
+}
 if (!defined $jobs || $jobs !~ /^[1-9][0-9]*$/) {
     $jobs = 0;
     if (open my $n, "-|", "nproc") { my $v = <$n>; close $n; $jobs = $1 if defined $v && $v =~ /^(\d+)/ }
@@ -102,8 +109,7 @@ for ($what, $cargo, $cwd, $worktree) { tr/\n\r/  /; $_ = substr($_, 0, 300) }
 sub slot_path { sprintf "%s/slot-%03d", $dir, $_[0] }
 sub open_lock {
     my ($path) = @_;
-    sysopen(my $fh, $path, O_RDONLY | O_CREAT | O_NOFOLLOW, 0600)
-        or fail("cannot open $path ($!): remove it and build again");
+    sysopen(my $fh, $path, O_RDONLY | O_CREAT | O_NOFOLLOW, 0600) or cannot_write($path);
     return $fh;
 }
 # write_record PATH, LOCK_SHARED, FIELDS: written under a fresh name, locked (a waiting record:
@@ -113,7 +119,7 @@ sub write_record {
     my ($path, $shared, %f) = @_;
     my $tmp = "$dir/.new.$$";
     unlink $tmp;
-    open my $out, ">", $tmp or fail("cannot write $tmp: $!");
+    open my $out, ">", $tmp or cannot_write($tmp);
     print $out map { "$_=$f{$_}\n" } qw(pid kind started waited cwd worktree cmd cargo);
     close $out or fail("cannot write $tmp: $!");
     my $fh;

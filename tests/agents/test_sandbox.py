@@ -64,8 +64,8 @@ def _sandboxed_cargo_test(
     env.update(TOOLCHAIN, CQ_TEST_LOG=str(log), CQ_TEST_RUN=run, CQ_WAIT_TIMEOUT="60")
     # the compiler cache's own default too (~/.cache/buildkit/sccache), with the session's sccache
     env["BUILDKIT_SCCACHE"] = str(shutil.which("sccache"))
-    for key in ("CQ_STATE_DIR", "XDG_RUNTIME_DIR", "BUILDKIT_CACHE_DIR"):
-        env.pop(key, None)  # cq's own default: ~/.cache/buildkit-cq
+    for key in ("CQ_STATE_DIR", "XDG_RUNTIME_DIR", "BUILDKIT_CACHE_DIR", "BUILDKIT_ADMISSION_DIR"):
+        env.pop(key, None)  # the defaults: ~/.cache/buildkit-cq, ~/.cache/buildkit/…
     ran = subprocess.run(
         [*SANDBOX, *binds, "--chdir", str(repo), "sh", "-c", "cargo test --quiet"],
         env=env,
@@ -140,3 +140,18 @@ def test_allow_write_merges_with_the_users_paths_and_leaves_with_buildkit() -> N
     created = on.render(None)
     assert created is not None
     assert off.render(created) == "{}\n"  # only buildkit's paths were there: they go
+
+
+def test_without_the_budget_path_the_build_fails_naming_the_folder_to_allow(
+    agents_repo: list[Path], tmp_path: Path
+) -> None:
+    """Fail closed: a compile outside the CPU budget is not silently allowed; one line says
+    which folder the sandbox must allow."""
+    (tmp_path / "home/.cache/buildkit/admission").mkdir(parents=True, mode=0o700)
+    for part in ("home/.cache", "home/.cache/buildkit"):
+        (tmp_path / part).chmod(0o700)
+    ran, home, _ = _sandboxed_cargo_test(agents_repo[0], tmp_path, [CQ_STATE_PATH])
+    assert ran.returncode != 0
+    line = f"cannot write the CPU budget folder {home}/.cache/buildkit/admission "
+    assert line in ran.stderr, ran.stderr
+    assert "sandbox.filesystem.allowWrite" in ran.stderr
