@@ -248,3 +248,35 @@ def test_a_harmless_form_does_not_wait(repo: tuple[Path, dict[str, str]], form: 
                 break
         assert not seen, f"{form!r} waited for the budget"
         finish(proc, form, deadline=60)
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_the_wrapper_gates_under_dash_and_bash(
+    repo: tuple[Path, dict[str, str]], shell: str, tmp_path: Path
+) -> None:
+    """cargo runs the wrapper through its `#!/bin/sh` line (dash here): the same script under
+    each shell buildkit supports, as the compile's wrapper, waits for the budget and compiles."""
+    crate, env = repo
+    home = Path(env["HOME"])
+    source = (crate / ".config/buildkit/bin/rustc-wrapper").read_text()
+    assert source.startswith("#!/bin/sh\n")
+    wrapper = tmp_path / f"rustc-wrapper-{shell}"
+    wrapper.write_text(f"#!/bin/{shell}\n" + source.split("\n", 1)[1])
+    wrapper.chmod(0o755)
+    form = f"cargo --config \"build.rustc-wrapper='{wrapper}'\" check"
+    os.utime(crate / "src/lib.rs")
+    with budget_held(home):
+        proc = start(form, crate, env)
+        try:
+            wait_for(
+                f"{form!r} to wait",
+                lambda: waiting_pids(home) & descendants(proc.pid).keys(),
+                deadline=60,
+            )
+            below = descendants(proc.pid)
+            assert "rustc" not in below.values(), below
+        except BaseException:
+            os.killpg(proc.pid, 9)
+            proc.communicate()
+            raise
+    finish(proc, form, deadline=120)
