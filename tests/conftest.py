@@ -29,6 +29,16 @@ def build_file_tree(root: Path, spec: Mapping[str, str | bytes]) -> Path:
     return root
 
 
+# Shell: cq's queue held by a command that marks, once it runs (so the queue is held), a file
+# in a private temporary folder; the script goes on once the mark is there (at most 60s).
+HOLD_THE_QUEUE = (
+    'held_mark="$(mktemp -d)/held";'
+    """ cq exec sh -c ': >"$0"; exec sleep 30' "$held_mark" & i=0;"""
+    ' until [ -e "$held_mark" ]; do i=$((i + 1));'
+    ' [ "$i" -le 1200 ] || { echo the queue was never held; exit 1; }; sleep 0.05; done;'
+)
+
+
 @dataclass
 class Ran:
     exit_code: int
