@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +39,21 @@ HOLD_THE_QUEUE = (
     ' until [ -e "$held_mark" ]; do i=$((i + 1));'
     ' [ "$i" -le 1200 ] || { echo the queue was never held; exit 1; }; sleep 0.05; done;'
 )
+
+# The second, unprivileged user of the security tests (dev/setup.d/30-test-user.sh makes it).
+TEST_USER = "buildkit-test"
+
+
+def as_test_user(argv: list[str]) -> list[str]:
+    """``argv`` run as TEST_USER through setpriv: another user's side of a security test. Its
+    absence, or a suite not run as root, is a failure (CI runs as root), never a skip."""
+    try:
+        user = pwd.getpwnam(TEST_USER)
+    except KeyError:
+        pytest.fail(f"no user {TEST_USER}: dev/setup.d/30-test-user.sh creates it (sh dev/test.sh)")
+    if os.geteuid() != 0:
+        pytest.fail(f"starting a process as {TEST_USER} needs root: run it as root (CI does)")
+    return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", *argv]
 
 
 @dataclass

@@ -289,14 +289,19 @@ def _installed_toolchains() -> list[str]:
 
 
 def test_the_msrv_job_checks_with_the_declared_rust_version(tmp_path: Path) -> None:
+    # dev/setup.d/12-rust-toolchains.sh installs the toolchains of dev/test-toolchains.txt
+    wanted = [
+        line.split()[0]
+        for line in (REPO / "dev" / "test-toolchains.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    (msrv,) = [t for t in wanted if re.match(r"^\d+\.\d+\.\d+$", t)]
     toolchains = _installed_toolchains()
-    numbered = [t.split("-")[0] for t in toolchains if re.match(r"^\d+\.\d+\.\d+-", t)]
-    if not numbered or not any(t.startswith("nightly") for t in toolchains):
-        pytest.skip(
-            "needs a numbered toolchain (e.g. 1.95.0) and nightly installed with rustup; "
-            f"`rustup toolchain list` shows {toolchains}"
+    for toolchain in (msrv, "nightly"):
+        assert any(t.startswith(f"{toolchain}-") for t in toolchains), (
+            f"rustup toolchain {toolchain} is missing (`rustup toolchain list`: {toolchains}); "
+            "dev/setup.d/12-rust-toolchains.sh installs it"
         )
-    msrv = numbered[0]
     # rust-toolchain.toml says nightly: the MSRV job must still build with the MSRV.
     root = _workspace(
         tmp_path / "ws",
