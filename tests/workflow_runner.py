@@ -49,6 +49,7 @@ class LocalRunner:
         self.workflow = workflow
         self.extra_env = extra_env or {}
         self.ran: list[Ran] = []
+        self.envs: dict[str, dict[str, str]] = {}  # each job's environment, as its steps saw it
 
     def run_job(self, job_name: str) -> None:
         job = self.workflow["jobs"][job_name]
@@ -58,6 +59,7 @@ class LocalRunner:
         env.update({k: str(v) for k, v in job.get("env", {}).items()})
         shell = self.workflow["defaults"]["run"]["shell"]
         assert shell == "bash"
+        self.envs[job_name] = env
         for index, step in enumerate(job["steps"]):
             if "uses" in step:
                 self.stand_in(step, env)
@@ -111,6 +113,23 @@ class LocalRunner:
         )
         assert done.returncode == 0, f"{argv}: {done.stdout}{done.stderr}"
         return done.stdout
+
+    def rerun(self, job: str, name: str) -> Ran:
+        """Run a `run:` step that already ran once again, as it ran, and return how it went."""
+        steps = self.workflow["jobs"][job]["steps"]
+        (index,) = [i for i, step in enumerate(steps) if step.get("name") == name]
+        step_env = {k: str(v) for k, v in steps[index].get("env", {}).items()}
+        script = str(self.scratch / f"{job}-{index}.sh")
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", script],
+            cwd=self.root,
+            env={**self.envs[job], **step_env},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+        return Ran(job, name, done.returncode, ANSI.sub("", done.stdout + done.stderr))
 
     def output_of(self, job: str, name: str) -> str:
         found = [r for r in self.ran if (r.job, r.name) == (job, name)]

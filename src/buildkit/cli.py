@@ -13,7 +13,7 @@ import typer
 
 from buildkit import __version__, diagnose, project
 from buildkit import provision as provisioning
-from buildkit.errors import EXIT_DRIFT, BuildkitError
+from buildkit.errors import EXIT_DRIFT, BuildkitError, exit_code_of, one_line
 from buildkit.profile import profile_schema
 from buildkit.render.apply import Change, Status
 from buildkit.render.steps import StepContext
@@ -67,11 +67,11 @@ def _errors() -> Iterator[None]:
     except BuildkitError as exc:
         if _state["debug"]:
             raise
-        typer.echo(f"buildkit: error: {exc}", err=True)
-        conflicts = getattr(exc, "conflicts", ())
-        for change in conflicts:
-            sys.stderr.write(change.diff())
-        raise typer.Exit(exc.exit_code) from None
+        typer.echo(one_line(exc), err=True)
+        if isinstance(exc, project.ConflictError):
+            for change in exc.conflicts:
+                sys.stderr.write(change.diff())
+        raise typer.Exit(exit_code_of(exc)) from None
 
 
 @app.command()
@@ -365,8 +365,9 @@ def _report(result: project.RenderResult, *, diff: bool, force: bool) -> None:
     if not result.pending and not any(step.lines for step in result.steps):
         typer.echo(f"up to date: {len(result.active)} artifact(s)")
     if refused:
-        typer.echo(f"buildkit: error: {project.ConflictError(result.conflicts)}", err=True)
-        raise typer.Exit(EXIT_DRIFT)
+        refusal = project.ConflictError(result.conflicts)
+        typer.echo(one_line(refusal), err=True)
+        raise typer.Exit(exit_code_of(refusal))
 
 
 def main() -> None:

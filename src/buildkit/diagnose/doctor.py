@@ -32,7 +32,7 @@ from buildkit.diagnose.units import (
     CAUSE_TOOLCHAIN,
     Duplicate,
 )
-from buildkit.errors import BadInput
+from buildkit.errors import BadInput, BuildkitError
 from buildkit.profile import PROFILE_FILE, load_profile
 from buildkit.results import json_result
 
@@ -88,7 +88,7 @@ def grace_seconds(root: Path) -> float:
         try:
             value = load_profile(root).model.cq.grace_seconds
             return float(value)
-        except Exception:  # a broken profile is `buildkit check`'s business
+        except BuildkitError:  # a broken profile is `buildkit check`'s business
             return 10.0
     return 10.0
 
@@ -239,7 +239,7 @@ def _setup(root: Path) -> dict[str, Any]:
     if profile_present:
         try:
             hakari_wanted = load_profile(root).hakari_enabled
-        except Exception:  # doctor reports; a broken profile is `buildkit check`'s business
+        except BuildkitError:  # doctor reports; a broken profile is `buildkit check`'s business
             hakari_wanted = None
     repo_cq = queue.repo_cq(root)
     on_path = shutil.which("cq")

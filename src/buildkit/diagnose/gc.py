@@ -36,7 +36,7 @@ from buildkit.diagnose.targets import (
     workspace_root,
 )
 from buildkit.diagnose.units import Unit
-from buildkit.errors import BadInput, EnvironmentProblem
+from buildkit.errors import BadInput, ToolFailed
 from buildkit.results import json_result
 
 DEFAULT_KEEP = 1
@@ -187,7 +187,7 @@ def _run_in_queue(
         # from the repository: a cq whose queue is per repository picks the right one
         done = subprocess.run(command, check=False, stdout=subprocess.DEVNULL, cwd=root)
         if done.returncode != 0 or not result.is_file():
-            raise EnvironmentProblem(
+            raise ToolFailed(
                 f"{cq} exec: gc's deletion phase failed (exit "
                 f"{done.returncode}); run `buildkit gc --debug`, or "
                 "`buildkit gc --no-queue` when no build can be running"

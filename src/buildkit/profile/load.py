@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -232,6 +233,12 @@ def _index_lines(node: yaml.Node, at: KeyPath, lines: dict[KeyPath, int], path: 
                     "a key must be a plain word, not a list or mapping"
                 )
             key = str(key_node.value)
+            if key_node.tag != "tag:yaml.org,2002:str":
+                kind = key_node.tag.rsplit(":", 1)[-1]
+                raise BadInput(
+                    f"{path}:{key_node.start_mark.line + 1}: {_dotted((*at, key))}: YAML reads "
+                    f'this key as {kind}, not a word; quote it ("{key}") or rename it'
+                )
             if key in seen:
                 raise BadInput(
                     f"{path}:{key_node.start_mark.line + 1}: {_dotted((*at, key))}: duplicate key; "
@@ -295,14 +302,14 @@ def _describe(error: jsonschema.ValidationError, lines: dict[KeyPath, int], path
         wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)
         return (
             f"{where}: {key}: expected {wanted.replace('null', 'null (empty)')}, "
-            f"got {_kind(error.instance)} {error.instance!r}; {hint}"
+            f"got {_kind(error.instance)} {_show(error.instance)}; {hint}"
         )
     if error.validator == "enum":
         choices = ", ".join(_show(v) for v in schema.get("enum", []))
         return f"{where}: {key}: {_show(error.instance)} is not one of {choices}; {hint}"
     if error.validator == "pattern":
         return (
-            f"{where}: {key}: {error.instance!r} does not match the pattern "
+            f"{where}: {key}: {_show(error.instance)} does not match the pattern "
             f"{schema.get('pattern')!r}; {hint}"
         )
     if error.validator == "propertyNames":
@@ -335,13 +342,25 @@ def _kind(value: Any) -> str:
         list: "a list",
         dict: "a mapping",
         type(None): "null",
+        bytes: "binary data (!!binary)",
+        datetime.date: "a date",
+        datetime.datetime: "a timestamp",
     }
     return names.get(type(value), type(value).__name__)
 
 
 def _show(value: Any) -> str:
+    """A value as YAML would spell it, never a Python repr (``b'..'``, ``datetime.date(..)``)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, bytes):
+        return f"({len(value)} bytes)"
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return repr(value)  # quoted as YAML would single-quote it
+    if isinstance(value, int | float):
+        return str(value)
+    return _printable(yaml.safe_dump(value, default_flow_style=True, width=10**6).strip())

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from buildkit.errors import BadInput, EnvironmentProblem
+from buildkit.errors import BadInput, EnvironmentProblem, ToolFailed
 from buildkit.pins import pinned_tool
 from buildkit.profile import Profile
 from buildkit.render import templating
@@ -356,7 +356,7 @@ def _hakari(
         check=False,
     )
     if ok is not None and run.returncode not in ok:
-        raise BadInput(
+        raise ToolFailed(
             f"hakari: `cargo hakari {' '.join(args)}` failed in {root}: "
             f"{_cause(run.stderr or run.stdout)}; run it there by hand to see the whole error"
         )
