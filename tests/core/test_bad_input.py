@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, run_buildkit
 
 
 def buildkit(
@@ -163,3 +163,15 @@ def test_hostile_profile_bytes(example: Path, raw: bytes, needles: tuple[str, ..
     result = buildkit("check", cwd=example)
     assert_one_clear_line(result, *needles)
     assert files(example) == before
+
+
+def test_a_removed_key_says_why_and_what_to_do(example: Path) -> None:
+    # cq.shared_target_dir could run another worktree's code; a profile that still sets it is
+    # told so in one line, with its line number, and nothing is written.
+    (example / "buildkit.yaml").write_text("version: 1\ncq:\n  shared_target_dir: auto\n")
+    ran = run_buildkit("render", example)
+    assert ran.exit_code == 2
+    (line,) = ran.stderr.strip().splitlines()
+    assert "buildkit.yaml:3: cq.shared_target_dir: removed:" in line
+    assert "cache" in line and "delete this line" in line
+    assert not (example / "scripts").exists()

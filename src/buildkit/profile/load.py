@@ -274,6 +274,17 @@ def _validate(data: dict[str, Any], lines: dict[KeyPath, int], path: Path) -> No
     raise BadInput(_printable(_describe(first, lines, path), limit=400))
 
 
+# Keys an earlier buildkit read, and what to do now: a profile that still has one gets the
+# reason, not "unknown key".
+REMOVED: dict[KeyPath, str] = {
+    ("cq", "shared_target_dir"): (
+        "removed: worktrees no longer share a build-dir (it could run another worktree's code); "
+        "each builds in its own target/ and compiled units are shared by the compiler cache "
+        "(the `cache` section, docs/cq.md); delete this line"
+    ),
+}
+
+
 def _line_of(at: KeyPath, lines: dict[KeyPath, int]) -> int:
     while at not in lines:
         at = at[:-1]
@@ -294,6 +305,8 @@ def _describe(error: jsonschema.ValidationError, lines: dict[KeyPath, int], path
         name = unknown[0] if unknown else "?"
         key_path = (*at, name)
         where = f"{path}:{_line_of(key_path, lines)}"
+        if key_path in REMOVED:
+            return f"{where}: {_dotted(key_path)}: {REMOVED[key_path]}"
         close = difflib.get_close_matches(str(name), known, n=1)
         suggestion = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
         return f"{where}: {_dotted(key_path)}: unknown key; {suggestion} ({hint})"
