@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from buildkit import __version__, diagnose, project
+from buildkit import __version__, diagnose, project, worktrees
 from buildkit import provision as provisioning
 from buildkit.errors import EXIT_DRIFT, BuildkitError, exit_code_of, one_line
 from buildkit.profile import profile_schema
@@ -311,6 +311,41 @@ def provision(
     """
     with _errors():
         provisioning.run_provision(path, check=check, diff=diff, force=force)
+
+
+worktree_app = typer.Typer(
+    help="Create and remove worktrees ready to build, as Claude Code's hooks do (docs/agents.md).",
+    no_args_is_help=True,
+)
+app.add_typer(worktree_app, name="worktree")
+RepoOption = Annotated[
+    Path, typer.Option("--repo", "-C", help="The repository (any of its worktrees).")
+]
+
+
+@worktree_app.command("add")
+def worktree_add(
+    name: Annotated[str, typer.Argument(help="The worktree's name: .claude/worktrees/NAME.")],
+    base: Annotated[
+        str | None, typer.Option("--base", help="Start the branch here (default: HEAD).")
+    ] = None,
+    repo: RepoOption = Path(),
+) -> None:
+    """Add .claude/worktrees/NAME on branch worktree-NAME, ready to build; print its path."""
+    with _errors():
+        status = worktrees.run_script(repo, ["add", name, *([base] if base is not None else [])])
+    raise typer.Exit(status)
+
+
+@worktree_app.command("remove")
+def worktree_remove(
+    path: Annotated[Path, typer.Argument(help="The worktree to remove.")],
+    repo: RepoOption = Path(),
+) -> None:
+    """Remove a worktree, its worktree-NAME branch and cq's records of dead builds there."""
+    with _errors():
+        status = worktrees.run_script(repo, ["remove", str(path.absolute())])
+    raise typer.Exit(status)
 
 
 def _drift_reason(change: Change, result: project.RenderResult) -> str:

@@ -133,6 +133,7 @@ class AgentsSection:
     claude_settings: bool
     sandbox_paths: bool
     codex_hooks: bool
+    worktree_hooks: bool
 
 
 @dataclass(frozen=True)
