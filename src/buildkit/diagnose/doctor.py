@@ -408,6 +408,10 @@ def _duplicate_findings(scan: TargetScan, at: str) -> list[dict[str, Any]]:
             by_cause.setdefault(c, []).append(dup)
     out = []
     for cause_name, members in sorted(by_cause.items()):
+        if cause_name == CAUSE_PROFILE:
+            # buildkit's own incremental policy makes these: listed with the duplicates and
+            # their cause, never reported as a problem to fix
+            continue
         worst = sorted(members, key=lambda d: (-len(d.units), d.crate))[:3]
         size = sum(d.extra_bytes for d in members)
         out.append(
