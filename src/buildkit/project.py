@@ -13,16 +13,17 @@ from typing import Any
 import yaml
 
 from buildkit.diagnose.targets import workspace_root
-from buildkit.errors import BadInput, CheckFailed
+from buildkit.errors import BadInput, CheckFailed, ToolFailed
 from buildkit.profile import PROFILE_FILE, PROFILE_VERSION, Profile, load_profile, parse_profile
 from buildkit.profile.facts import ProfileFile, replace_workspace_section, workspace_changes
 from buildkit.profile.model import HakariResolver
-from buildkit.render.apply import Change, Status, compute_changes, write_changes
+from buildkit.render.apply import Change, Status, changes_written, compute_changes
 from buildkit.render.cargo_config import require_linker
 from buildkit.render.ci_workflow import job_names
 from buildkit.render.hakari import drop_workspace_hack
 from buildkit.render.ownership import Artifact, ConflictKind
 from buildkit.render.plan import build_plan
+from buildkit.render.snapshot import Snapshot
 from buildkit.render.steps import StepContext, StepFailure
 from buildkit.results import json_result
 from buildkit.survey import MOVABLE_PATHS, Survey, next_free_path, survey
@@ -326,8 +327,20 @@ def _render(
     ctx = ctx or StepContext()
     for step in steps:
         step.prepare(root, ctx)
-    written = write_changes(root, changes, force=force)
-    done = tuple(StepReport(s.name, tuple(s.apply(root, ctx))) for s in steps)
+    # The steps' tools write the repository themselves: what they may touch is copied first
+    # and put back, with every file written here, when one fails.
+    touched = Snapshot.take(root, [path for step in steps for path in step.touches(root)])
+    with changes_written(root, changes, force=force) as written:
+        try:
+            done = tuple(StepReport(s.name, tuple(s.apply(root, ctx))) for s in steps)
+        except ToolFailed as exc:
+            touched.restore()
+            raise ToolFailed(
+                f"{exc.message}; nothing was changed (every file is as before)", path=exc.path
+            ) from None
+        except BaseException:
+            touched.restore()
+            raise
     return RenderResult(
         changes=tuple(changes),
         written=tuple(written),
