@@ -314,7 +314,7 @@ def provision(
 
 
 def _drift_reason(change: Change, result: project.RenderResult) -> str:
-    if change.artifact.ownership == "profile":
+    if change.artifact.ownership == "profile" and change.status is not Status.CONFLICT:
         return "workspace facts are stale (" + ", ".join(result.stale_facts) + ")"
     return {
         Status.CREATE: "missing",
