@@ -170,7 +170,7 @@ def check(
         typer.echo(f"drift: {change.path}: {_drift_reason(change, result)}", err=True)
         sys.stdout.write(change.diff())
     for name, failure in failures:
-        typer.echo(f"drift: {name}: {failure.what} failed", err=True)
+        typer.echo(f"drift: {name}: {failure.what}", err=True)
         if failure.detail:
             sys.stdout.write(failure.detail + "\n")
     if result.pending:

@@ -322,7 +322,9 @@ class HakariStep:
             run = _hakari(root, *args, ok=None)
             if run.returncode != 0:
                 failures.append(
-                    StepFailure("cargo hakari " + " ".join(args), (run.stdout + run.stderr).strip())
+                    StepFailure(
+                        f"cargo hakari {' '.join(args)} failed", (run.stdout + run.stderr).strip()
+                    )
                 )
         return failures
 

@@ -29,7 +29,8 @@ class StepContext:
 
 @dataclass(frozen=True)
 class StepFailure:
-    """One verification that failed: which (e.g. ``cargo hakari verify``) and its output."""
+    """One verification that failed, as one phrase (``cargo hakari verify failed``,
+    ``workspace-hack/Cargo.toml is missing``: ``check`` prints it as it is), and its output."""
 
     what: str
     detail: str = ""
