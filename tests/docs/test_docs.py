@@ -51,6 +51,10 @@ NOT_RUNNABLE: dict[str, str] = {
     "cq test -p server": "names a package of an imaginary workspace",
     "cq +nightly check": "needs a nightly toolchain, which nothing here installs",
     "cq exec CMD [ARGS...]": "a synopsis (tests/cq run `cq exec`)",
+    "buildkit worktree add NAME [--base REF]": (
+        "a synopsis (tests/agents/test_worktree_hooks.py runs it)"
+    ),
+    "buildkit worktree remove PATH": "a synopsis (tests/agents/test_worktree_hooks.py runs it)",
     "cq kill": "needs a holder (tests/cq/test_cq_queue.py::test_cq_kill_stops_the_holders_group)",
     "buildkit doctor [PATH] [--json] [--progress] [--kill-orphans]": "a synopsis",
     "buildkit gc [PATH] [--dry-run] [--keep N] [--older-than DURATION] [--max-size SIZE] "
