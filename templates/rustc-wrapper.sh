@@ -23,6 +23,25 @@ case ${BUILDKIT_CACHE:-on} in
 esac
 [ "$bk_engine" = sccache ] || exec "$@"
 
+# Compiles the cache cannot keep go straight to rustc: sccache would run them uncached anyway,
+# after a round trip to its server. That is most compiles of the edit-test loop: incremental
+# ones (the workspace's own crates), metadata-only ones (check, clippy: no `link` emitted),
+# and those that link (binaries, tests, build scripts, proc-macros). Probes (`rustc -vV`) too.
+bk_prev='' bk_link=''
+for bk_a in "$@"; do
+    case $bk_prev in
+        -C) case $bk_a in incremental=*) exec "$@" ;; esac ;;
+        --crate-type) case $bk_a in bin | proc-macro | dylib | cdylib) exec "$@" ;; esac ;;
+        --emit) case $bk_a in *link*) bk_link=1 ;; esac ;;
+    esac
+    case $bk_a in
+        -Cincremental=* | --test | --crate-type=bin | --crate-type=proc-macro) exec "$@" ;;
+        --emit=*link*) bk_link=1 ;;
+    esac
+    bk_prev=$bk_a
+done
+[ -n "$bk_link" ] || exec "$@"
+
 bk_sc=${BUILDKIT_SCCACHE:-}
 if [ -z "$bk_sc" ]; then
     # on PATH, else where `buildkit init`/`provision` install the pinned version (no root)
