@@ -16,6 +16,16 @@ set -u
 bk_engine=sccache
 bk_sccache_version=''
 bk_cache_size=10G
+# the team's shared store (cache.remote; render/cache_remote.py): kind, a hash of its settings
+# (names the server's socket: sccache reads its config once, at server start), the mode when
+# $BUILDKIT_CACHE_REMOTE is unset, the host:port checked before using it, the engine's
+# non-secret settings, and ENGINE_VARIABLE=NAME_OF_THE_VARIABLE_HOLDING_IT for credentials
+bk_remote_kind=none
+bk_remote_id=''
+bk_remote_default=off
+bk_remote_probe=''
+bk_remote_settings=''
+bk_remote_credentials=''
 # <<< profile values <<<
 
 case ${BUILDKIT_CACHE:-on} in
@@ -48,8 +58,91 @@ if [ ! -O "$bk_dir" ] || [ ! -w "$bk_dir" ]; then exec "$@"; fi
 # every key, so `cq test` (which sets CARGO_INCREMENTAL=0) and `cargo build` would never share
 unset CARGO_INCREMENTAL CARGO_BUILD_INCREMENTAL
 
+# The team's store: used when this destination's mode says so and it answered lately. A store
+# that is down would cost every compile sccache's 60-second lookup timeout (and a server start
+# its 10-second startup timeout), so its host is checked first (at most every 10 s; a failed
+# check sets it aside for 5 minutes) and builds go on with the local store alone.
+bk_sock=sock
+bk_remote_mode=off
+if [ "$bk_remote_kind" != none ]; then
+    bk_remote_mode=${BUILDKIT_CACHE_REMOTE:-$bk_remote_default}
+    case $bk_remote_mode in
+        read-write | read-only) ;;
+        *) bk_remote_mode=off ;;
+    esac
+    # the GitHub Actions cache exists in a workflow's steps only
+    if [ "$bk_remote_kind" = gha ] && [ -z "${ACTIONS_RESULTS_URL:-}${SCCACHE_GHA_CACHE_URL:-}" ]; then
+        bk_remote_mode=off
+    fi
+    # the socket's longer name must still fit (see above)
+    [ "${#bk_dir}" -le 86 ] || bk_remote_mode=off
+fi
+if [ "$bk_remote_mode" != off ] && [ -n "$bk_remote_probe" ] && command -v perl >/dev/null 2>&1; then
+    # prints "up", "down", or "went-down" (this process found it down first: it says so)
+    bk_state=$(perl -MIO::Socket::INET -MFcntl -e '
+        my ($dir, $id, $target) = @ARGV;
+        my ($down, $ok) = ("$dir/remote-down-$id", "$dir/remote-ok-$id");
+        sub age { my @s = stat $_[0]; @s ? time - $s[9] : 1e9 }
+        if (age($down) < 300) { print "down"; exit }
+        if (age($ok) < 10) { print "up"; exit }
+        my $s = IO::Socket::INET->new(PeerAddr => $target, Timeout => 2);
+        if ($s) {
+            close $s; unlink $down;
+            open(my $f, ">", $ok) && close($f);
+            utime undef, undef, $ok;
+            print "up"; exit;
+        }
+        my $first = sysopen my $f, $down, O_CREAT | O_EXCL | O_WRONLY, 0600;
+        utime undef, undef, $down;
+        print $first ? "went-down" : "down";
+    ' "$bk_dir" "$bk_remote_id" "$bk_remote_probe" 2>/dev/null) || bk_state=up
+    case $bk_state in
+        went-down)
+            echo "buildkit: the team cache ($bk_remote_kind, $bk_remote_probe) is unreachable; building with the local cache only (checked again in 5 minutes)" >&2
+            bk_remote_mode=off ;;
+        down) bk_remote_mode=off ;;
+    esac
+fi
+if [ "$bk_remote_mode" != off ]; then
+    set -f
+    bk_ifs=$IFS
+    IFS='
+'
+    # the engine's settings, unless set in the environment already (yours win)
+    for bk_kv in $bk_remote_settings; do
+        bk_name=${bk_kv%%=*}
+        case $bk_name in '' | *[!A-Za-z0-9_]*) continue ;; esac
+        eval "bk_isset=\${$bk_name+x}"
+        # shellcheck disable=SC2163 # exports the NAME=VALUE the variable holds
+        [ -n "$bk_isset" ] || export "$bk_kv"
+    done
+    # credentials: copied from the variables the profile names, never written anywhere
+    for bk_kv in $bk_remote_credentials; do
+        bk_name=${bk_kv%%=*}
+        bk_from=${bk_kv#*=}
+        case $bk_name$bk_from in '' | *[!A-Za-z0-9_]*) continue ;; esac
+        eval "bk_value=\${$bk_from:-}"
+        eval "bk_isset=\${$bk_name+x}"
+        if [ -n "$bk_value" ] && [ -z "$bk_isset" ]; then export "$bk_name=$bk_value"; fi
+    done
+    IFS=$bk_ifs
+    set +f
+    SCCACHE_MULTILEVEL_CHAIN=${SCCACHE_MULTILEVEL_CHAIN:-disk,$bk_remote_kind}
+    export SCCACHE_MULTILEVEL_CHAIN
+    case $bk_remote_kind in
+        redis) bk_rw=REDIS ;; s3) bk_rw=S3 ;; webdav) bk_rw=WEBDAV ;; *) bk_rw=GHA ;;
+    esac
+    if [ "$bk_remote_mode" = read-only ]; then
+        export "SCCACHE_${bk_rw}_RW_MODE=READ_ONLY"
+        bk_sock=sock-$bk_remote_id-ro
+    else
+        export "SCCACHE_${bk_rw}_RW_MODE=READ_WRITE"
+        bk_sock=sock-$bk_remote_id-rw
+    fi
+fi
+
 SCCACHE_DIR=${SCCACHE_DIR:-$bk_dir/store}
-SCCACHE_SERVER_UDS=${SCCACHE_SERVER_UDS:-$bk_dir/sock}
+SCCACHE_SERVER_UDS=${SCCACHE_SERVER_UDS:-$bk_dir/$bk_sock}
 SCCACHE_CACHE_SIZE=${SCCACHE_CACHE_SIZE:-$bk_cache_size}
 export SCCACHE_DIR SCCACHE_SERVER_UDS SCCACHE_CACHE_SIZE
 
@@ -57,5 +150,12 @@ export SCCACHE_DIR SCCACHE_SERVER_UDS SCCACHE_CACHE_SIZE
 bk_rc=$?
 # sccache exits 2 when it could not serve the compile at all (its server failed to start, its
 # store is broken); rustc never exits 2. Compile directly: the line sccache printed says why.
-if [ "$bk_rc" = 2 ]; then exec "$@"; fi
+if [ "$bk_rc" = 2 ]; then
+    # with the team's store, the likeliest cause: set it aside like a failed check
+    if [ "$bk_remote_mode" != off ]; then
+        : >"$bk_dir/remote-down-$bk_remote_id" 2>/dev/null
+        echo "buildkit: the team cache ($bk_remote_kind) did not start; building without it (checked again in 5 minutes)" >&2
+    fi
+    exec "$@"
+fi
 exit "$bk_rc"
