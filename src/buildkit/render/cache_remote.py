@@ -9,8 +9,8 @@ non-secret settings are rendered; credentials are the *names* of the variables (
 holding them, copied into the engine's variables at run time.
 
 The mode of each destination reaches the one shared wrapper through ``BUILDKIT_CACHE_REMOTE``
-(one of the modes of ``cache.remote.mode``): provision's env file, the devcontainer's ``containerEnv`` and the
-workflow set it; without it the wrapper uses ``cache.remote.mode.repository``.
+(a mode of ``cache.remote.mode``): provision's env file, the devcontainer's ``containerEnv``
+and the workflow set it; without it the wrapper uses ``cache.remote.mode.repository``.
 """
 
 from __future__ import annotations
