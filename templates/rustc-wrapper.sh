@@ -58,10 +58,11 @@ if [ ! -O "$bk_dir" ] || [ ! -w "$bk_dir" ]; then exec "$@"; fi
 # every key, so `cq test` (which sets CARGO_INCREMENTAL=0) and `cargo build` would never share
 unset CARGO_INCREMENTAL CARGO_BUILD_INCREMENTAL
 
-# The team's store: used when this destination's mode says so and it answered lately. A store
-# that is down would cost every compile sccache's 60-second lookup timeout (and a server start
-# its 10-second startup timeout), so its host is checked first (at most every 10 s; a failed
-# check sets it aside for 5 minutes) and builds go on with the local store alone.
+# The team's store: used when this destination's mode says so and its host answers. A store
+# that is down would cost each compile sccache's 60-second lookup timeout (and a server start
+# its 10-second startup timeout), so its host is checked before each compile (a TCP connect,
+# 2-second timeout; a failed check sets it aside for 5 minutes) and builds go on with the
+# local store alone.
 bk_sock=sock
 bk_remote_mode=off
 if [ "$bk_remote_kind" != none ]; then
@@ -79,19 +80,24 @@ if [ "$bk_remote_kind" != none ]; then
 fi
 if [ "$bk_remote_mode" != off ] && [ -n "$bk_remote_probe" ] && command -v perl >/dev/null 2>&1; then
     # prints "up", "down", or "went-down" (this process found it down first: it says so)
-    bk_state=$(perl -MIO::Socket::INET -MFcntl -e '
+    bk_state=$(perl -MSocket -MFcntl -e '
         my ($dir, $id, $target) = @ARGV;
-        my ($down, $ok) = ("$dir/remote-down-$id", "$dir/remote-ok-$id");
-        sub age { my @s = stat $_[0]; @s ? time - $s[9] : 1e9 }
-        if (age($down) < 300) { print "down"; exit }
-        if (age($ok) < 10) { print "up"; exit }
-        my $s = IO::Socket::INET->new(PeerAddr => $target, Timeout => 2);
-        if ($s) {
-            close $s; unlink $down;
-            open(my $f, ">", $ok) && close($f);
-            utime undef, undef, $ok;
-            print "up"; exit;
+        my $down = "$dir/remote-down-$id";
+        my @st = stat $down;
+        if (@st && time - $st[9] < 300) { print "down"; exit }
+        my ($host, $port) = $target =~ /^\[?(.*?)\]?:(\d+)$/ or exit;
+        my ($err, @found) = Socket::getaddrinfo($host, $port, {socktype => SOCK_STREAM});
+        my $up = 0;
+        for my $ai ($err ? () : @found) {
+            socket(my $s, $ai->{family}, SOCK_STREAM, 0) or next;
+            fcntl($s, F_SETFL, fcntl($s, F_GETFL, 0) | O_NONBLOCK);
+            if (connect($s, $ai->{addr})) { $up = 1; last }
+            next unless $!{EINPROGRESS};
+            my $w = ""; vec($w, fileno($s), 1) = 1;
+            next unless select(undef, $w, undef, 2) > 0;
+            if (unpack("i", getsockopt($s, SOL_SOCKET, SO_ERROR)) == 0) { $up = 1; last }
         }
+        if ($up) { unlink $down; print "up"; exit }
         my $first = sysopen my $f, $down, O_CREAT | O_EXCL | O_WRONLY, 0600;
         utime undef, undef, $down;
         print $first ? "went-down" : "down";

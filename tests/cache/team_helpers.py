@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -45,6 +46,21 @@ WORKSPACE: dict[str, str] = {
     "crates/report/Cargo.toml": (
         '[package]\nname = "report"\nversion = "0.1.0"\nedition = "2021"\npublish = false\n\n'
         '[dependencies]\nnumfmt = { path = "../numfmt" }\n'
+    ),
+    # stops the team's store when the test asks (TEAM_CACHE_STOP_PID): a build script runs in
+    # the middle of a build, after the dependencies and before the crate it belongs to
+    "crates/report/build.rs": (
+        "use std::time::{Duration, Instant};\n"
+        "fn main() {\n"
+        '    println!("cargo:rerun-if-env-changed=TEAM_CACHE_STOP_PID");\n'
+        '    let Ok(pid) = std::env::var("TEAM_CACHE_STOP_PID") else { return };\n'
+        '    let port: u16 = std::env::var("TEAM_CACHE_PORT").unwrap().parse().unwrap();\n'
+        '    assert!(std::process::Command::new("kill").arg(&pid).status().unwrap().success());\n'
+        "    let deadline = Instant::now() + Duration::from_secs(30);\n"
+        '    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {\n'
+        '        assert!(Instant::now() < deadline, "the store did not stop");\n'
+        "        std::thread::sleep(Duration::from_millis(20));\n"
+        "    }\n}\n"
     ),
     "crates/report/src/main.rs": (
         'fn main() { println!("{} {}", numfmt::render(42), numfmt::WIDTH); }\n'
@@ -204,6 +220,21 @@ class Machine:
             timeout=60,
         )
         data: dict[str, Any] = json.loads(out.stdout)
+        return data
+
+    def doctor(self) -> dict[str, Any]:
+        """``buildkit doctor --json`` as this machine's user runs it, and its whole output."""
+        done = subprocess.run(
+            [sys.executable, "-m", "buildkit", "doctor", "--json", str(self.checkout)],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode in (0, 1), done.stderr
+        assert SECRET not in done.stdout + done.stderr
+        data: dict[str, Any] = json.loads(done.stdout)
         return data
 
     def stop_servers(self) -> None:

@@ -73,3 +73,36 @@ def test_second_machine_gets_hits_from_the_first(machines: list[Machine], redis:
     assert compiled_second + remote["hits"] <= compiled_alone + 1, (compiled_second, remote)
     assert compiled_second < compiled_alone
     assert _test_lines(solo.stdout) == _test_lines(built.stdout)
+
+
+@pytest.mark.slow
+def test_store_going_down_mid_build_costs_speed_not_the_build(
+    machines: list[Machine], redis: Redis
+) -> None:
+    first, second, _ = machines
+    built = first.cargo(*TEST)
+    assert built.returncode == 0, built.stderr
+    assert redis.process is not None
+    # the second machine's build stops the store from its build script, after its
+    # dependencies came from the store and before its last crates are compiled
+    stop = {"TEAM_CACHE_STOP_PID": str(redis.process.pid), "TEAM_CACHE_PORT": str(redis.port)}
+    again = second.cargo(*TEST, extra=stop)
+    assert again.returncode == 0, again.stderr
+    assert redis.process.poll() is not None, "the build script did not stop the store"
+    assert _test_lines(again.stdout) == _test_lines(built.stdout)
+    assert _level(second.stats(), "redis")["hits"] >= 3
+    # one line says so, once, and the rest of the build used the local store alone
+    said = [line for line in again.stderr.splitlines() if "team cache" in line]
+    assert len(said) == 1, again.stderr
+    assert f"(redis, 127.0.0.1:{redis.port}) is unreachable" in said[0], said
+    # report's binary and its test harness (units sccache passes through uncached) went to the
+    # server without the store: the wrapper noticed before compiling them
+    assert second.stats("sock")["stats"]["compile_requests"] >= 2
+
+    report = second.doctor()
+    remote = report["cache"]["remote"]
+    assert remote["reachable"] is False and remote["set_aside"] is True
+    assert remote["where"] == f"127.0.0.1:{redis.port}"
+    kinds = [f["kind"] for f in report["findings"]]
+    assert "cache_remote_unreachable" in kinds
+    assert [c["set"] for c in remote["credentials"]] == [True]
