@@ -5,7 +5,10 @@
 # compiled once (in any worktree or repository of this user) is not compiled again, and runs
 # RUSTC itself when the cache is off, not installed or cannot start: a build never depends on
 # the cache, only its speed does.
-# Environment: BUILDKIT_CACHE=off skips the cache; BUILDKIT_CACHE_DIR moves its store and socket;
+# `rustc-wrapper --stats` prints the statistics of the server this repository's builds use
+# here (the workflow's job summary shows them), without starting one.
+# Environment: BUILDKIT_CACHE=off skips the cache; BUILDKIT_CACHE_REMOTE (read-write, read-only,
+# off) says how this machine uses the team's store (cache.remote); BUILDKIT_CACHE_DIR moves its store and socket;
 # BUILDKIT_SCCACHE names the sccache binary; SCCACHE_* settings of yours are kept.
 # Portable: POSIX sh (dash, bash 3.2).
 set -u
@@ -28,10 +31,19 @@ bk_remote_settings=''
 bk_remote_credentials=''
 # <<< profile values <<<
 
+# compile directly; asked for statistics, say why there are none
+bk_direct() {
+    if [ "${1:-}" = --stats ]; then
+        echo "buildkit: the compiler cache is off or not installed here: no statistics" >&2
+        exit 1
+    fi
+    exec "$@"
+}
+
 case ${BUILDKIT_CACHE:-on} in
-    off | 0 | false | no) exec "$@" ;;
+    off | 0 | false | no) bk_direct "$@" ;;
 esac
-[ "$bk_engine" = sccache ] || exec "$@"
+[ "$bk_engine" = sccache ] || bk_direct "$@"
 
 bk_sc=${BUILDKIT_SCCACHE:-}
 if [ -z "$bk_sc" ]; then
@@ -39,19 +51,19 @@ if [ -z "$bk_sc" ]; then
     bk_sc=$(command -v sccache 2>/dev/null) \
         || bk_sc=${XDG_DATA_HOME:-${HOME:-/nonexistent}/.local/share}/buildkit/tools/sccache-$bk_sccache_version/bin/sccache
 fi
-[ -x "$bk_sc" ] || exec "$@"
+[ -x "$bk_sc" ] || bk_direct "$@"
 
 # The store and the server's unix socket live in a directory of this user's own, mode 0700:
 # never a predictable path in a shared directory, and no TCP port another user could reach.
 bk_dir=${BUILDKIT_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/buildkit/sccache}
 if [ ! -d "$bk_dir" ]; then
-    (umask 077 && mkdir -p -- "$bk_dir") 2>/dev/null || exec "$@"
+    (umask 077 && mkdir -p -- "$bk_dir") 2>/dev/null || bk_direct "$@"
 fi
 # a directory someone else owns, or one this process may not write (an agent's sandbox):
 # compile without the cache rather than fail
-if [ ! -O "$bk_dir" ] || [ ! -w "$bk_dir" ]; then exec "$@"; fi
+if [ ! -O "$bk_dir" ] || [ ! -w "$bk_dir" ]; then bk_direct "$@"; fi
 # a unix socket's path must fit in 104 bytes (macOS; 108 on Linux)
-[ "${#bk_dir}" -le 96 ] || exec "$@"
+[ "${#bk_dir}" -le 96 ] || bk_direct "$@"
 
 # cargo has read these already (it passes `-C incremental` itself, and sccache compiles such
 # units uncached); left set, sccache refuses every compile when one is 1, and hashes them into
@@ -71,10 +83,6 @@ if [ "$bk_remote_kind" != none ]; then
         read-write | read-only) ;;
         *) bk_remote_mode=off ;;
     esac
-    # the GitHub Actions cache exists in a workflow's steps only
-    if [ "$bk_remote_kind" = gha ] && [ -z "${ACTIONS_RESULTS_URL:-}${SCCACHE_GHA_CACHE_URL:-}" ]; then
-        bk_remote_mode=off
-    fi
     # the socket's longer name must still fit (see above)
     [ "${#bk_dir}" -le 86 ] || bk_remote_mode=off
 fi
@@ -136,7 +144,7 @@ if [ "$bk_remote_mode" != off ]; then
     SCCACHE_MULTILEVEL_CHAIN=${SCCACHE_MULTILEVEL_CHAIN:-disk,$bk_remote_kind}
     export SCCACHE_MULTILEVEL_CHAIN
     case $bk_remote_kind in
-        redis) bk_rw=REDIS ;; s3) bk_rw=S3 ;; webdav) bk_rw=WEBDAV ;; *) bk_rw=GHA ;;
+        redis) bk_rw=REDIS ;; s3) bk_rw=S3 ;; *) bk_rw=WEBDAV ;;
     esac
     if [ "$bk_remote_mode" = read-only ]; then
         export "SCCACHE_${bk_rw}_RW_MODE=READ_ONLY"
@@ -152,6 +160,12 @@ SCCACHE_SERVER_UDS=${SCCACHE_SERVER_UDS:-$bk_dir/$bk_sock}
 SCCACHE_CACHE_SIZE=${SCCACHE_CACHE_SIZE:-$bk_cache_size}
 export SCCACHE_DIR SCCACHE_SERVER_UDS SCCACHE_CACHE_SIZE
 
+if [ "${1:-}" = --stats ]; then
+    if [ -S "$SCCACHE_SERVER_UDS" ]; then exec "$bk_sc" --show-stats; fi
+    echo "buildkit: no compiler cache server ran here ($SCCACHE_SERVER_UDS)" >&2
+    exit 1
+fi
+
 "$bk_sc" "$@"
 bk_rc=$?
 # sccache exits 2 when it could not serve the compile at all (its server failed to start, its
@@ -162,6 +176,6 @@ if [ "$bk_rc" = 2 ]; then
         : >"$bk_dir/remote-down-$bk_remote_id" 2>/dev/null
         echo "buildkit: the team cache ($bk_remote_kind) did not start; building without it (checked again in 5 minutes)" >&2
     fi
-    exec "$@"
+    bk_direct "$@"
 fi
 exit "$bk_rc"

@@ -2,8 +2,8 @@
 
 The rendered wrapper, the workflow, the devcontainer and the laptops' env file all draw from
 here, so the four places cannot disagree. sccache 0.16 reads its remote from the environment
-(``SCCACHE_REDIS_ENDPOINT``, ``SCCACHE_BUCKET``, ``SCCACHE_WEBDAV_ENDPOINT``,
-``SCCACHE_GHA_ENABLED``, each with a ``SCCACHE_<LEVEL>_RW_MODE``), and its multi-level cache
+(``SCCACHE_REDIS_ENDPOINT``, ``SCCACHE_BUCKET``, ``SCCACHE_WEBDAV_ENDPOINT``, each with a
+``SCCACHE_<LEVEL>_RW_MODE``), and its multi-level cache
 (``SCCACHE_MULTILEVEL_CHAIN=disk,<level>``) keeps the local store in front of it. Only
 non-secret settings are rendered; credentials are the *names* of the variables (or CI secrets)
 holding them, copied into the engine's variables at run time.
@@ -25,12 +25,11 @@ from buildkit.profile import Profile
 
 MODE_VARIABLE = "BUILDKIT_CACHE_REMOTE"
 # sccache's name of each kind as a level of its multi-level chain, and its read-only switch
-LEVEL = {"redis": "redis", "s3": "s3", "webdav": "webdav", "gha": "gha"}
+LEVEL = {"redis": "redis", "s3": "s3", "webdav": "webdav"}
 RW_MODE = {
     "redis": "SCCACHE_REDIS_RW_MODE",
     "s3": "SCCACHE_S3_RW_MODE",
     "webdav": "SCCACHE_WEBDAV_RW_MODE",
-    "gha": "SCCACHE_GHA_RW_MODE",
 }
 _DEFAULT_PORT = {"redis": 6379, "rediss": 6379, "http": 80, "https": 443}
 
@@ -62,14 +61,13 @@ class Remote:
 
     def location_label(self) -> str:
         """Where the store is, for messages (no credentials can be in it: the schema refuses)."""
-        return dict(self.settings).get(_LOCATION_VARIABLE[self.kind], "the GitHub Actions cache")
+        return dict(self.settings)[_LOCATION_VARIABLE[self.kind]]
 
 
 _LOCATION_VARIABLE = {
     "redis": "SCCACHE_REDIS_ENDPOINT",
     "s3": "SCCACHE_BUCKET",
     "webdav": "SCCACHE_WEBDAV_ENDPOINT",
-    "gha": "SCCACHE_GHA_ENABLED",
 }
 
 
@@ -82,14 +80,7 @@ def remote(profile: Profile) -> Remote | None:
     where = f"{profile.path}: cache.remote"
     settings: list[tuple[str, str]] = []
     probe = ""
-    if spec.kind == "gha":
-        if spec.location or spec.endpoint or spec.key_prefix:
-            raise BadInput(
-                f"{where}: kind gha takes no location, endpoint or key_prefix (the GitHub "
-                "Actions cache is the repository's own); remove them"
-            )
-        settings.append(("SCCACHE_GHA_ENABLED", "true"))
-    elif not spec.location:
+    if not spec.location:
         raise BadInput(f"{where}.location: empty; kind {spec.kind} needs one (docs/cache.md)")
     if spec.kind in ("redis", "webdav"):
         schemes = ("redis", "rediss") if spec.kind == "redis" else ("http", "https")
@@ -117,10 +108,9 @@ def remote(profile: Profile) -> Remote | None:
         "redis": "SCCACHE_REDIS_",
         "s3": "AWS_",
         "webdav": "SCCACHE_WEBDAV_",
-        "gha": "",
     }[spec.kind]
     for target in spec.credentials:
-        if not wanted or not target.startswith(wanted):
+        if not target.startswith(wanted):
             raise BadInput(
                 f"{where}.credentials.{target}: not a credential of kind {spec.kind}; remove it"
             )
