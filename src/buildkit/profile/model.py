@@ -98,16 +98,16 @@ class CqSection:
 
 @dataclass(frozen=True)
 class CacheRemoteMode:
-    """Per destination, `read-write` (fetch and store), `read-only` (fetch only) or `off`. Typical:
-    CI on pushes writes, everyone else reads, so what a laptop compiles with uncommitted changes
-    never lands in the team's store.
+    """Per destination, `read-write` (fetch and store), `read-only` (fetch only) or `off` (YAML
+    reads a bare `off` as false: both mean off). Typical: CI on pushes writes, everyone else
+    reads, so what a laptop compiles with uncommitted changes never lands in the team's store.
     """
 
-    repository: CacheRemoteModeRepository
-    laptops: CacheRemoteModeLaptops
-    devcontainer: CacheRemoteModeDevcontainer
-    ci: CacheRemoteModeCi
-    ci_pull_requests: CacheRemoteModeCiPullRequests
+    repository: CacheRemoteModeRepository | bool
+    laptops: CacheRemoteModeLaptops | bool
+    devcontainer: CacheRemoteModeDevcontainer | bool
+    ci: CacheRemoteModeCi | bool
+    ci_pull_requests: CacheRemoteModeCiPullRequests | bool
 
 
 @dataclass(frozen=True)

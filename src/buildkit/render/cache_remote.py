@@ -121,13 +121,18 @@ def remote(profile: Profile) -> Remote | None:
         credentials=tuple(sorted(spec.credentials.items())),
         probe=probe,
         modes={
-            "repository": mode.repository,
-            "laptops": mode.laptops,
-            "devcontainer": mode.devcontainer,
-            "ci": mode.ci,
-            "ci_pull_requests": mode.ci_pull_requests,
+            "repository": _mode(mode.repository),
+            "laptops": _mode(mode.laptops),
+            "devcontainer": _mode(mode.devcontainer),
+            "ci": _mode(mode.ci),
+            "ci_pull_requests": _mode(mode.ci_pull_requests),
         },
     )
+
+
+def _mode(value: str | bool) -> str:
+    """A mode as the wrapper takes it: YAML reads a bare ``off`` as false."""
+    return value if isinstance(value, str) else "off"
 
 
 def _probe(url: str, schemes: tuple[str, ...], key: str) -> str:
@@ -152,3 +157,19 @@ def shell_lines(pairs: tuple[tuple[str, str], ...]) -> str:
         if "\n" in value:
             raise BadInput(f"cache.remote: {name}'s value has a newline; remove it")
     return "".join(f"{name}={value}\n" for name, value in pairs)
+
+
+def env_file_context(profile: Profile, destination: str) -> dict[str, object] | None:
+    """The env file's lines for the team cache: ``repository`` keeps a mode the machine set
+    (provision's env file, the devcontainer), a machine's own (``laptops``) sets it."""
+    team = remote(profile)
+    if team is None:
+        return None
+    mode = team.modes[destination]
+    if destination == "repository":
+        line = f'{MODE_VARIABLE}="${{{MODE_VARIABLE}:-{mode}}}"'
+        comment = "how builds here use it, unless this machine says otherwise"
+    else:
+        line = f"{MODE_VARIABLE}={mode}"
+        comment = "how this machine's builds use it"
+    return {"line": line, "comment": comment, "credentials": list(team.credentials)}
