@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from buildkit.diagnose import procs, queue, sharing, toolchains
+from buildkit.diagnose import cache, procs, queue, sharing, toolchains
 from buildkit.diagnose.sizes import ProgressFn
 from buildkit.diagnose.targets import (
     TargetScan,
@@ -117,6 +117,8 @@ def run_doctor(
     findings = _findings(scans, orphan_list, setup, installed)
     shared = sharing.inspect(worktrees, workspace_subdir(root))
     findings += sharing.findings(shared)
+    compiler_cache = cache.inspect(root)
+    findings += cache.findings(compiler_cache)
     data: dict[str, Any] = {
         "root": str(root),
         "generated": iso(now()),
@@ -142,6 +144,7 @@ def run_doctor(
         ],
         "setup": setup,
         "sharing": shared,
+        "cache": compiler_cache,
         "findings": findings,
         "reclaimable_bytes": sum(f["bytes"] for f in findings),
     }
@@ -512,6 +515,7 @@ def render_text(report: Report) -> str:
             rows += [[v, human_bytes(b)] for v, b in t["toolchains"].items()]
             lines += ["  " + line for line in _table(rows, {1})]
     lines += ["", sharing.describe(data["sharing"])]
+    lines += ["", *cache.describe(data["cache"])]
     if data["orphans"]:
         lines += ["", "orphaned build processes:"]
         rows = [["pid", "program", "cpu", "age", "cwd", "command"]]

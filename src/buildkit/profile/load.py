@@ -299,6 +299,9 @@ def _describe(error: jsonschema.ValidationError, lines: dict[KeyPath, int], path
     section = str(at[0]) if at else ""
     hint = f"see {REFERENCE}#{section}" if section else f"see {REFERENCE}"
 
+    if "x-error" in schema:
+        # the schema's own words, never the value: it may hold a secret (cache.remote.location)
+        return f"{where}: {key}: {_text(str(schema['x-error']))}; {hint}"
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = list(schema.get("properties", {}))
         unknown = [k for k in error.instance if k not in known]
@@ -330,6 +333,10 @@ def _describe(error: jsonschema.ValidationError, lines: dict[KeyPath, int], path
     if error.validator == "required":
         return f"{where}: {key}: {error.message}; add it ({hint})"
     return f"{where}: {key}: {error.message}; {hint}"
+
+
+def _text(value: str) -> str:
+    return " ".join(value.split())
 
 
 def _dotted(at: Iterator[str | int] | KeyPath) -> str:
