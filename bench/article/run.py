@@ -101,15 +101,19 @@ PLAIN_SIDES = {"before", "kache"}
 # What each buildkit side adds to its buildkit.yaml (`after` is buildkit's default).
 SIDE_PROFILES = {
     "after": "",
-    # the incremental policy: keep incremental for one-shot commands too
-    "after-incremental": "cq:\n  oneshot_commands: []\n",
+    # the incremental policy the default replaced (the article's): incremental off for the
+    # commands of the edit-test loop too
+    "after-oneshot": (
+        "cq:\n  oneshot_commands: "
+        "[test, t, check, c, clippy, bench, doc, d, nextest, rustdoc, fix]\n"
+    ),
     # isolation alone, no compiler cache
     "after-nocache": "cache:\n  engine: none\n",
     # the old way's CPU, for reference: one build-dir for every worktree (it can run another
     # worktree's code); no cache
     "unsafe-shared": "cache:\n  engine: none\n",
 }
-SIDES = ("before", "after", "after-incremental", "after-nocache", "kache", "unsafe-shared")
+SIDES = ("before", "after", "after-oneshot", "after-nocache", "kache", "unsafe-shared")
 
 
 class SideFailed(Exception):
@@ -827,7 +831,7 @@ def main() -> int:
         "--sides",
         default="before,after",
         help="comma-separated: before (plain cargo), after (buildkit's default: isolation and "
-        "the compiler cache), after-incremental (incremental kept for one-shot commands), "
+        "the compiler cache), after-oneshot (incremental off for test/check/clippy too), "
         "after-nocache (isolation alone), kache (plain cargo with kache, the peer), "
         "unsafe-shared (one CARGO_BUILD_BUILD_DIR for every worktree: it can run the wrong code)",
     )

@@ -79,9 +79,10 @@ def _observed(cq: Path, tmp_path: Path, *commands: str) -> dict[str, tuple[str, 
 
 def test_heavy_commands_come_from_the_profile(tmp_path: Path) -> None:
     default = render_cq(tmp_path / "default" / "cq")
-    assert _observed(default, tmp_path / "default", "xtask dist", "test -q", "build") == {
+    assert _observed(default, tmp_path / "default", "xtask dist", "doc -q", "test", "build") == {
         "xtask dist": ("unset", "0"),  # not heavy by default: runs at once
-        "test -q": ("0", "1"),  # heavy and one-shot: queued, incremental off
+        "doc -q": ("0", "1"),  # heavy and one-shot: queued, incremental off
+        "test": ("unset", "1"),  # heavy, read again in the edit-test loop: incremental kept
         "build": ("unset", "1"),  # heavy, not one-shot: queued, incremental left alone
     }
     custom = render_cq(

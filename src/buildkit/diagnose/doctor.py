@@ -310,8 +310,8 @@ def _findings(
                     where,
                     f"{len(scan.incremental)} incremental dirs{at}; {count} are older copies "
                     "(Cargo never removes them)",
-                    "buildkit gc --keep 1; set CARGO_INCREMENTAL=0 for test/check/clippy "
-                    "(cq does this)",
+                    "buildkit gc --keep 1 (or gc.max_age in buildkit.yaml: cq runs it after "
+                    "its builds); CARGO_INCREMENTAL=0 where a build is never repeated (CI)",
                     stale_inc,
                 )
             )
