@@ -15,7 +15,7 @@ set -C
 # committed they are the schema's defaults, so this file runs and lints as it is.
 cq_default_scope=user
 cq_heavy=' build b test t check c clippy run r bench doc d nextest rustc rustdoc install fix '
-cq_oneshot=' test t check c clippy bench doc d nextest rustdoc fix '
+cq_oneshot=' bench doc d rustdoc '
 cq_default_grace=10
 cq_default_timeout=0
 cq_burst=1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -30,6 +31,31 @@ def build_file_tree(root: Path, spec: Mapping[str, str | bytes]) -> Path:
         else:
             target.write_text(content, encoding="utf-8")
     return root
+
+
+# Shell: cq's queue held by a command that marks, once it runs (so the queue is held), a file
+# in a private temporary folder; the script goes on once the mark is there (at most 60s).
+HOLD_THE_QUEUE = (
+    'held_mark="$(mktemp -d)/held";'
+    """ cq exec sh -c ': >"$0"; exec sleep 30' "$held_mark" & i=0;"""
+    ' until [ -e "$held_mark" ]; do i=$((i + 1));'
+    ' [ "$i" -le 1200 ] || { echo the queue was never held; exit 1; }; sleep 0.05; done;'
+)
+
+# The second, unprivileged user of the security tests (dev/setup.d/30-test-user.sh makes it).
+TEST_USER = "buildkit-test"
+
+
+def as_test_user(argv: list[str]) -> list[str]:
+    """``argv`` run as TEST_USER through setpriv: another user's side of a security test. Its
+    absence, or a suite not run as root, is a failure (CI runs as root), never a skip."""
+    try:
+        user = pwd.getpwnam(TEST_USER)
+    except KeyError:
+        pytest.fail(f"no user {TEST_USER}: dev/setup.d/30-test-user.sh creates it (sh dev/test.sh)")
+    if os.geteuid() != 0:
+        pytest.fail(f"starting a process as {TEST_USER} needs root: run it as root (CI does)")
+    return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", *argv]
 
 
 @dataclass

@@ -43,12 +43,21 @@ class LocalRunner:
         scratch: Path,
         workflow: dict[str, Any],
         extra_env: dict[str, str] | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.scratch = scratch
         self.workflow = workflow
         self.extra_env = extra_env or {}
+        # `${{ secrets.NAME }}` in a step's env, as the repository's secrets would fill it
+        self.secrets = secrets or {}
         self.ran: list[Ran] = []
+        self.envs: dict[str, dict[str, str]] = {}  # each job's environment, as its steps saw it
+        # the files a runner gives every step: $GITHUB_PATH additions, the job summary
+        self.runner_temp = scratch / "runner-temp"
+        self.runner_temp.mkdir(exist_ok=True)
+        self.github_path = scratch / "github-path"
+        self.summary = scratch / "step-summary.md"
 
     def run_job(self, job_name: str) -> None:
         job = self.workflow["jobs"][job_name]
@@ -56,13 +65,25 @@ class LocalRunner:
         env.update({"CI": "true", "GITHUB_ACTIONS": "true", **self.extra_env})
         env.update({k: str(v) for k, v in self.workflow.get("env", {}).items()})
         env.update({k: str(v) for k, v in job.get("env", {}).items()})
+        for name, value in env.items():
+            if "${{" in value:
+                # GitHub evaluates the expression per event: the test says what it evaluates to
+                assert name in self.extra_env, f"{name}: no local value for {value!r}"
+                env[name] = self.extra_env[name]
+        self.github_path.write_text("")
+        env.update(
+            RUNNER_TEMP=str(self.runner_temp),
+            GITHUB_PATH=str(self.github_path),
+            GITHUB_STEP_SUMMARY=str(self.summary),
+        )
         shell = self.workflow["defaults"]["run"]["shell"]
         assert shell == "bash"
+        self.envs[job_name] = env
         for index, step in enumerate(job["steps"]):
             if "uses" in step:
                 self.stand_in(step, env)
                 continue
-            step_env = {**env, **{k: str(v) for k, v in step.get("env", {}).items()}}
+            step_env = {**env, **{k: self.expand(str(v)) for k, v in step.get("env", {}).items()}}
             script = self.scratch / f"{job_name}-{index}.sh"
             script.write_text(step["run"] + "\n")
             # GitHub runs `shell: bash` as `bash --noprofile --norc -eo pipefail {0}`.
@@ -79,6 +100,19 @@ class LocalRunner:
             output = ANSI.sub("", done.stdout + done.stderr)
             self.ran.append(Ran(job_name, step["name"], done.returncode, output))
             assert done.returncode == 0, f"{job_name} / {step['name']}:\n{done.stdout}{done.stderr}"
+            # what a step appends to $GITHUB_PATH comes first on PATH in the later steps
+            added = [line for line in self.github_path.read_text().splitlines() if line]
+            for directory in added:
+                if not env["PATH"].startswith(directory + os.pathsep):
+                    env["PATH"] = f"{directory}{os.pathsep}{env['PATH']}"
+
+    def expand(self, value: str) -> str:
+        """A step's env value with ``${{ secrets.NAME }}`` filled in, as GitHub does."""
+        match = re.fullmatch(r"\$\{\{ secrets\.([A-Za-z_][A-Za-z0-9_]*) \}\}", value)
+        if match:
+            return self.secrets.get(match.group(1), "")
+        assert "${{" not in value, f"no local stand-in for {value!r}"
+        return value
 
     def stand_in(self, step: dict[str, Any], env: dict[str, str]) -> None:
         action = step["uses"].split("@")[0]
@@ -111,6 +145,23 @@ class LocalRunner:
         )
         assert done.returncode == 0, f"{argv}: {done.stdout}{done.stderr}"
         return done.stdout
+
+    def rerun(self, job: str, name: str) -> Ran:
+        """Run a `run:` step that already ran once again, as it ran, and return how it went."""
+        steps = self.workflow["jobs"][job]["steps"]
+        (index,) = [i for i, step in enumerate(steps) if step.get("name") == name]
+        step_env = {k: str(v) for k, v in steps[index].get("env", {}).items()}
+        script = str(self.scratch / f"{job}-{index}.sh")
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", script],
+            cwd=self.root,
+            env={**self.envs[job], **step_env},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+        return Ran(job, name, done.returncode, ANSI.sub("", done.stdout + done.stderr))
 
     def output_of(self, job: str, name: str) -> str:
         found = [r for r in self.ran if (r.job, r.name) == (job, name)]

@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
-from buildkit import __version__, diagnose, project
+from buildkit import __version__, diagnose, project, worktrees
 from buildkit import provision as provisioning
-from buildkit.errors import EXIT_DRIFT, BuildkitError
+from buildkit.errors import EXIT_DRIFT, BuildkitError, exit_code_of, one_line
 from buildkit.profile import profile_schema
 from buildkit.render.apply import Change, Status
 from buildkit.render.steps import StepContext
@@ -67,11 +67,11 @@ def _errors() -> Iterator[None]:
     except BuildkitError as exc:
         if _state["debug"]:
             raise
-        typer.echo(f"buildkit: error: {exc}", err=True)
-        conflicts = getattr(exc, "conflicts", ())
-        for change in conflicts:
-            sys.stderr.write(change.diff())
-        raise typer.Exit(exc.exit_code) from None
+        typer.echo(one_line(exc), err=True)
+        if isinstance(exc, project.ConflictError):
+            for change in exc.conflicts:
+                sys.stderr.write(change.diff())
+        raise typer.Exit(exit_code_of(exc)) from None
 
 
 @app.command()
@@ -170,7 +170,7 @@ def check(
         typer.echo(f"drift: {change.path}: {_drift_reason(change, result)}", err=True)
         sys.stdout.write(change.diff())
     for name, failure in failures:
-        typer.echo(f"drift: {name}: {failure.what} failed", err=True)
+        typer.echo(f"drift: {name}: {failure.what}", err=True)
         if failure.detail:
             sys.stdout.write(failure.detail + "\n")
     if result.pending:
@@ -313,8 +313,43 @@ def provision(
         provisioning.run_provision(path, check=check, diff=diff, force=force)
 
 
+worktree_app = typer.Typer(
+    help="Create and remove worktrees ready to build, as Claude Code's hooks do (docs/agents.md).",
+    no_args_is_help=True,
+)
+app.add_typer(worktree_app, name="worktree")
+RepoOption = Annotated[
+    Path, typer.Option("--repo", "-C", help="The repository (any of its worktrees).")
+]
+
+
+@worktree_app.command("add")
+def worktree_add(
+    name: Annotated[str, typer.Argument(help="The worktree's name: .claude/worktrees/NAME.")],
+    base: Annotated[
+        str | None, typer.Option("--base", help="Start the branch here (default: HEAD).")
+    ] = None,
+    repo: RepoOption = Path(),
+) -> None:
+    """Add .claude/worktrees/NAME on branch worktree-NAME, ready to build; print its path."""
+    with _errors():
+        status = worktrees.run_script(repo, ["add", name, *([base] if base is not None else [])])
+    raise typer.Exit(status)
+
+
+@worktree_app.command("remove")
+def worktree_remove(
+    path: Annotated[Path, typer.Argument(help="The worktree to remove.")],
+    repo: RepoOption = Path(),
+) -> None:
+    """Remove a worktree, its worktree-NAME branch and cq's records of dead builds there."""
+    with _errors():
+        status = worktrees.run_script(repo, ["remove", str(path.absolute())])
+    raise typer.Exit(status)
+
+
 def _drift_reason(change: Change, result: project.RenderResult) -> str:
-    if change.artifact.ownership == "profile":
+    if change.artifact.ownership == "profile" and change.status is not Status.CONFLICT:
         return "workspace facts are stale (" + ", ".join(result.stale_facts) + ")"
     return {
         Status.CREATE: "missing",
@@ -365,8 +400,9 @@ def _report(result: project.RenderResult, *, diff: bool, force: bool) -> None:
     if not result.pending and not any(step.lines for step in result.steps):
         typer.echo(f"up to date: {len(result.active)} artifact(s)")
     if refused:
-        typer.echo(f"buildkit: error: {project.ConflictError(result.conflicts)}", err=True)
-        raise typer.Exit(EXIT_DRIFT)
+        refusal = project.ConflictError(result.conflicts)
+        typer.echo(one_line(refusal), err=True)
+        raise typer.Exit(exit_code_of(refusal))
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from buildkit.errors import BadInput
+from buildkit.errors import InternalError
 from buildkit.resources import data_dir
 
 PINS_FILE = "pins.yaml"
@@ -51,7 +51,7 @@ def load_pins(path: Path | None = None) -> Pins:
     for name, entry in data["actions"].items():
         sha = str(entry["sha"])
         if not _SHA.match(sha):
-            raise BadInput(
+            raise InternalError(
                 f"{path}: actions.{name}.sha: {sha!r} is not a full 40-hex commit SHA; "
                 "restore it (dev/refresh-action-pins.py rewrites the file)"
             )
@@ -64,7 +64,7 @@ def pinned_tool(name: str) -> str:
     """The version ``ci/pins.yaml`` pins for a tool; a missing pin is a packaging bug."""
     version = load_pins().tools.get(name)
     if version is None:
-        raise BadInput(f"{data_dir('ci') / PINS_FILE}: tools.{name} has no pinned version")
+        raise InternalError(f"{data_dir('ci') / PINS_FILE}: tools.{name} has no pinned version")
     return version
 
 

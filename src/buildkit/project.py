@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -13,16 +12,23 @@ from typing import Any
 import yaml
 
 from buildkit.diagnose.targets import workspace_root
-from buildkit.errors import BadInput, CheckFailed
+from buildkit.errors import BadInput, CheckFailed, ToolFailed
 from buildkit.profile import PROFILE_FILE, PROFILE_VERSION, Profile, load_profile, parse_profile
-from buildkit.profile.facts import ProfileFile, replace_workspace_section, workspace_changes
+from buildkit.profile.facts import (
+    ProfileFile,
+    record_workspace_section,
+    recorded_facts,
+    workspace_changes,
+)
 from buildkit.profile.model import HakariResolver
-from buildkit.render.apply import Change, Status, compute_changes, write_changes
+from buildkit.profile.schema import SECTIONS
+from buildkit.render.apply import Change, Status, changes_written, compute_changes
 from buildkit.render.cargo_config import require_linker
 from buildkit.render.ci_workflow import job_names
 from buildkit.render.hakari import drop_workspace_hack
-from buildkit.render.ownership import RIVAL_PHRASE, Artifact
+from buildkit.render.ownership import Artifact, ConflictKind
 from buildkit.render.plan import build_plan
+from buildkit.render.snapshot import Snapshot
 from buildkit.render.steps import StepContext, StepFailure
 from buildkit.results import json_result
 from buildkit.survey import MOVABLE_PATHS, Survey, next_free_path, survey
@@ -260,7 +266,8 @@ def current_profile(
     """Load (or, for init, create) the profile with workspace facts as cargo reports them now.
 
     A profile without a ``workspace`` section gets the detected facts in memory only; a
-    recorded section that went stale is rewritten in place (it is detected, not chosen).
+    recorded section that went stale is rewritten in place (it is detected, not chosen), unless
+    it was edited by hand (then the render is refused without --force: ``ProfileFile``).
     """
     find_cargo()
     everything = detect_workspace(root)
@@ -289,13 +296,13 @@ def current_profile(
         )
     profile = load_profile(root)
     text = path.read_text(encoding="utf-8")
-    if not re.search(r"^workspace:", text, re.M):
+    if not recorded_facts(text)[0]:
         in_memory = Profile(root=root, path=path, data={**profile.data, "workspace": detected})
         return ProfileState(in_memory, workspace, False, None)
     stale = workspace_changes(dataclasses.asdict(profile.model.workspace), detected)
     if not stale:
         return ProfileState(profile, workspace, False, None)
-    text = replace_workspace_section(text, detected)
+    text = record_workspace_section(text, detected)
     refreshed = parse_profile(text, root=root, path=path)
     return ProfileState(refreshed, workspace, False, ProfileFile(PROFILE_FILE, text), tuple(stale))
 
@@ -320,7 +327,7 @@ def _render(
         planned = tuple(StepReport(s.name, tuple(s.describe(root))) for s in steps)
         return replace(result, steps=planned)
     # a rival key (a runner of the user's) cannot be forced: cargo would ignore or refuse ours
-    rivals = [c for c in result.conflicts if RIVAL_PHRASE in c.reason]
+    rivals = [c for c in result.conflicts if c.conflict is ConflictKind.RIVAL]
     if rivals or (result.conflicts and not force):
         raise ConflictError(rivals or result.conflicts, root)
     require_linker(profile.model.cargo)
@@ -328,8 +335,20 @@ def _render(
     ctx = ctx or StepContext()
     for step in steps:
         step.prepare(root, ctx)
-    written = write_changes(root, changes, force=force)
-    done = tuple(StepReport(s.name, tuple(s.apply(root, ctx))) for s in steps)
+    # The steps' tools write the repository themselves: what they may touch is copied first
+    # and put back, with every file written here, when one fails.
+    touched = Snapshot.take(root, [path for step in steps for path in step.touches(root)])
+    with changes_written(root, changes, force=force) as written:
+        try:
+            done = tuple(StepReport(s.name, tuple(s.apply(root, ctx))) for s in steps)
+        except ToolFailed as exc:
+            touched.restore()
+            raise ToolFailed(
+                f"{exc.message}; nothing was changed (every file is as before)", path=exc.path
+            ) from None
+        except BaseException:
+            touched.restore()
+            raise
     return RenderResult(
         changes=tuple(changes),
         written=tuple(written),
@@ -347,15 +366,24 @@ class ConflictError(CheckFailed):
         self.conflicts = tuple(conflicts)
         first = conflicts[0]
         more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
-        if first.reason == NOT_OURS:
+        if first.conflict is ConflictKind.NOT_OURS:
             super().__init__(f"{first.path}{more}: {not_ours_advice(first.path, root)}")
             return
-        if RIVAL_PHRASE in first.reason:
+        if first.conflict is ConflictKind.RIVAL:
+            # --force could not help: cargo would still ignore or refuse one of the two keys
             super().__init__(f"{first.path} {first.reason}{more}; nothing was written")
             return
-        if "(yours)" in first.reason:
+        if first.conflict is ConflictKind.FACTS:
+            super().__init__(
+                f"{first.path}: {first.reason}{more}, and cargo metadata now reports other "
+                "facts; nothing was written: run again with --force to record the detected "
+                "facts there, or delete the workspace section (buildkit then uses the detected "
+                "facts without recording them)"
+            )
+            return
+        if first.conflict is ConflictKind.USER_KEY and first.profile_key:
             # A key the user set, not an edit of buildkit's: keeping it is a profile choice.
-            source = first.reason.rsplit("buildkit.yaml's ", 1)[-1].split(" ", 1)[0]
+            source = first.profile_key
             super().__init__(
                 f"{first.path} {first.reason}{more}; nothing was written: to keep your value, "
                 f"set {source} to it (or to null) in buildkit.yaml (`buildkit init` writes one "
@@ -367,9 +395,6 @@ class ConflictError(CheckFailed):
             f"{first.path} {first.reason}{more}; nothing was written: move your edits into "
             f"buildkit.yaml, or run again with {force_hint} to overwrite them"
         )
-
-
-NOT_OURS = "exists and was not generated by buildkit"
 
 
 def not_ours_advice(path: str, root: Path | None) -> str:
@@ -401,11 +426,16 @@ def initial_profile_text(
     }
     for section, values in (choices or {}).items():
         data[section] = {**data.get(section, {}), **values}
+    # The section list comes from the schema, so it cannot leave one out.
+    chosen = ", ".join(s for s in SECTIONS if s != "workspace")
     header = (
         "# buildkit's project profile: the one source of truth for this repository's cargo\n"
-        "# settings, cq build queue, cargo-hakari setup, CI workflow and devcontainer.\n"
-        "# Every section (cargo, env, cq, hakari, ci, devcontainer, machine) and key is described\n"
-        "# in buildkit's docs/profile.md; omitted keys take their defaults.\n"
-        "# After editing, run `buildkit render`; `buildkit check` fails when files drift.\n"
+        "# settings, cq build queue, compiler cache, cargo-hakari setup, CI workflow,\n"
+        "# devcontainer and agent hooks. Every section and key is described in buildkit's\n"
+        f"# docs/profile.md: {chosen};\n"
+        "# omitted keys take their defaults. `workspace` is what cargo metadata reports: buildkit\n"
+        "# keeps it current. After editing, run `buildkit render`; `buildkit check` fails when\n"
+        "# files drift.\n"
     )
-    return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    text = header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    return record_workspace_section(text, data["workspace"])  # under its checksum line

@@ -122,7 +122,7 @@ def read_runs(log: Path) -> list[dict[str, Any]]:
 # -- the corpus: agent command lines, what the shim must do with each, and what the PreToolUse
 # hook must answer. "heavy" lines run cargo SUBCOMMAND holding the queue (incremental "0" for
 # cq's one-shot commands, cargo's own default otherwise); "plain" lines run at once, unchanged.
-ONESHOT = {"test", "t", "check", "c", "clippy", "doc"}
+ONESHOT = {"doc", "d", "bench", "rustdoc"}
 
 
 HEAVY_CORPUS: list[tuple[str, str]] = [

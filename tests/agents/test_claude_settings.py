@@ -80,6 +80,8 @@ def test_users_settings_keep_every_byte_outside_buildkits_entries(example: Path)
     assert [(e, g.get("matcher")) for e, g in ours] == [
         ("PreToolUse", "Bash"),
         ("SessionStart", None),
+        ("WorktreeCreate", None),
+        ("WorktreeRemove", None),
     ]
     # the user's own groups come first, in their order
     assert merged["hooks"]["PreToolUse"][0] == USER_SETTINGS["hooks"]["PreToolUse"][0]

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from agents.test_claude_settings import USER_SETTINGS, _without_buildkit
+from conftest import HOLD_THE_QUEUE
 from machine.machine_helpers import (
     link_real_hakari,
     make_home,
@@ -83,8 +84,8 @@ def test_provision_installs_the_shim_and_merges_the_user_level_hooks(
         [
             "bash",
             "-lc",
-            "cq exec sleep 30 & sleep 1;"
-            " cargo metadata --no-deps --format-version 1 >/dev/null && echo metadata-ok;"
+            HOLD_THE_QUEUE
+            + " cargo metadata --no-deps --format-version 1 >/dev/null && echo metadata-ok;"
             " CQ_WAIT_TIMEOUT=1 cargo build; echo build-rc=$?; cq kill",
         ],
         cwd=repo,
@@ -95,6 +96,7 @@ def test_provision_installs_the_shim_and_merges_the_user_level_hooks(
         timeout=120,
     )
     assert "metadata-ok" in held.stdout and "build-rc=75" in held.stdout, held.stdout + held.stderr
+    assert "gave up after 1s waiting for" in held.stderr
 
     # The hooks, run by their settings entries as Claude Code runs them (a shell command).
     env_file = tmp_path / "claude-env"

@@ -44,8 +44,23 @@ def _allowed(settings: Path) -> list[str]:
     return paths
 
 
+# After the test run, one compile the cache can keep (a library, emitting `link`), through the
+# rendered wrapper as cargo calls it: the crates of the test repository are all ones the
+# wrapper sends straight to rustc (incremental, linking or metadata-only).
+CACHEABLE = (
+    "cargo test --quiet && printf 'pub fn f() {}\\n' >\"$TMPDIR/lib.rs\" && "
+    ".config/buildkit/bin/rustc-wrapper rustc --crate-name cached --crate-type lib "
+    '--emit=link --out-dir "$TMPDIR" "$TMPDIR/lib.rs"'
+)
+
+
 def _sandboxed_cargo_test(
-    repo: Path, tmp_path: Path, allow: list[str], *, make_dirs: bool = True
+    repo: Path,
+    tmp_path: Path,
+    allow: list[str],
+    *,
+    make_dirs: bool = True,
+    command: str = "cargo test --quiet",
 ) -> tuple[subprocess.CompletedProcess[str], Path, list[dict[str, object]]]:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
@@ -67,7 +82,7 @@ def _sandboxed_cargo_test(
     for key in ("CQ_STATE_DIR", "XDG_RUNTIME_DIR", "BUILDKIT_CACHE_DIR", "BUILDKIT_ADMISSION_DIR"):
         env.pop(key, None)  # the defaults: ~/.cache/buildkit-cq, ~/.cache/buildkit/…
     ran = subprocess.run(
-        [*SANDBOX, *binds, "--chdir", str(repo), "sh", "-c", "cargo test --quiet"],
+        [*SANDBOX, *binds, "--chdir", str(repo), "sh", "-c", command],
         env=env,
         capture_output=True,
         text=True,
@@ -83,12 +98,12 @@ def test_rendered_allow_write_lets_cargo_test_take_the_queue(
     repo = agents_repo[0]
     allow = _allowed(repo / ".claude/settings.json")
     assert allow == ["~/.cache/buildkit-cq", "~/.cache/buildkit/sccache", ADMISSION_PATH]
-    ran, home, runs = _sandboxed_cargo_test(repo, tmp_path, allow)
+    ran, home, runs = _sandboxed_cargo_test(repo, tmp_path, allow, command=CACHEABLE)
     try:
         assert ran.returncode == 0, ran.stderr
         assert len(runs) == 1 and runs[0]["holder"] is not None, (ran.stderr, runs)
         assert "test result: ok" in ran.stdout
-        # the compiles went through the compiler cache: its server listened in the allowed dir
+        # the cacheable compile went through the cache: its server listened in the allowed dir
         assert (home / ".cache/buildkit/sccache/sock").exists(), ran.stderr
     finally:
         stop_cache_server(home / ".cache/buildkit/sccache")
@@ -97,9 +112,9 @@ def test_rendered_allow_write_lets_cargo_test_take_the_queue(
 def test_without_the_cache_path_the_build_compiles_uncached_and_passes(
     agents_repo: list[Path], tmp_path: Path
 ) -> None:
+    repo = agents_repo[0]
     allow = [CQ_STATE_PATH, ADMISSION_PATH]
-    ran, home, runs = _sandboxed_cargo_test(repo := agents_repo[0], tmp_path, allow)
-    assert repo.is_dir()
+    ran, home, runs = _sandboxed_cargo_test(repo, tmp_path, allow, command=CACHEABLE)
     assert ran.returncode == 0, ran.stderr
     assert len(runs) == 1 and runs[0]["holder"] is not None, (ran.stderr, runs)
     assert not (home / ".cache/buildkit/sccache/sock").exists()

@@ -65,6 +65,13 @@ def workflow_of(profile: Profile) -> OwnedFile:
 PINNED = "git+https://example.org/bk@0123456789abcdef0123456789abcdef01234567"
 
 
+TEAM_CACHE = {
+    "kind": "redis",
+    "location": "redis://cache.example.internal:6379",
+    "credentials": {"SCCACHE_REDIS_PASSWORD": "TEAM_CACHE_PASSWORD"},
+}
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every variation rendered (header included) into its own file; {id: path}."""
@@ -102,6 +109,17 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     target.parent.mkdir(parents=True)
     target.write_text(workflow_of(profile).render(None), encoding="utf-8")
     files["example-options"] = target
+    # The team's compiler cache: sccache installed, its mode per event, a secret by name.
+    profile = make_profile(
+        root,
+        base,
+        ci={"msrv": "1.80", "nextest": True, "buildkit_check": False},
+        cache={"remote": TEAM_CACHE},
+    )
+    target = out_dir / "example-team-cache" / WORKFLOW
+    target.parent.mkdir(parents=True)
+    target.write_text(workflow_of(profile).render(None), encoding="utf-8")
+    files["example-team-cache"] = target
     # What init chooses next to a repository's own workflows: an MSRV job, jobs left out.
     for key, ci in {
         "example-msrv-no-test-no-fmt": {"msrv": "1.74", "test": False, "fmt": False},
@@ -276,3 +294,36 @@ def test_options_reach_the_workflow(rendered: dict[str, Path]) -> None:
     assert workflow["env"]["CARGO_BUILD_BUILD_DIR"] == "target"
     # clippy_deny_warnings goes on clippy's command line, never into RUSTFLAGS.
     assert "RUSTFLAGS" not in rendered["example-options"].read_text()
+
+
+def test_the_team_cache_reaches_the_workflow_with_secrets_by_name(
+    rendered: dict[str, Path],
+) -> None:
+    workflow = load(rendered["example-team-cache"])
+    mode = workflow["env"]["BUILDKIT_CACHE_REMOTE"]
+    # pushes write, pull requests of the repository's own branches read, forks read
+    assert mode.startswith("${{ github.event_name == 'push' && 'read-write'")
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in mode
+    assert mode.endswith("&& 'read-only' || 'read-only' }}")
+    for name, job in workflow["jobs"].items():
+        if name not in ("lint", "test", "msrv"):
+            continue
+        names = [step.get("name", step.get("uses", "")) for step in job["steps"]]
+        install = names.index(
+            "Install sccache (the team's compiler cache, cache.remote in buildkit.yaml)"
+        )
+        assert names[-1] == "Compiler cache statistics", (name, names)
+        assert "rustc-wrapper --stats" in job["steps"][-1]["run"]
+        assert "GITHUB_STEP_SUMMARY" in job["steps"][-1]["run"]
+        wanted = f"sccache=={pinned_tool('sccache')}"
+        assert job["steps"][install]["env"]["SCCACHE_REQUIREMENT"] == wanted
+        for step in job["steps"]:
+            secret = step.get("env", {}).get("TEAM_CACHE_PASSWORD")
+            # the secret only where cargo runs, never for a third-party action
+            if step.get("run", "").startswith("cargo ") and not step["run"].startswith("cargo fmt"):
+                assert secret == "${{ secrets.TEAM_CACHE_PASSWORD }}", (name, step)
+            else:
+                assert secret is None, (name, step)
+            if "uses" in step and "rust-cache" in step["uses"]:
+                assert step["with"]["cache-targets"] == "false"
+    assert "TEAM_CACHE_PASSWORD" not in str(workflow["env"])

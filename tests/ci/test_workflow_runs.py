@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import build_file_tree, run_buildkit
+from conftest import REPO, build_file_tree, run_buildkit
 from workflow_runner import WORKFLOW, LocalRunner, buildkit_remote
 
 JOBS = ("lint", "test", "hakari", "buildkit")
@@ -48,9 +48,8 @@ def test_every_run_step_succeeds_on_a_fresh_repository(example: Path, tmp_path: 
     assert "Checking greet" in runner.output_of("lint", "cargo clippy")
     tests = runner.output_of("test", "cargo test")
     assert "Running unittests" in tests and "test result: ok" in tests
-    assert (
-        "no changes" in runner.output_of("hakari", "cargo hakari generate --diff").lower() or True
-    )
+    # Nothing to regenerate on a fresh repository (`--diff` prints a diff when there is)...
+    assert runner.output_of("hakari", "cargo hakari generate --diff").strip() == ""
     verify = runner.output_of("hakari", "cargo hakari verify")
     assert "works correctly" in verify, verify
     installed = runner.output_of("buildkit", "Install buildkit")
@@ -60,6 +59,17 @@ def test_every_run_step_succeeds_on_a_fresh_repository(example: Path, tmp_path: 
     # CARGO_INCREMENTAL=0 from the workflow env reached cargo: no incremental dirs were made.
     assert not list((example / "target").glob("*/incremental/*"))
     assert json.dumps(workflow["env"]["CARGO_INCREMENTAL"]) == "0"
+
+    # ...and the same step fails once the workspace-hack drifts from what hakari would write.
+    hack = example / "workspace-hack" / "Cargo.toml"
+    hack.write_text(
+        hack.read_text().replace(
+            "### END HAKARI SECTION",
+            '[dependencies]\ntinyhash = { path = "../vendor/tinyhash" }\n### END HAKARI SECTION',
+        )
+    )
+    drifted = runner.rerun("hakari", "cargo hakari generate --diff")
+    assert drifted.returncode != 0 and "+++ modified" in drifted.output, drifted.output
 
 
 def _workspace(root: Path, files: dict[str, str]) -> Path:
@@ -154,14 +164,19 @@ def _installed_toolchains() -> list[str]:
 
 
 def test_the_msrv_job_checks_with_the_declared_rust_version(tmp_path: Path) -> None:
+    # dev/setup.d/12-rust-toolchains.sh installs the toolchains of dev/test-toolchains.txt
+    wanted = [
+        line.split()[0]
+        for line in (REPO / "dev" / "test-toolchains.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    (msrv,) = [t for t in wanted if re.match(r"^\d+\.\d+\.\d+$", t)]
     toolchains = _installed_toolchains()
-    numbered = [t.split("-")[0] for t in toolchains if re.match(r"^\d+\.\d+\.\d+-", t)]
-    if not numbered or not any(t.startswith("nightly") for t in toolchains):
-        pytest.skip(
-            "needs a numbered toolchain (e.g. 1.95.0) and nightly installed with rustup; "
-            f"`rustup toolchain list` shows {toolchains}"
+    for toolchain in (msrv, "nightly"):
+        assert any(t.startswith(f"{toolchain}-") for t in toolchains), (
+            f"rustup toolchain {toolchain} is missing (`rustup toolchain list`: {toolchains}); "
+            "dev/setup.d/12-rust-toolchains.sh installs it"
         )
-    msrv = numbered[0]
     # rust-toolchain.toml says nightly: the MSRV job must still build with the MSRV.
     root = _workspace(
         tmp_path / "ws",

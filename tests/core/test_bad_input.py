@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, run_buildkit
 
 
 def buildkit(
@@ -61,8 +61,29 @@ def test_no_cargo_toml(tmp_path: Path) -> None:
             ("buildkit.yaml:3", "cq.grace_seconds", "expected integer"),
         ),
         ("version: 7\n", ("buildkit.yaml:1", "unsupported profile version 7")),
+        # YAML's own types, shown as YAML spells them, never as Python reprs
+        (
+            "version: 1\ncq:\n  path: !!binary aGVsbG8=\n",
+            ("buildkit.yaml:3", "cq.path", "got binary data (!!binary) (5 bytes)"),
+        ),
+        (
+            "version: 1\ncq:\n  path: 2024-01-01\n",
+            ("buildkit.yaml:3", "cq.path", "got a date 2024-01-01"),
+        ),
+        (
+            "version: 1\ncq:\n  null: 3\n",
+            ("buildkit.yaml:3", "cq.null", "reads this key as null", 'quote it ("null")'),
+        ),
     ],
-    ids=["malformed-yaml", "unknown-key", "wrong-type", "unsupported-version"],
+    ids=[
+        "malformed-yaml",
+        "unknown-key",
+        "wrong-type",
+        "unsupported-version",
+        "binary-value",
+        "date-value",
+        "null-key",
+    ],
 )
 @pytest.mark.parametrize("command", ["init", "render", "check"])
 def test_bad_profile(example: Path, profile: str, needles: tuple[str, ...], command: str) -> None:
@@ -70,6 +91,7 @@ def test_bad_profile(example: Path, profile: str, needles: tuple[str, ...], comm
     before = files(example)
     result = buildkit(command, cwd=example)
     assert_one_clear_line(result, *needles)
+    assert not any(repr_ in result.stderr for repr_ in ("b'", "datetime.", "None"))
     assert files(example) == before
 
 
@@ -141,3 +163,15 @@ def test_hostile_profile_bytes(example: Path, raw: bytes, needles: tuple[str, ..
     result = buildkit("check", cwd=example)
     assert_one_clear_line(result, *needles)
     assert files(example) == before
+
+
+def test_a_removed_key_says_why_and_what_to_do(example: Path) -> None:
+    # cq.shared_target_dir could run another worktree's code; a profile that still sets it is
+    # told so in one line, with its line number, and nothing is written.
+    (example / "buildkit.yaml").write_text("version: 1\ncq:\n  shared_target_dir: auto\n")
+    ran = run_buildkit("render", example)
+    assert ran.exit_code == 2
+    (line,) = ran.stderr.strip().splitlines()
+    assert "buildkit.yaml:3: cq.shared_target_dir: removed:" in line
+    assert "cache" in line and "delete this line" in line
+    assert not (example / "scripts").exists()

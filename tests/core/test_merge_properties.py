@@ -166,7 +166,7 @@ def test_users_keys_survive_and_come_back(
         elif key.append:
             assert got[path] == value + key.value, path  # flags merged, the user's first
         elif got[path] != value:
-            assert any(".".join(path[:2]) in c for c in conflicts), (path, conflicts)
+            assert any(".".join(path[:2]) in c.text for c in conflicts), (path, conflicts)
     for key in first:
         wanted = got[key.keys][-len(key.value) :] if key.append else got[key.keys]
         assert wanted == key.value, key
@@ -264,6 +264,6 @@ def test_keys_in_an_included_file_are_conflicts_and_that_file_is_never_touched(
             if key.append or key.keys not in theirs or theirs[key.keys] == key.value:
                 continue
             if key.keys not in leaves(tomllib.loads(user)):
-                assert any(" in .cargo/team.toml (yours)" in c for c in conflicts), conflicts
+                assert any(" in .cargo/team.toml (yours)" in c.text for c in conflicts), conflicts
         assert (base / "team.toml").read_text() == team
         assert MergedToml(".cargo/config.toml", (), base=base).render(out) == user

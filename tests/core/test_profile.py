@@ -28,8 +28,9 @@ def test_defaults_fill_every_section() -> None:
     data = parse("version: 1\n")
     assert data["cargo"]["dependency_debug"] == "line-tables-only"  # type: ignore[index]
     assert data["cq"]["path"] == "scripts/cq"  # type: ignore[index]
-    assert "test" in data["cq"]["oneshot_commands"]  # type: ignore[index]
+    assert "doc" in data["cq"]["oneshot_commands"]  # type: ignore[index]
     assert "build" not in data["cq"]["oneshot_commands"]  # type: ignore[index]
+    assert "test" not in data["cq"]["oneshot_commands"]  # type: ignore[index]
 
 
 def test_values_as_written_win_over_defaults() -> None:

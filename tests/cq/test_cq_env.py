@@ -36,14 +36,17 @@ def _seen(
     ("args", "incremental"),
     [
         (["build", "--quiet"], None),
-        (["check", "--quiet"], "0"),
-        (["test", "--quiet"], "0"),
-        (["clippy", "--quiet"], "0"),
-        (["nextest", "run", "--no-fail-fast"], "0"),
-        (["+stable", "check", "--quiet"], "0"),
-        (["--color", "never", "test", "--quiet"], "0"),
+        # the edit-test loop keeps incremental (read again after the next edit)
+        (["check", "--quiet"], None),
+        (["test", "--quiet"], None),
+        (["clippy", "--quiet"], None),
+        (["nextest", "run", "--no-fail-fast"], None),
+        # one-shot: written and never read again
+        (["doc", "--quiet"], "0"),
+        (["+stable", "doc", "--quiet"], "0"),
+        (["--color", "never", "doc", "--quiet"], "0"),
     ],
-    ids=["build", "check", "test", "clippy", "nextest", "toolchain", "global-option"],
+    ids=["build", "check", "test", "clippy", "nextest", "doc", "toolchain", "global-option"],
 )
 def test_incremental_is_off_for_one_shot_commands_and_on_for_build(
     runner3: Runner, cq: Path, repo: list[Path], state: Path, args: list[str], incremental: str

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import REPO, run_buildkit
-from cq.cq_helpers import render_cq
+from cq.cq_helpers import cq_env, render_cq
 
 PROFILES: dict[str, dict[str, Any]] = {
     "default": {},
@@ -43,14 +43,56 @@ def test_rendered_cq_is_shellcheck_clean_and_parses_in_dash_and_bash(
     subprocess.run(["bash", "--posix", "-n", str(cq)], check=True)
 
 
-def test_heavy_commands_come_from_the_profile(tmp_path: Path) -> None:
-    cq = render_cq(tmp_path / "cq", heavy_commands=["xtask"])
+# A cargo stand-in first on PATH that records what cq hands it: its arguments, whether
+# CARGO_INCREMENTAL was set, and whether cq's queue lock was held while it ran (flock -n on the
+# queue's lock file fails only while cq holds it).
+CARGO_OBSERVER = r"""#!/bin/sh
+lock=$CQ_STATE_DIR/user.d/lock
+if [ -e "$lock" ] && ! flock -n "$lock" true; then held=1; else held=0; fi
+printf '%s|%s|%s\n' "$*" "${CARGO_INCREMENTAL-unset}" "$held" >>"$CARGO_OBSERVED"
+"""
+
+
+def _observed(cq: Path, tmp_path: Path, *commands: str) -> dict[str, tuple[str, str]]:
+    """Each command run through cq (dash) with the cargo stand-in: {args: (incremental, held)}."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    cargo = bin_dir / "cargo"
+    cargo.write_text(CARGO_OBSERVER)
+    cargo.chmod(0o755)
+    log = tmp_path / "observed"
+    log.unlink(missing_ok=True)
     state = tmp_path / "state"
-    state.mkdir(mode=0o700)
-    env = {**os.environ, "CQ_STATE_DIR": str(state)}
-    # `version` is not heavy here: it must not touch the queue (no state files appear)
-    subprocess.run(["dash", str(cq), "version"], env=env, check=True, capture_output=True)
-    assert list(state.iterdir()) == []
+    state.mkdir(mode=0o700, exist_ok=True)
+    env = cq_env(state, f"{bin_dir}{os.pathsep}{os.environ['PATH']}", CARGO_OBSERVED=str(log))
+    work = tmp_path / "not-a-repository"
+    work.mkdir(exist_ok=True)
+    for command in commands:
+        subprocess.run(["dash", str(cq), *command.split()], cwd=work, env=env, check=True)
+    seen = {}
+    for line in log.read_text().splitlines():
+        args, incremental, held = line.split("|")
+        seen[args] = (incremental, held)
+    assert list(seen) == list(commands)  # cargo got each command's arguments unchanged
+    return seen
+
+
+def test_heavy_commands_come_from_the_profile(tmp_path: Path) -> None:
+    default = render_cq(tmp_path / "default" / "cq")
+    assert _observed(default, tmp_path / "default", "xtask dist", "doc -q", "test", "build") == {
+        "xtask dist": ("unset", "0"),  # not heavy by default: runs at once
+        "doc -q": ("0", "1"),  # heavy and one-shot: queued, incremental off
+        "test": ("unset", "1"),  # heavy, read again in the edit-test loop: incremental kept
+        "build": ("unset", "1"),  # heavy, not one-shot: queued, incremental left alone
+    }
+    custom = render_cq(
+        tmp_path / "custom" / "cq", heavy_commands=["xtask", "build"], oneshot_commands=[]
+    )
+    assert _observed(custom, tmp_path / "custom", "xtask dist", "test -q", "build") == {
+        "xtask dist": ("unset", "1"),  # the profile made it heavy: it waited for the queue
+        "test -q": ("unset", "0"),  # no longer heavy: not queued
+        "build": ("unset", "1"),  # `oneshot_commands: []`: incremental never turned off
+    }
 
 
 def test_render_writes_an_executable_cq_and_check_notices_a_lost_executable_bit(

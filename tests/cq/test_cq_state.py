@@ -3,13 +3,17 @@ planted where a state file goes is never followed."""
 
 from __future__ import annotations
 
-import os
+import pwd
+import shutil
 import stat
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from conftest import TEST_USER, as_test_user
 from cq.cq_helpers import cq_env
 
 SHELLS = pytest.mark.parametrize("shell", ["dash", "bash"])
@@ -95,13 +99,23 @@ def test_a_symlinked_state_dir_is_refused(shell: str, cq: Path, tmp_path: Path) 
     assert list(real.iterdir()) == []
 
 
+@pytest.fixture
+def drop() -> Iterator[Path]:
+    """A folder where anyone may create entries (sticky, unlistable): where another user can
+    make a directory of their own for us to be pointed at."""
+    folder = Path(tempfile.mkdtemp(prefix="buildkit-drop-"))
+    folder.chmod(0o1733)
+    yield folder
+    shutil.rmtree(folder)
+
+
 @SHELLS
-@pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory to another user needs root")
-def test_a_state_dir_owned_by_someone_else_is_refused(shell: str, cq: Path, tmp_path: Path) -> None:
-    state = tmp_path / "theirs"
-    state.mkdir(mode=0o700)
-    os.chown(state, 65534, 65534)
+def test_a_state_dir_owned_by_someone_else_is_refused(shell: str, cq: Path, drop: Path) -> None:
+    state = drop / "theirs"
+    subprocess.run(as_test_user(["mkdir", "-m", "700", str(state)]), check=True)
+    assert state.stat().st_uid == pwd.getpwnam(TEST_USER).pw_uid
     _refused(_exec_true(shell, cq, cq_env(state)), "not owned by you")
+    assert list(state.iterdir()) == []
 
 
 @SHELLS

@@ -10,7 +10,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from conftest import run_buildkit
+from conftest import HOLD_THE_QUEUE, run_buildkit
 from devcontainer.devcontainer_helpers import (
     BASE_IMAGE,
     PROBE,
@@ -60,7 +60,7 @@ def test_devcontainer_up_then_cq_build_and_test(
     held = devcontainer.exec(
         "sh",
         "-c",
-        "cq exec sleep 20 & sleep 2; cargo metadata --format-version 1 --no-deps >/dev/null"
+        HOLD_THE_QUEUE + " cargo metadata --format-version 1 --no-deps >/dev/null"
         " && echo metadata-ok; CQ_WAIT_TIMEOUT=1 cargo build; echo build-rc=$?; cq kill",
     )
     assert "metadata-ok" in held.stdout and "build-rc=75" in held.stdout, held.stdout + held.stderr

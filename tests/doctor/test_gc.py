@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import run_buildkit
 from doctor.doctor_helpers import cargo, doctor_json, du, find, gc_json, git, listing
 
@@ -253,3 +255,44 @@ def test_through_cq_without_a_runtime_warning(built: Path, tmp_path: Path) -> No
     assert "Warning" not in ran.stderr, ran.stderr
     assert f"queue: held through {built / 'scripts' / 'cq'} exec" in ran.stdout
     assert "freed" in ran.stdout
+
+
+@pytest.fixture(autouse=True)
+def no_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gc's budget counts the compiler cache's store: each test has its own, empty unless the
+    test fills it (never the session's shared one)."""
+    monkeypatch.setenv("BUILDKIT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A compiler cache of this test's own: entries of 1 MiB, oldest first by access time."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BUILDKIT_CACHE_DIR", str(cache))
+    store = cache / "store"
+    for n in range(6):
+        entry = store / f"{n:x}" / f"{n:x}entry"
+        entry.parent.mkdir(parents=True)
+        entry.write_bytes(os.urandom(1 << 20))
+        os.utime(entry, (1_000_000 + n * 1000, 1_000_000 + n * 1000))
+    return store
+
+
+def test_max_size_counts_the_compiler_cache_and_trims_its_oldest_entries(
+    built: Path, store: Path
+) -> None:
+    # the budget is for target dirs plus the store: once the targets are down to what the last
+    # builds use, the store's least recently used entries go, and no more than needed
+    target = built / "target"
+    dry = gc_json(built, "--max-size", "1", "--dry-run")["removals"]
+    from_targets = sum(r["bytes"] for r in dry if "compiler cache" not in r["reason"])  # type: ignore[union-attr, index]
+    protected = du(target) - from_targets
+    entry = du(store / "0" / "0entry")
+    budget = protected + du(store) - 2 * entry  # room for all but two entries
+    result = gc_json(built, "--max-size", str(budget))
+    gone = sorted(r["path"] for r in result["removals"] if "compiler cache" in r["reason"])  # type: ignore[union-attr, index]
+    assert gone == [str(store / "0" / "0entry"), str(store / "1" / "1entry")]
+    assert sorted(p.name for p in store.rglob("*entry")) == [f"{n:x}entry" for n in range(2, 6)]
+    assert du(target) + du(store) <= budget
+    # what the last builds use is still there: they compile nothing
+    assert _compiled(built, "build") == []

@@ -4,6 +4,7 @@ outlived it, and a decoy of the same name outside the repository."""
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import subprocess
 import time
@@ -13,7 +14,7 @@ import psutil
 import pytest
 
 from buildkit.diagnose import procs
-from conftest import build_file_tree, run_buildkit
+from conftest import TEST_USER, as_test_user, build_file_tree, run_buildkit
 from doctor.doctor_helpers import cargo_env, doctor_json, make_repo
 
 SPIN_TEST = """#[test]
@@ -226,21 +227,17 @@ time.sleep(120)
 def test_another_users_orphan_is_never_listed_or_stopped(
     orphan_repo: tuple[Path, dict[str, int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A real orphan named cargo, working in the repository, owned by `nobody` (started through
-    setpriv, which needs root: the suite runs as root here)."""
-    if os.geteuid() != 0:
-        pytest.skip("starting another user's process needs root")
+    """A real orphan named cargo, working in the repository, owned by the second test user
+    (started through setpriv)."""
     root, pids = orphan_repo
     starter = subprocess.run(
-        [
-            "setpriv",
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            "bash",
-            "-c",
-            "exec -a cargo sleep 120 </dev/null >/dev/null 2>&1 & echo $!",
-        ],
+        as_test_user(
+            [
+                "bash",
+                "-c",
+                "exec -a cargo sleep 120 </dev/null >/dev/null 2>&1 & echo $!",
+            ]
+        ),
         cwd=root,
         capture_output=True,
         text=True,
@@ -250,8 +247,12 @@ def test_another_users_orphan_is_never_listed_or_stopped(
     foreign = int(starter.stdout)
     try:
         _wait_reparented(foreign)
-        assert psutil.Process(foreign).uids().real != 0
-        assert psutil.Process(foreign).cmdline()[0] == "cargo"
+        assert psutil.Process(foreign).uids().real == pwd.getpwnam(TEST_USER).pw_uid
+        # the background shell execs `cargo` a moment after `echo $!`
+        deadline = time.monotonic() + 10
+        while psutil.Process(foreign).cmdline()[:1] != ["cargo"]:
+            assert time.monotonic() < deadline, psutil.Process(foreign).cmdline()
+            time.sleep(0.05)
         monkeypatch.setenv("CQ_GRACE_SECONDS", "1")
         ran = run_buildkit("doctor", root, "--kill-orphans")
         assert ran.exit_code == 0, ran.stderr

@@ -70,24 +70,33 @@ def test_gc_waits_for_a_build_holding_the_queue(built: Path, queue: Path, tmp_pa
             time.sleep(0.05)
         incremental = built / "target" / "debug" / "incremental"
         before = listing(incremental)
-        gc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "buildkit",
-                "gc",
-                str(built),
-                "--json",
-                "--keep",
-                "0",
-                "--older-than",
-                "0s",
-            ],
-            env=_env(),
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        time.sleep(2)
+        gc_err = tmp_path / "gc.stderr"
+        with gc_err.open("w") as err:
+            gc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "buildkit",
+                    "gc",
+                    str(built),
+                    "--json",
+                    "--keep",
+                    "0",
+                    "--older-than",
+                    "0s",
+                ],
+                env=_env(),
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+            )
+        # cq says so once it has tried the queue's lock and found the build holding it
+        deadline = time.monotonic() + 60
+        while "cq: waiting for" not in gc_err.read_text():
+            assert gc.poll() is None, f"gc ended without waiting: {gc_err.read_text()}"
+            assert time.monotonic() < deadline, "gc never queued behind the build"
+            time.sleep(0.05)
+        assert f"build -p app1 --quiet in {built}" in gc_err.read_text()
         assert gc.poll() is None, "gc did not wait for the build holding the queue"
         assert listing(incremental) == before, "gc deleted while the build held the queue"
         assert build.poll() is None

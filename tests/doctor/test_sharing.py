@@ -12,7 +12,7 @@ import pytest
 
 from conftest import run_buildkit
 from cq.cq_helpers import cq_env, render_cq
-from cq.shared_workspace import make_shared_repo
+from cq.worktree_workspace import make_worktrees
 from doctor.doctor_helpers import doctor_json
 
 CARGO_DIR_VARS = ("CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR", "CARGO_BUILD_BUILD_DIR")
@@ -22,7 +22,7 @@ CARGO_DIR_VARS = ("CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR", "CARGO_BUILD_BUI
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     for name in CARGO_DIR_VARS:
         monkeypatch.delenv(name, raising=False)
-    return make_shared_repo(tmp_path / "repo", ["main", "b2"])
+    return make_worktrees(tmp_path / "repo", ["main", "b2"])
 
 
 def _hazards(data: dict[str, object]) -> list[dict[str, object]]:

@@ -204,3 +204,15 @@ def test_a_hakari_failure_names_its_cause_not_its_backtrace_hint() -> None:
         "error: unknown package"
     )
     assert _cause("") == "no output"
+
+
+def test_check_says_the_crate_is_missing_as_the_docs_quote_it(example: Path) -> None:
+    """hakari turned on, not yet rendered: the line docs/hakari.md's table quotes."""
+    (example / "buildkit.yaml").write_text("version: 1\nhakari:\n  enabled: false\n")
+    assert run_buildkit("init", example).exit_code == 0
+    (example / "buildkit.yaml").write_text("version: 1\nhakari:\n  enabled: true\n")
+    ran = run_buildkit("check", example)
+    assert ran.exit_code == 1
+    assert "drift: hakari: workspace-hack/Cargo.toml is missing\n" in ran.stderr, ran.stderr
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "hakari.md").read_text()
+    assert "| `drift: hakari: workspace-hack/Cargo.toml is missing` |" in docs

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from buildkit.diagnose import procs, queue, sharing, toolchains
+from buildkit.diagnose import cache, procs, queue, sharing, toolchains
 from buildkit.diagnose.sizes import ProgressFn
 from buildkit.diagnose.targets import (
     TargetScan,
@@ -32,7 +32,7 @@ from buildkit.diagnose.units import (
     CAUSE_TOOLCHAIN,
     Duplicate,
 )
-from buildkit.errors import BadInput
+from buildkit.errors import BadInput, BuildkitError
 from buildkit.profile import PROFILE_FILE, load_profile
 from buildkit.results import json_result
 
@@ -88,7 +88,7 @@ def grace_seconds(root: Path) -> float:
         try:
             value = load_profile(root).model.cq.grace_seconds
             return float(value)
-        except Exception:  # a broken profile is `buildkit check`'s business
+        except BuildkitError:  # a broken profile is `buildkit check`'s business
             return 10.0
     return 10.0
 
@@ -117,6 +117,8 @@ def run_doctor(
     findings = _findings(scans, orphan_list, setup, installed)
     shared = sharing.inspect(worktrees, workspace_subdir(root))
     findings += sharing.findings(shared)
+    compiler_cache = cache.inspect(root)
+    findings += cache.findings(compiler_cache)
     data: dict[str, Any] = {
         "root": str(root),
         "generated": iso(now()),
@@ -142,6 +144,7 @@ def run_doctor(
         ],
         "setup": setup,
         "sharing": shared,
+        "cache": compiler_cache,
         "findings": findings,
         "reclaimable_bytes": sum(f["bytes"] for f in findings),
     }
@@ -239,7 +242,7 @@ def _setup(root: Path) -> dict[str, Any]:
     if profile_present:
         try:
             hakari_wanted = load_profile(root).hakari_enabled
-        except Exception:  # doctor reports; a broken profile is `buildkit check`'s business
+        except BuildkitError:  # doctor reports; a broken profile is `buildkit check`'s business
             hakari_wanted = None
     repo_cq = queue.repo_cq(root)
     on_path = shutil.which("cq")
@@ -307,8 +310,8 @@ def _findings(
                     where,
                     f"{len(scan.incremental)} incremental dirs{at}; {count} are older copies "
                     "(Cargo never removes them)",
-                    "buildkit gc --keep 1; set CARGO_INCREMENTAL=0 for test/check/clippy "
-                    "(cq does this)",
+                    "buildkit gc --keep 1 (or gc.max_age in buildkit.yaml: cq runs it after "
+                    "its builds); CARGO_INCREMENTAL=0 where a build is never repeated (CI)",
                     stale_inc,
                 )
             )
@@ -408,6 +411,10 @@ def _duplicate_findings(scan: TargetScan, at: str) -> list[dict[str, Any]]:
             by_cause.setdefault(c, []).append(dup)
     out = []
     for cause_name, members in sorted(by_cause.items()):
+        if cause_name == CAUSE_PROFILE:
+            # buildkit's own incremental policy makes these: listed with the duplicates and
+            # their cause, never reported as a problem to fix
+            continue
         worst = sorted(members, key=lambda d: (-len(d.units), d.crate))[:3]
         size = sum(d.extra_bytes for d in members)
         out.append(
@@ -508,6 +515,7 @@ def render_text(report: Report) -> str:
             rows += [[v, human_bytes(b)] for v, b in t["toolchains"].items()]
             lines += ["  " + line for line in _table(rows, {1})]
     lines += ["", sharing.describe(data["sharing"])]
+    lines += ["", *cache.describe(data["cache"])]
     if data["orphans"]:
         lines += ["", "orphaned build processes:"]
         rows = [["pid", "program", "cpu", "age", "cwd", "command"]]

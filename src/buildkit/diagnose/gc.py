@@ -3,8 +3,10 @@
 What goes: incremental directories beyond the newest N per (profile, crate), incremental
 directories and compiled units not used for DURATION, units built by toolchains no longer
 installed, target directories of worktrees that no longer exist, and, with a size budget,
-least-recently-used whole units until the target and build dirs fit. Every removal is checked
-to lie inside a target directory; a symbolic link is removed as a link and never followed.
+least-recently-used whole units until the target and build dirs fit, then the compiler
+cache's least-recently-used store entries until everything buildkit makes fits. Every removal
+is checked to lie inside a target directory; a symbolic link is removed as a link and never
+followed.
 
 ``run_gc`` runs the deletion phase (``buildkit.diagnose.gc_worker``) under ``cq exec``, so it
 waits for a running build and holds the queue while it scans and deletes.
@@ -25,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from buildkit.diagnose import queue, toolchains
+from buildkit.diagnose import cache_store, queue, toolchains
 from buildkit.diagnose.doctor import resolve_repo
 from buildkit.diagnose.sizes import FreedCounter, ProgressFn
 from buildkit.diagnose.targets import (
@@ -36,7 +38,7 @@ from buildkit.diagnose.targets import (
     workspace_root,
 )
 from buildkit.diagnose.units import Unit
-from buildkit.errors import BadInput, EnvironmentProblem
+from buildkit.errors import BadInput, ToolFailed
 from buildkit.results import json_result
 
 DEFAULT_KEEP = 1
@@ -187,7 +189,7 @@ def _run_in_queue(
         # from the repository: a cq whose queue is per repository picks the right one
         done = subprocess.run(command, check=False, stdout=subprocess.DEVNULL, cwd=root)
         if done.returncode != 0 or not result.is_file():
-            raise EnvironmentProblem(
+            raise ToolFailed(
                 f"{cq} exec: gc's deletion phase failed (exit "
                 f"{done.returncode}); run `buildkit gc --debug`, or "
                 "`buildkit gc --no-queue` when no build can be running"
@@ -213,7 +215,8 @@ def collect(
     result = GcResult(str(root), dry_run, keep, seconds, queue_note, max_size=max_size)
     result.toolchains_installed = sorted(installed.versions)
     scans = [scan_target(loc, progress) for loc in repository_targets(root, list_worktrees(root))]
-    result.size_before = sum(scan.bytes for scan in scans)
+    store = cache_store.entries()
+    result.size_before = sum(scan.bytes for scan in scans) + sum(e.bytes for e in store)
     counter = FreedCounter()
     plans: list[tuple[TargetScan, list[Removal]]] = []
     for scan in scans:
@@ -239,6 +242,25 @@ def collect(
                 removal.bytes = counter.remove(removal.path)
                 over -= removal.bytes
             plans[n][1].extend(removals)
+        # then the compiler cache's store: an entry is a copy, so losing one costs a compile
+        for entry in store:
+            if over <= 0:
+                break
+            removal = Removal(
+                str(entry.path),
+                str(cache_store.store_dir()),
+                "compiler cache: least recently used, over budget",
+                entry.bytes,
+            )
+            if not dry_run:
+                try:
+                    entry.path.unlink()
+                except FileNotFoundError:
+                    removal.bytes = 0
+                except OSError as exc:
+                    removal.error, removal.bytes = f"{type(exc).__name__}: {exc.strerror}", 0
+            over -= removal.bytes
+            result.removals.append(removal)
         if over > 0:
             result.skipped.append(
                 f"budget {max_size} B not reached ({over} B over): the rest is what the most "

@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from buildkit.errors import BuildkitError, EnvironmentProblem, InternalError, ToolFailed
 from buildkit.profile import PROFILE_FILE, load_profile
 from buildkit.resources import data_dir
 
@@ -38,6 +39,7 @@ def contract(where: Path | None = None) -> dict[str, str]:
     Asked of the cq source buildkit ships, which every rendered cq shares these rules with, so
     they are written once, in the script."""
     script = data_dir("templates") / CQ_SOURCE
+    asked = f"`sh {script} __contract`"
     try:
         ran = subprocess.run(
             ["sh", str(script), "__contract"],
@@ -47,16 +49,20 @@ def contract(where: Path | None = None) -> dict[str, str]:
             check=False,
             timeout=30,
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        # Without cq's word nobody can say who holds the queue: never guess "nobody".
+        raise ToolFailed(f"{asked} could not run ({exc}); is `sh` on PATH?") from None
     if ran.returncode != 0:
-        return {}
-    return dict(line.split("=", 1) for line in ran.stdout.splitlines() if "=" in line)
+        said = " ".join((ran.stderr or ran.stdout).split()) or "no output"
+        raise ToolFailed(f"{asked} failed (exit {ran.returncode}): {said}")
+    facts = dict(line.split("=", 1) for line in ran.stdout.splitlines() if "=" in line)
+    if not facts.get("state_dir"):
+        raise InternalError(f"{asked} named no state_dir: templates/{CQ_SOURCE} is broken")
+    return facts
 
 
-def state_dir() -> Path | None:
-    directory = contract().get("state_dir")
-    return Path(directory) if directory else None
+def state_dir() -> Path:
+    return Path(contract()["state_dir"])
 
 
 def _alive(pid: int) -> bool:
@@ -75,14 +81,16 @@ def live_holders() -> list[Holder]:
     """Holder records (``*.holder``) in the state directory whose holder is still alive."""
     directory = state_dir()
     holders: list[Holder] = []
-    if directory is None:
-        return holders
     try:
         if directory.stat().st_uid != os.getuid():
             return []  # not ours: its holder files prove nothing about our processes
         entries = sorted(directory.iterdir())
-    except OSError:
-        return []
+    except FileNotFoundError:
+        return []  # no cq has run yet
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"{directory}: cannot read cq's state ({exc.strerror}); fix its permissions"
+        ) from None
     for path in entries:
         try:
             if path.suffix != HOLDER_SUFFIX or path.is_symlink() or not path.is_file():
@@ -119,7 +127,7 @@ def repo_cq(root: Path) -> Path | None:
     if (root / PROFILE_FILE).is_file():
         try:
             relative = load_profile(root).model.cq.path
-        except Exception:  # a broken profile is reported elsewhere; fall back to the default
+        except BuildkitError:  # a broken profile is reported elsewhere; use the default
             relative = "scripts/cq"
     candidate = root / relative
     if candidate.is_file() and os.access(candidate, os.X_OK):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -232,6 +233,12 @@ def _index_lines(node: yaml.Node, at: KeyPath, lines: dict[KeyPath, int], path: 
                     "a key must be a plain word, not a list or mapping"
                 )
             key = str(key_node.value)
+            if key_node.tag != "tag:yaml.org,2002:str":
+                kind = key_node.tag.rsplit(":", 1)[-1]
+                raise BadInput(
+                    f"{path}:{key_node.start_mark.line + 1}: {_dotted((*at, key))}: YAML reads "
+                    f'this key as {kind}, not a word; quote it ("{key}") or rename it'
+                )
             if key in seen:
                 raise BadInput(
                     f"{path}:{key_node.start_mark.line + 1}: {_dotted((*at, key))}: duplicate key; "
@@ -267,6 +274,17 @@ def _validate(data: dict[str, Any], lines: dict[KeyPath, int], path: Path) -> No
     raise BadInput(_printable(_describe(first, lines, path), limit=400))
 
 
+# Keys an earlier buildkit read, and what to do now: a profile that still has one gets the
+# reason, not "unknown key".
+REMOVED: dict[KeyPath, str] = {
+    ("cq", "shared_target_dir"): (
+        "removed: worktrees no longer share a build-dir (it could run another worktree's code); "
+        "each builds in its own target/ and compiled units are shared by the compiler cache "
+        "(the `cache` section, docs/cq.md); delete this line"
+    ),
+}
+
+
 def _line_of(at: KeyPath, lines: dict[KeyPath, int]) -> int:
     while at not in lines:
         at = at[:-1]
@@ -281,12 +299,17 @@ def _describe(error: jsonschema.ValidationError, lines: dict[KeyPath, int], path
     section = str(at[0]) if at else ""
     hint = f"see {REFERENCE}#{section}" if section else f"see {REFERENCE}"
 
+    if "x-error" in schema:
+        # the schema's own words, never the value: it may hold a secret (cache.remote.location)
+        return f"{where}: {key}: {_text(str(schema['x-error']))}; {hint}"
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = list(schema.get("properties", {}))
         unknown = [k for k in error.instance if k not in known]
         name = unknown[0] if unknown else "?"
         key_path = (*at, name)
         where = f"{path}:{_line_of(key_path, lines)}"
+        if key_path in REMOVED:
+            return f"{where}: {_dotted(key_path)}: {REMOVED[key_path]}"
         close = difflib.get_close_matches(str(name), known, n=1)
         suggestion = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
         return f"{where}: {_dotted(key_path)}: unknown key; {suggestion} ({hint})"
@@ -295,14 +318,14 @@ def _describe(error: jsonschema.ValidationError, lines: dict[KeyPath, int], path
         wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)
         return (
             f"{where}: {key}: expected {wanted.replace('null', 'null (empty)')}, "
-            f"got {_kind(error.instance)} {error.instance!r}; {hint}"
+            f"got {_kind(error.instance)} {_show(error.instance)}; {hint}"
         )
     if error.validator == "enum":
         choices = ", ".join(_show(v) for v in schema.get("enum", []))
         return f"{where}: {key}: {_show(error.instance)} is not one of {choices}; {hint}"
     if error.validator == "pattern":
         return (
-            f"{where}: {key}: {error.instance!r} does not match the pattern "
+            f"{where}: {key}: {_show(error.instance)} does not match the pattern "
             f"{schema.get('pattern')!r}; {hint}"
         )
     if error.validator == "propertyNames":
@@ -310,6 +333,10 @@ def _describe(error: jsonschema.ValidationError, lines: dict[KeyPath, int], path
     if error.validator == "required":
         return f"{where}: {key}: {error.message}; add it ({hint})"
     return f"{where}: {key}: {error.message}; {hint}"
+
+
+def _text(value: str) -> str:
+    return " ".join(value.split())
 
 
 def _dotted(at: Iterator[str | int] | KeyPath) -> str:
@@ -335,13 +362,25 @@ def _kind(value: Any) -> str:
         list: "a list",
         dict: "a mapping",
         type(None): "null",
+        bytes: "binary data (!!binary)",
+        datetime.date: "a date",
+        datetime.datetime: "a timestamp",
     }
     return names.get(type(value), type(value).__name__)
 
 
 def _show(value: Any) -> str:
+    """A value as YAML would spell it, never a Python repr (``b'..'``, ``datetime.date(..)``)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, bytes):
+        return f"({len(value)} bytes)"
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return repr(value)  # quoted as YAML would single-quote it
+    if isinstance(value, int | float):
+        return str(value)
+    return _printable(yaml.safe_dump(value, default_flow_style=True, width=10**6).strip())

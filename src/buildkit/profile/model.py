@@ -20,6 +20,12 @@ CargoLinker = Literal["none", "mold", "lld"]
 CargoSplitDebuginfo = Literal["off", "packed", "unpacked"]
 CqScope = Literal["user", "repository"]
 CacheEngine = Literal["sccache", "none"]
+CacheRemoteKind = Literal["none", "redis", "s3", "webdav"]
+CacheRemoteModeRepository = Literal["read-write", "read-only", "off"]
+CacheRemoteModeLaptops = Literal["read-write", "read-only", "off"]
+CacheRemoteModeDevcontainer = Literal["read-write", "read-only", "off"]
+CacheRemoteModeCi = Literal["read-write", "read-only", "off"]
+CacheRemoteModeCiPullRequests = Literal["read-write", "read-only", "off"]
 HakariResolver = Literal["1", "2", "3"]
 HakariDepFormatVersion = Literal["1", "2", "3", "4"]
 HakariUnifyTargetHost = Literal["none", "auto", "unify-if-both", "replicate-target-on-host"]
@@ -91,6 +97,38 @@ class CqSection:
 
 
 @dataclass(frozen=True)
+class CacheRemoteMode:
+    """Per destination, `read-write` (fetch and store), `read-only` (fetch only) or `off` (YAML
+    reads a bare `off` as false: both mean off). Typical: CI on pushes writes, everyone else
+    reads, so what a laptop compiles with uncommitted changes never lands in the team's store.
+    """
+
+    repository: CacheRemoteModeRepository | bool
+    laptops: CacheRemoteModeLaptops | bool
+    devcontainer: CacheRemoteModeDevcontainer | bool
+    ci: CacheRemoteModeCi | bool
+    ci_pull_requests: CacheRemoteModeCiPullRequests | bool
+
+
+@dataclass(frozen=True)
+class CacheRemote:
+    """The team's shared store behind the local one: a unit compiled on one laptop, CI runner or
+    devcontainer is fetched by the others instead of compiled again (docs/cache.md). The local
+    store stays in front (sccache's multi-level cache: disk first, then the remote); a remote
+    that is down costs speed, never a build. Credentials are named, never written here: see
+    `credentials`.
+    """
+
+    kind: CacheRemoteKind
+    location: str
+    endpoint: str
+    region: str
+    key_prefix: str
+    mode: CacheRemoteMode
+    credentials: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class CacheSection:
     """The compiler cache that shares compiled units across worktrees and repositories: each
     worktree builds in its own `target/`, and a unit compiled once (a registry crate, one
@@ -103,6 +141,7 @@ class CacheSection:
 
     engine: CacheEngine
     max_size: str
+    remote: CacheRemote
 
 
 @dataclass(frozen=True)
@@ -150,6 +189,7 @@ class AgentsSection:
     claude_settings: bool
     sandbox_paths: bool
     codex_hooks: bool
+    worktree_hooks: bool
 
 
 @dataclass(frozen=True)

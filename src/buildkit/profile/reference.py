@@ -65,6 +65,8 @@ def _table(fragment: dict[str, Any], prefix: str) -> list[str]:
         rows.append(
             f"| `{prefix}.{name}` | {_type(sub)} | {_default(sub)} | {_text(sub['description'])} |"
         )
+        if "properties" in sub:  # a nested mapping (cache.remote): a row per key, dotted
+            rows += _table(sub, prefix=f"{prefix}.{name}")[2:]
         items = sub.get("items", {})
         for item_name, item_sub in items.get("properties", {}).items():
             rows.append(

@@ -18,6 +18,9 @@ SESSION_START = f"{HOOKS_DIR}/claude-session-start.sh"
 PRE_TOOL_USE = f"{HOOKS_DIR}/claude-pre-tool-use.pl"
 CODEX_HOOKS = ".codex/hooks.json"
 CODEX_PRE_TOOL_USE = f"{HOOKS_DIR}/codex-pre-tool-use.pl"
+# Creates and removes worktrees as Claude Code does, ready to build (docs/agents.md): Claude
+# Code's WorktreeCreate/WorktreeRemove hook, and `buildkit worktree add/remove` by hand.
+WORKTREE_SCRIPT = f"{HOOKS_DIR}/worktree.pl"
 # The folders outside the repository a build through cq writes, as Claude Code's settings
 # name them (`~/` is the home folder): cq's state (queue lock, tickets, holder records) when
 # XDG_RUNTIME_DIR is unset (templates/cq.sh, cq_state_path), and the compiler cache's store and
@@ -54,6 +57,7 @@ def artifacts(profile: Profile) -> list[Artifact]:
     out = [_shim(profile)]
     if cq_on:
         out.extend(_instructions(profile))
+    out.append(_worktree_script(profile))
     out.extend(_claude_hooks(profile, cq_on and profile.model.agents.claude_settings))
     out.extend(_codex_hooks(profile, cq_on and profile.model.agents.codex_hooks))
     return out
@@ -123,9 +127,11 @@ def _claude_hooks(profile: Profile, enabled: bool) -> list[Artifact]:
         out.append(OwnedFile(path=PRE_TOOL_USE, body=body))
     else:
         out.append(RetiredFile(path=PRE_TOOL_USE))
+    worktree_on = enabled and profile.model.agents.worktree_hooks
     groups = claude_hook_groups(
         f'"$CLAUDE_PROJECT_DIR"/{SESSION_START}' if session_on else None,
         f'"$CLAUDE_PROJECT_DIR"/{PRE_TOOL_USE}' if enabled else None,
+        f'"$CLAUDE_PROJECT_DIR"/{WORKTREE_SCRIPT}' if worktree_on else None,
     )
     sandbox_on = enabled and profile.model.agents.sandbox_paths
     out.append(
@@ -140,7 +146,7 @@ def _claude_hooks(profile: Profile, enabled: bool) -> list[Artifact]:
 
 
 def claude_hook_groups(
-    session_start: str | None, pre_tool_use: str | None
+    session_start: str | None, pre_tool_use: str | None, worktree: str | None = None
 ) -> tuple[HookGroup, ...]:
     """buildkit's Claude Code hook groups, given each script as a shell word (None: absent).
     The same groups go into a repository's and a user's settings (`buildkit provision`)."""
@@ -150,7 +156,30 @@ def claude_hook_groups(
     if pre_tool_use is not None:
         hooks = [_command(f"perl {pre_tool_use}")]
         groups.append(HookGroup("PreToolUse", {"matcher": "Bash", "hooks": hooks}))
+    if worktree is not None:
+        # one script for both events: it reads which one from the input
+        for event in ("WorktreeCreate", "WorktreeRemove"):
+            groups.append(HookGroup(event, {"hooks": [_command(f"perl {worktree}")]}))
     return tuple(groups)
+
+
+def worktree_copies(profile: Profile) -> list[str]:
+    """buildkit's files a build reads that a repository may keep out of git: the worktree
+    script copies each one the main checkout has and ignores into a new worktree. The rest of
+    what buildkit renders (cq, the shim, the compiler-cache wrapper) is meant to be committed."""
+    copies = [".cargo/config.toml", profile.model.env.file]
+    if profile.model.env.direnv:
+        copies.append(".envrc")
+    return copies
+
+
+def _worktree_script(profile: Profile) -> Artifact:
+    if not profile.model.cq.enabled:
+        return RetiredFile(path=WORKTREE_SCRIPT)
+    context = _context(profile)
+    context["worktree_copies"] = worktree_copies(profile)
+    body = templating.render("templates", "worktree.pl.j2", context)
+    return OwnedFile(path=WORKTREE_SCRIPT, body=body)
 
 
 def _command(command: str) -> dict[str, str]:

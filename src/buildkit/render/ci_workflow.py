@@ -20,7 +20,7 @@ from buildkit.errors import BadInput
 from buildkit.install_source import requirement
 from buildkit.pins import PINS_FILE, load_pins
 from buildkit.profile import Profile
-from buildkit.render import templating
+from buildkit.render import cache, cache_remote, templating
 from buildkit.render.ownership import Artifact, OwnedFile, RetiredFile
 
 TEMPLATE = "rust.yml.j2"
@@ -73,7 +73,26 @@ def template_context(profile: Profile) -> dict[str, Any]:
     ci["toolchain"] = toolchain_channel(profile.root, ci["toolchain"])
     ci["buildkit_requirement"] = requirement(ci["buildkit_source"]) or ""
     context["profile"]["ci"] = ci
+    context["team_cache"] = team_cache(profile)
     return context
+
+
+def team_cache(profile: Profile) -> dict[str, Any] | None:
+    """What the workflow needs of ``cache.remote``: the mode per event, the credentials' names
+    (secrets of the same name), the pinned engine and the wrapper that reports its numbers."""
+    team = cache_remote.remote(profile)
+    if team is None:
+        return None
+    forks = "off" if team.modes["ci_pull_requests"] == "off" else "read-only"
+    return {
+        "ci": team.modes["ci"],
+        "ci_pull_requests": team.modes["ci_pull_requests"],
+        "forks": forks,
+        "credentials": [source for _, source in team.credentials],
+        "requirement": cache.pinned_requirement(),
+        "wrapper": cache.WRAPPER,
+        "mode_variable": cache_remote.MODE_VARIABLE,
+    }
 
 
 def _environment() -> jinja2.Environment:

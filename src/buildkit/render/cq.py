@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 
-from buildkit.errors import BadInput
+from buildkit.errors import InternalError
 from buildkit.profile import Profile
 from buildkit.render.ownership import Artifact, OwnedFile, RetiredFile
 from buildkit.resources import data_dir
@@ -44,7 +44,7 @@ def render_cq(profile: Profile) -> str:
     head, found, rest = source.partition(VALUES_BEGIN)
     block, found_end, tail = rest.partition(VALUES_END)
     if not found or not found_end:
-        raise BadInput(f"templates/{SOURCE}: its profile-values markers are missing")
+        raise InternalError(f"templates/{SOURCE}: its profile-values markers are missing")
     values = profile_values(profile)
     lines = []
     for line in block.splitlines(keepends=True):
@@ -53,7 +53,9 @@ def render_cq(profile: Profile) -> str:
             line = f"{name}={values.pop(name)}\n"
         lines.append(line)
     if values:
-        raise BadInput(f"templates/{SOURCE}: no line for {', '.join(values)} between its markers")
+        raise InternalError(
+            f"templates/{SOURCE}: no line for {', '.join(values)} between its markers"
+        )
     return head + VALUES_BEGIN + "".join(lines) + VALUES_END + tail
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from buildkit.errors import BadInput
 from buildkit.profile import Profile
-from buildkit.render import templating
+from buildkit.render import cache, cache_remote, templating
 from buildkit.render.cargo_config import cargo_settings
 from buildkit.render.cq import render_cq
 from buildkit.render.ownership import GENERATED, Artifact, MergedToml, OwnedFile, RetiredFile
@@ -32,7 +32,7 @@ JSON_COMMENT = "//"
 
 
 def artifacts(profile: Profile) -> list[Artifact]:
-    context = profile.template_context()
+    context = {**profile.template_context(), **cache_context(profile)}
     _check_env(profile)
     out: list[Artifact] = []
     if profile.model.devcontainer.enabled:
@@ -75,6 +75,26 @@ def _feature(profile: Profile, context: dict[str, Any]) -> list[Artifact]:
     else:
         out.append(_Retired(path=FEATURE_CQ, executable=True))
     return out
+
+
+def cache_context(profile: Profile) -> dict[str, Any]:
+    """The compiler cache in the container: the pinned engine for the image, and the team
+    cache's mode there with the names of its credentials (passed from the host by name)."""
+    team = cache_remote.remote(profile)
+    return {
+        "sccache_version": cache.sccache_version()
+        if profile.model.cache.engine == "sccache"
+        else None,
+        "team_cache": None
+        if team is None
+        else {
+            "mode_variable": cache_remote.MODE_VARIABLE,
+            "mode": team.modes["devcontainer"],
+            "credentials_from_host": [
+                (source, f"${{localEnv:{source}}}") for _, source in team.credentials
+            ],
+        },
+    }
 
 
 def container_cargo_text(profile: Profile) -> str | None:

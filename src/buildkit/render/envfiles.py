@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from buildkit.profile import Profile
-from buildkit.render import templating
+from buildkit.render import cache_remote, templating
 from buildkit.render.ownership import Artifact, ManagedBlock, OwnedFile
 
 
 def artifacts(profile: Profile) -> list[Artifact]:
     env = profile.model.env
-    context = profile.template_context()
+    context = {
+        **profile.template_context(),
+        "team_cache": cache_remote.env_file_context(profile, "repository"),
+    }
     out: list[Artifact] = [
         OwnedFile(path=env.file, body=templating.render("templates", "env.sh.j2", context))
     ]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from buildkit.errors import BadInput, EnvironmentProblem
+from buildkit.errors import BadInput, EnvironmentProblem, ToolFailed
 from buildkit.pins import pinned_tool
 from buildkit.profile import Profile
 from buildkit.render import templating
@@ -30,7 +30,7 @@ from buildkit.render.ownership import (
     with_header,
 )
 from buildkit.render.steps import Step, StepContext, StepFailure
-from buildkit.workspace import Workspace
+from buildkit.workspace import Workspace, detect_workspace
 
 HAKARI_CONFIG = ".config/hakari.toml"
 GITATTRIBUTES = ".gitattributes"
@@ -246,6 +246,14 @@ class HakariStep:
             lines.append("cargo hakari manage-deps --yes (members' workspace-hack dependency)")
         return lines
 
+    def touches(self, root: Path) -> list[str]:
+        """``init`` adds the crate to the root manifest's members; ``generate`` rewrites the
+        crate; ``manage-deps`` edits every member's manifest; cargo may rewrite the lock file."""
+        members = [m.path for m in detect_workspace(root).members]
+        manifests = [Path(m, "Cargo.toml").as_posix() for m in members]
+        fixed = ["Cargo.toml", "Cargo.lock", HAKARI_CONFIG, self.path]
+        return list(dict.fromkeys([*fixed, *manifests]))
+
     def prepare(self, root: Path, ctx: StepContext) -> None:
         if hakari_installed(root):
             return
@@ -314,7 +322,9 @@ class HakariStep:
             run = _hakari(root, *args, ok=None)
             if run.returncode != 0:
                 failures.append(
-                    StepFailure("cargo hakari " + " ".join(args), (run.stdout + run.stderr).strip())
+                    StepFailure(
+                        f"cargo hakari {' '.join(args)} failed", (run.stdout + run.stderr).strip()
+                    )
                 )
         return failures
 
@@ -356,7 +366,7 @@ def _hakari(
         check=False,
     )
     if ok is not None and run.returncode not in ok:
-        raise BadInput(
+        raise ToolFailed(
             f"hakari: `cargo hakari {' '.join(args)}` failed in {root}: "
             f"{_cause(run.stderr or run.stdout)}; run it there by hand to see the whole error"
         )

@@ -22,7 +22,7 @@ from pathlib import Path
 from buildkit.errors import BadInput
 from buildkit.profile import Profile
 from buildkit.profile.model import CargoLinker, CargoSection, MachineSection
-from buildkit.render import agents, templating
+from buildkit.render import agents, cache_remote, templating
 from buildkit.render.admission import RUNNER_KEY
 from buildkit.render.admission import SOURCE as RUNNER_SOURCE
 from buildkit.render.apply import Change, Status, compare
@@ -201,7 +201,8 @@ def artifacts(profile: Profile, machine: Machine) -> list[Artifact]:
                 )
         out.append(MergedToml(path=str(layout.cargo_config), managed=keys, command=PROVISION))
     if settings.shell_env:
-        env = templating.render("templates", "env.sh.j2", context)
+        team = cache_remote.env_file_context(profile, "laptops")
+        env = templating.render("templates", "env.sh.j2", {**context, "team_cache": team})
         block = rc_block(layout, machine, install_cq=settings.install_cq, shim=shim_on)
         out += [
             OwnedFile(path=str(layout.env_file), body=env),

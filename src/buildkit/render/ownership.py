@@ -12,6 +12,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -59,12 +60,36 @@ class Artifact(Protocol):
         """Whether the user changed what buildkit last wrote in ``current``."""
 
 
+class ConflictKind(StrEnum):
+    """Why a file stands in a render's way; each kind has its own advice (project.py)."""
+
+    EDITED = "edited"  # the user edited buildkit's part of the file
+    NOT_OURS = "not-ours"  # a file of the user's own is where buildkit would write
+    USER_KEY = "user-key"  # a key the user set that a profile key would set too
+    SEED = "seed"  # flags cargo would ignore once buildkit's key applies
+    FACTS = "facts"  # buildkit.yaml's recorded workspace facts, edited by hand
+    RIVAL = "rival"  # a key of the user's cargo would not combine with buildkit's (a runner)
+
+
+@dataclass(frozen=True)
+class KeyConflict:
+    """One key buildkit would set over the user's: the sentence, and the profile key behind it
+    (``profile_key``) when keeping the user's value is a profile choice."""
+
+    text: str
+    kind: ConflictKind
+    profile_key: str | None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+
 @runtime_checkable
 class KeyConflicts(Protocol):
     """An artifact that sets keys inside a user's file can find keys the user set first."""
 
-    def conflicts(self, current: str) -> list[str]:
-        """One reason per key buildkit would set over a value the user wrote."""
+    def conflicts(self, current: str) -> list[KeyConflict]:
+        """One conflict per key buildkit would set over a value the user wrote."""
 
 
 # -- owned: the whole file ---------------------------------------------------------------
@@ -223,11 +248,6 @@ class ManagedKey:
     rivals: tuple[str | None, ...] | None = None
 
 
-# How a rival key's conflict reads (ConflictError gives it no advice about keeping a value:
-# --force could not make cargo combine the two keys)
-RIVAL_PHRASE = "cargo would not combine with"
-
-
 @dataclass(frozen=True)
 class _Mark:
     source: str
@@ -291,11 +311,11 @@ class MergedToml:
             return bool(found)
         return match.group(1) != _managed_checksum(found)
 
-    def conflicts(self, current: str) -> list[str]:
-        """Keys buildkit would set that the user already set (unmarked): one reason each."""
+    def conflicts(self, current: str) -> list[KeyConflict]:
+        """Keys buildkit would set that the user already set (unmarked): one conflict each."""
         doc = self._parse(current)
         included = self._included(doc, self.base)
-        reasons = []
+        reasons: list[KeyConflict] = []
         for key in self.managed:
             if key.append:
                 reasons += _unseeded(doc, key)
@@ -305,9 +325,13 @@ class MergedToml:
             for where, tree in [("", doc), *included]:
                 for keys, item in _rivals(tree, key):
                     reasons.append(
-                        f"sets {_dotted(keys)} = {_inline(item)}{where}, a key of yours that "
-                        f"{RIVAL_PHRASE} the {_dotted(key.keys)} buildkit.yaml's {key.source} "
-                        f"sets; remove yours, or set {key.source}: false in buildkit.yaml"
+                        KeyConflict(
+                            f"sets {_dotted(keys)} = {_inline(item)}{where}, a key of yours "
+                            f"that cargo would not combine with the {_dotted(key.keys)} "
+                            f"buildkit.yaml's {key.source} sets; remove yours, or set "
+                            f"{key.source}: false in buildkit.yaml",
+                            ConflictKind.RIVAL,
+                        )
                     )
                 item = _find(tree, key.keys)
                 if item is None or _mark_of(item) is not None:
@@ -316,8 +340,13 @@ class MergedToml:
                 if mine == key.value and type(mine) is type(key.value):
                     continue
                 reasons.append(
-                    f"sets {_dotted(key.keys)} = {_inline(item)}{where} (yours), which "
-                    f"buildkit.yaml's {key.source} would set to {_inline(tomlkit.item(key.value))}"
+                    KeyConflict(
+                        f"sets {_dotted(key.keys)} = {_inline(item)}{where} (yours), which "
+                        f"buildkit.yaml's {key.source} would set to "
+                        f"{_inline(tomlkit.item(key.value))}",
+                        ConflictKind.USER_KEY,
+                        key.source,
+                    )
                 )
         return reasons
 
@@ -640,7 +669,7 @@ def _seeded_only(doc: Any, mine: list[Any]) -> bool:
     return seed is not None and _unwrap(seed) == mine
 
 
-def _unseeded(doc: Any, key: ManagedKey) -> list[str]:
+def _unseeded(doc: Any, key: ManagedKey) -> list[KeyConflict]:
     """A list buildkit created from its seed misses flags the user added to the seed since:
     cargo would silently ignore them."""
     item = _find(doc, key.keys)
@@ -655,25 +684,34 @@ def _unseeded(doc: Any, key: ManagedKey) -> list[str]:
     if not missing:
         return []
     return [
-        f"{_dotted(key.seed)} has {_inline(tomlkit.item(missing))}, which "
-        f"{_dotted(key.keys)} (buildkit's list for {key.source}) lacks; cargo ignores "
-        f"{_dotted(key.seed)} once that list applies: add them to it too"
+        KeyConflict(
+            f"{_dotted(key.seed)} has {_inline(tomlkit.item(missing))}, which "
+            f"{_dotted(key.keys)} (buildkit's list for {key.source}) lacks; cargo ignores "
+            f"{_dotted(key.seed)} once that list applies: add them to it too",
+            ConflictKind.SEED,
+        )
     ]
 
 
-def _seed_in_include(doc: Any, key: ManagedKey, included: list[tuple[str, Any]]) -> list[str]:
+def _seed_in_include(
+    doc: Any, key: ManagedKey, included: list[tuple[str, Any]]
+) -> list[KeyConflict]:
     """A seed (build.rustflags) only in an included file cannot be carried: say so."""
     if key.seed is None or _find(doc, key.keys) is not None or _find(doc, key.seed) is not None:
         return []
     return [
-        f"has {_dotted(key.seed)}{where}, which cargo ignores once {_dotted(key.keys)} "
-        f"(which {key.source} adds) applies; move it into this file so buildkit carries it over"
+        KeyConflict(
+            f"has {_dotted(key.seed)}{where}, which cargo ignores once {_dotted(key.keys)} "
+            f"(which {key.source} adds) applies; move it into this file so buildkit carries it "
+            "over",
+            ConflictKind.SEED,
+        )
         for where, tree in included
         if _find(tree, key.seed) is not None
     ]
 
 
-def _seed_beside_cfg(doc: Any, key: ManagedKey) -> list[str]:
+def _seed_beside_cfg(doc: Any, key: ManagedKey) -> list[KeyConflict]:
     """With a ``target.'cfg(…)'.rustflags`` list as well, whether cargo applies
     ``build.rustflags`` on a triple depends on that cfg: buildkit cannot tell, so it asks."""
     if key.seed is None or _find(doc, key.keys) is not None or _find(doc, key.seed) is None:
@@ -685,7 +723,10 @@ def _seed_beside_cfg(doc: Any, key: ManagedKey) -> list[str]:
     if not any(_find(doc, ("target", name, "rustflags")) is not None for name in cfgs):
         return []
     return [
-        f"has {_dotted(key.seed)} and target.'cfg(…)'.rustflags; whether cargo uses "
-        f"{_dotted(key.seed)} on {key.keys[1]} depends on that cfg, and {key.source} would add "
-        f"{_dotted(key.keys)}: write that list yourself with the flags you want there"
+        KeyConflict(
+            f"has {_dotted(key.seed)} and target.'cfg(…)'.rustflags; whether cargo uses "
+            f"{_dotted(key.seed)} on {key.keys[1]} depends on that cfg, and {key.source} would "
+            f"add {_dotted(key.keys)}: write that list yourself with the flags you want there",
+            ConflictKind.SEED,
+        )
     ]

