@@ -22,18 +22,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildkit.errors import BadInput, EnvironmentProblem
+from buildkit.errors import EnvironmentProblem
 from buildkit.pins import pinned_tool
 from buildkit.profile import Profile
-from buildkit.render import cache_remote
+from buildkit.render import cache_remote, script_values
 from buildkit.render.ownership import Artifact, ManagedKey, OwnedFile, RetiredFile
 from buildkit.render.steps import Step, StepContext, StepFailure
-from buildkit.resources import data_dir
 
 SOURCE = "rustc-wrapper.sh"
 WRAPPER = ".config/buildkit/bin/rustc-wrapper"
-VALUES_BEGIN = "# >>> profile values >>>\n"
-VALUES_END = "# <<< profile values <<<\n"
 ENGINE = "sccache"
 
 
@@ -75,11 +72,6 @@ def cache_dir() -> Path:
 
 def render_wrapper(profile: Profile) -> str:
     """The wrapper script with this profile's values in place of the committed defaults."""
-    source = (data_dir("templates") / SOURCE).read_text(encoding="utf-8")
-    head, found, rest = source.partition(VALUES_BEGIN)
-    block, found_end, tail = rest.partition(VALUES_END)
-    if not found or not found_end:
-        raise BadInput(f"templates/{SOURCE}: its profile-values markers are missing")
     cache, admission = profile.model.cache, profile.model.admission
     values = {
         "bk_engine": cache.engine,
@@ -90,15 +82,7 @@ def render_wrapper(profile: Profile) -> str:
         "bk_compile_only": str(admission.compile_only_slots),
         **remote_values(profile),
     }
-    lines = []
-    for line in block.splitlines(keepends=True):
-        name = line.split("=", 1)[0]
-        if not line.startswith("#") and name in values:
-            line = f"{name}={values.pop(name)}\n"
-        lines.append(line)
-    if values:
-        raise BadInput(f"templates/{SOURCE}: no line for {', '.join(values)} between its markers")
-    return head + VALUES_BEGIN + "".join(lines) + VALUES_END + tail
+    return script_values.fill(SOURCE, values)
 
 
 def remote_values(profile: Profile) -> dict[str, str]:

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import shlex
 
-from buildkit.errors import InternalError
 from buildkit.profile import Profile
+from buildkit.render import script_values
 from buildkit.render.ownership import Artifact, OwnedFile, RetiredFile
-from buildkit.resources import data_dir
 
 SOURCE = "cq.sh"
-VALUES_BEGIN = "# >>> profile values >>>\n"
-VALUES_END = "# <<< profile values <<<\n"
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -40,23 +37,7 @@ def profile_values(profile: Profile) -> dict[str, str]:
 
 def render_cq(profile: Profile) -> str:
     """The cq script with this profile's values in place of the committed defaults."""
-    source = (data_dir("templates") / SOURCE).read_text(encoding="utf-8")
-    head, found, rest = source.partition(VALUES_BEGIN)
-    block, found_end, tail = rest.partition(VALUES_END)
-    if not found or not found_end:
-        raise InternalError(f"templates/{SOURCE}: its profile-values markers are missing")
-    values = profile_values(profile)
-    lines = []
-    for line in block.splitlines(keepends=True):
-        name = line.split("=", 1)[0]
-        if not line.startswith("#") and name in values:
-            line = f"{name}={values.pop(name)}\n"
-        lines.append(line)
-    if values:
-        raise InternalError(
-            f"templates/{SOURCE}: no line for {', '.join(values)} between its markers"
-        )
-    return head + VALUES_BEGIN + "".join(lines) + VALUES_END + tail
+    return script_values.fill(SOURCE, profile_values(profile))
 
 
 def artifacts(profile: Profile) -> list[Artifact]:
