@@ -16,6 +16,7 @@ files exist, so a side can be re-run alone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -213,9 +214,11 @@ def run_command(
 
 
 def stop_cache_daemons(side: str, base: Path, env: dict[str, str]) -> None:
-    """Stop the side's sccache server or kache daemon (they would idle on otherwise)."""
+    """Stop the side's sccache server or kache daemon (they would idle on otherwise); never
+    raises: it runs on the way out of a side that may have failed for this very reason."""
     if side == "kache":
-        subprocess.run([env["RUSTC_WRAPPER"], "daemon", "stop"], env=env, capture_output=True)
+        with contextlib.suppress(OSError):
+            subprocess.run([env["RUSTC_WRAPPER"], "daemon", "stop"], env=env, capture_output=True)
         return
     sccache = shutil.which("sccache", path=env.get("PATH"))
     if sccache:
@@ -365,8 +368,9 @@ def side_env(side: str, tree: Path, base: Path, kache: str | None = None) -> dic
     if side == "unsafe-shared":
         env["CARGO_BUILD_BUILD_DIR"] = str(unsafe_build_dir(base))
     if side == "kache":
-        if not kache:
-            raise SideFailed("kache is not installed (pass --kache PATH)")
+        if not kache or not os.access(kache, os.X_OK):
+            where = kache or "not on PATH"
+            raise SideFailed(f"kache is not installed ({where}; pass --kache PATH)")
         env["RUSTC_WRAPPER"] = kache
         env["KACHE_CACHE_DIR"] = str(cache_dir(base, side))
         env["KACHE_RUNTIME_DIR"] = str(base / side / "kache-run")

@@ -174,7 +174,9 @@ def _compile(root: Path, args: list[str], env: Mapping[str, str]) -> Compiled | 
         return None
     errors: list[str] = []
     kinds: set[str] = set()
-    warnings = 0
+    # a lib and its unit tests (`--all-targets`) compile one file twice: the same warning twice,
+    # which cargo itself shows once ("1 duplicate")
+    warnings: set[str] = set()
     for line in run.stdout.splitlines():
         try:
             message = json.loads(line)
@@ -186,7 +188,7 @@ def _compile(root: Path, args: list[str], env: Mapping[str, str]) -> Compiled | 
         target = message.get("target") or {}
         level = body.get("level")
         if level == "warning" and body.get("spans"):  # not the "N warnings emitted" line
-            warnings += 1
+            warnings.add(str(body.get("rendered") or body.get("message")))
         elif level == "error":
             kind = (target.get("kind") or ["lib"])[0]
             kinds.add(kind if kind in _KIND_FLAGS else "lib")
@@ -195,7 +197,7 @@ def _compile(root: Path, args: list[str], env: Mapping[str, str]) -> Compiled | 
             package = str(message.get("package_id", "")).split("#")[-1].split("@")[0]
             where = f"{kind} `{target.get('name', '?')}` of {package.rsplit('/', 1)[-1]}"
             errors.append(f"{head}: {body.get('message', '').splitlines()[0]} ({where})")
-    return Compiled(run.returncode, tuple(errors), frozenset(kinds), warnings, run.stderr)
+    return Compiled(run.returncode, tuple(errors), frozenset(kinds), len(warnings), run.stderr)
 
 
 def _first_error(text: str) -> str:

@@ -47,7 +47,8 @@ def test_every_side_and_scenario_report_and_a_failing_side_is_recorded(
     for name, result in ok.items():
         assert "failed" not in result, (name, result.get("failed"))
         assert result["rlib"] > 0, name
-        assert result["disk_bytes"] >= result["bytes"] > 0, name
+        # one du over target dirs and store: a file hard-linked into several counts once
+        assert result["disk_bytes"] >= result["cache_bytes"] and result["disk_bytes"] > 0, name
         # Agents alternate worktrees: wt1, wt2, wt1, wt2, each editing the next member.
         alternate = result["alternate"]
         assert alternate["warm"] is True
