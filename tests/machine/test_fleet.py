@@ -434,8 +434,15 @@ def test_a_fleet_gets_each_hosts_own_files_over_ssh(fleet: Fleet, tmp_path: Path
         config = fleet.read(user, f"{user.cargo_dir}/config.toml")
         assert is_subsequence(USER_CARGO_CONFIG.splitlines(), config.splitlines()), config
         settings = tomllib.loads(config)
-        assert settings["build"] == {"pipelining": True, "jobs": 2}
-        assert "target" not in settings  # no linker asked for (on erin: asked, ignored)
+        libexec = f"{user.home}/.local/share/buildkit/libexec"
+        # the CPU budget's wrapper and runner for every cargo of the user (docs/cq.md)
+        assert settings["build"] == {
+            "pipelining": True,
+            "jobs": 2,
+            "rustc-wrapper": f"{libexec}/rustc-wrapper",
+        }
+        # no linker asked for (on erin: asked, ignored): the runner is the only target key
+        assert settings["target"] == {"cfg(all())": {"runner": f"{libexec}/runner"}}
         # cargo-hakari at the pinned version.
         code, version = fleet.boxes[user.box].exec_run(
             [f"{user.cargo_dir}/bin/cargo-hakari", "hakari", "--version"]
@@ -470,5 +477,9 @@ def test_a_fleet_gets_each_hosts_own_files_over_ssh(fleet: Fleet, tmp_path: Path
     code, output, recaps = playbook(fleet, "--limit", "carol", "-e", "buildkit_machine_force=true")
     assert code == 0 and set(recaps) == {"carol"} and recaps["carol"].changed == 1, output
     config = fleet.read(carol, carol_config)
-    assert tomllib.loads(config)["build"] == {"pipelining": True, "jobs": 2}
+    assert tomllib.loads(config)["build"] == {
+        "pipelining": True,
+        "jobs": 2,
+        "rustc-wrapper": f"{carol.home}/.local/share/buildkit/libexec/rustc-wrapper",
+    }
     assert is_subsequence(USER_CARGO_CONFIG.splitlines(), config.splitlines())
