@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -18,6 +16,7 @@ from buildkit.render.hakari import INSTALL_SHOWN
 from buildkit.render.ownership import is_pristine
 from buildkit.render.steps import StepContext
 from conftest import build_file_tree, run_buildkit
+from hakari.hakari_helpers import cargo_only
 
 MEMBERS = ("app-cli", "app-core", "app-db", "app-search", "app-server")
 
@@ -145,18 +144,7 @@ def test_a_single_package_gets_no_workspace_hack(tmp_path: Path) -> None:
 @pytest.fixture
 def no_hakari(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """cargo and rustc on PATH, an empty CARGO_HOME without cargo-hakari, and no network."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("cargo", "rustc"):
-        found = shutil.which(tool)
-        assert found, f"{tool} is not on PATH"
-        (bin_dir / tool).symlink_to(found)
-    if "RUSTUP_HOME" not in os.environ:
-        monkeypatch.setenv("RUSTUP_HOME", str(Path.home() / ".rustup"))
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
-    monkeypatch.setenv("CARGO_HOME", str(tmp_path / "empty-cargo-home"))
-    monkeypatch.setenv("CARGO_NET_OFFLINE", "true")
-    assert subprocess.run(["cargo", "hakari", "--version"], capture_output=True).returncode != 0
+    cargo_only(tmp_path, monkeypatch, "empty-cargo-home")
     return tmp_path
 
 

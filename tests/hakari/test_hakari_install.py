@@ -8,8 +8,6 @@ empty CARGO_HOME, so the real `cargo install` fails fast instead of compiling fo
 
 from __future__ import annotations
 
-import os
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -20,6 +18,7 @@ from buildkit.errors import EnvironmentProblem
 from buildkit.pins import pinned_tool
 from buildkit.render.hakari import COMPILE_NOTE, HakariStep
 from buildkit.render.steps import StepContext
+from hakari.hakari_helpers import cargo_only
 
 VERSION = pinned_tool("cargo-hakari")
 
@@ -28,20 +27,7 @@ VERSION = pinned_tool("cargo-hakari")
 def bin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """cargo and rustc on PATH, no cargo-hakari or cargo-binstall, an empty CARGO_HOME and
     HOME, and no network."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("cargo", "rustc"):
-        found = shutil.which(tool)
-        assert found, f"{tool} is not on PATH"
-        (bin_dir / tool).symlink_to(found)
-    if "RUSTUP_HOME" not in os.environ:
-        monkeypatch.setenv("RUSTUP_HOME", str(Path.home() / ".rustup"))
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
-    monkeypatch.setenv("CARGO_HOME", str(tmp_path / "cargo-home"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CARGO_NET_OFFLINE", "true")
-    assert subprocess.run(["cargo", "hakari", "--version"], capture_output=True).returncode != 0
-    return bin_dir
+    return cargo_only(tmp_path, monkeypatch, "cargo-home")
 
 
 def binstall_stand_in(bin_dir: Path, *, works: bool) -> Path:
