@@ -461,8 +461,85 @@ if [ "${1:-}" = --stats ]; then
     exit 1
 fi
 
+# -- one file for identical units ------------------------------------------------------------
+# A crates.io or git dependency's outputs are write-once: cargo names them by a hash of what goes
+# into them (-C extra-filename), and rustc and sccache replace an output by renaming a new file
+# over it, never by writing into it. So the same unit built in several worktrees (or
+# repositories) can be one file on disk: after the compile, its .rlib (the object code, most of
+# the bytes) becomes a hard link to the one copy in <cache dir>/units/, named by its sha-256.
+# The .rmeta stays this worktree's own file: links share one modification time, and cargo
+# decides what is fresh by the newest of a unit's outputs, so the fresh .rmeta keeps that
+# decision exactly what it would be without the link (a shared .rlib alone is older, never
+# newer). Only outputs this compile just wrote are touched; none of cargo's own files. The
+# workspace's own crates are left alone: their outputs change with every edit. `buildkit gc`
+# removes a copy no target dir links to any more.
+bk_units='' bk_outs=''
+case ${CARGO_MANIFEST_DIR:-} in
+    */registry/src/*/* | */git/checkouts/*/*) bk_units=$bk_dir/units ;;
+esac
+if [ -n "$bk_units" ]; then
+    bk_prev='' bk_name='' bk_extra='' bk_outdir='' bk_lib=1
+    for bk_a in "$@"; do
+        case $bk_prev in
+            --crate-name) bk_name=$bk_a ;;
+            --out-dir) bk_outdir=$bk_a ;;
+            --crate-type) case $bk_a in lib | rlib) ;; *) bk_lib='' ;; esac ;;
+            -C) case $bk_a in extra-filename=*) bk_extra=${bk_a#extra-filename=} ;; esac ;;
+        esac
+        case $bk_a in
+            -Cextra-filename=*) bk_extra=${bk_a#-Cextra-filename=} ;;
+            --crate-type=lib | --crate-type=rlib) ;;
+            --crate-type=*) bk_lib='' ;;
+            --out-dir=*) bk_outdir=${bk_a#--out-dir=} ;;
+        esac
+        bk_prev=$bk_a
+    done
+    if [ -n "$bk_lib" ] && [ -n "$bk_name" ] && [ -n "$bk_outdir" ]; then
+        bk_outs=$bk_outdir/lib$bk_name$bk_extra.rlib
+        # an earlier output may be a link to the shared copy: it goes first, so that whatever
+        # writes the new one can never write into the copy other worktrees use
+        rm -f -- "$bk_outs"
+    fi
+fi
+
+# bk_sha256 FILE: its sha-256, hex (coreutils on Linux, shasum on macOS)
+bk_sha256() {
+    if command -v sha256sum >/dev/null 2>&1; then
+        bk_sum=$(sha256sum -- "$1") || return 1
+    elif command -v shasum >/dev/null 2>&1; then
+        bk_sum=$(shasum -a 256 -- "$1") || return 1
+    else
+        return 1
+    fi
+    bk_sum=${bk_sum%%[!0-9a-f]*}
+    [ "${#bk_sum}" = 64 ]
+}
+
+# bk_share FILE: make FILE a link to the one copy of its content (publishing it when it is the
+# first); on any failure (another file system, no space) FILE simply stays as it is
+bk_share() {
+    [ -f "$1" ] && [ ! -h "$1" ] || return 0
+    bk_sha256 "$1" || return 0
+    bk_sub=$bk_units/$(printf %.2s "$bk_sum")
+    bk_obj=$bk_sub/$bk_sum
+    if [ -f "$bk_obj" ]; then
+        # same name, same bytes: a copy damaged by hand is never handed out
+        cmp -s -- "$bk_obj" "$1" || return 0
+        if ln -- "$bk_obj" "$1.bk-$$" 2>/dev/null; then
+            mv -f -- "$1.bk-$$" "$1" || rm -f -- "$1.bk-$$"
+        fi
+    else
+        (umask 077 && mkdir -p -- "$bk_sub") 2>/dev/null || return 0
+        if ln -- "$1" "$bk_obj.new-$$" 2>/dev/null; then
+            mv -f -- "$bk_obj.new-$$" "$bk_obj" || rm -f -- "$bk_obj.new-$$"
+        fi
+    fi
+    return 0
+}
+
 "$bk_sc" "$@"
 bk_rc=$?
+if [ "$bk_rc" = 0 ] && [ -n "$bk_outs" ]; then bk_share "$bk_outs"; fi
 # sccache exits 2 when it could not serve the compile at all (its server failed to start, its
 # store is broken); rustc never exits 2. Compile directly: the line sccache printed says why.
 if [ "$bk_rc" = 2 ]; then

@@ -4,11 +4,17 @@ The budget is for everything buildkit makes: the repository's target and build d
 store of the compiler cache (``render/cache.py``: ``<cache dir>/store``). An entry of the store
 is a compressed copy of a compile's outputs, never a file a worktree builds from, so removing
 one can only turn a future hit into a compile: nothing a build uses is removed from under it.
+
+Beside the store, ``<cache dir>/units`` holds the one copy of each dependency's ``.rlib`` that
+worktrees link to (the wrapper's "one file for identical units"). A copy whose link count is 1
+is linked from no target dir any more: gc removes it. One still linked frees nothing when
+removed, so gc leaves it: the target dirs' own removals release it.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +31,26 @@ class StoreEntry:
 
 def store_dir() -> Path:
     return cache_dir() / "store"
+
+
+def units_dir() -> Path:
+    return cache_dir() / "units"
+
+
+def unlinked_units(units: Path | None = None) -> list[StoreEntry]:
+    """The shared copies no target dir links to any more (a link count of 1)."""
+    units = units_dir() if units is None else units
+    found = []
+    for dirpath, _dirs, files in os.walk(units):
+        for name in files:
+            path = Path(dirpath) / name
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+                found.append(StoreEntry(path, max(st.st_atime, st.st_mtime), st.st_blocks * BLOCK))
+    return sorted(found, key=lambda e: (e.used, str(e.path)))
 
 
 def entries(store: Path | None = None) -> list[StoreEntry]:

@@ -216,7 +216,12 @@ def collect(
     result.toolchains_installed = sorted(installed.versions)
     scans = [scan_target(loc, progress) for loc in repository_targets(root, list_worktrees(root))]
     store = cache_store.entries()
-    result.size_before = sum(scan.bytes for scan in scans) + sum(e.bytes for e in store)
+    orphan_units = cache_store.unlinked_units()
+    result.size_before = (
+        sum(scan.bytes for scan in scans)
+        + sum(e.bytes for e in store)
+        + sum(e.bytes for e in orphan_units)
+    )
     counter = FreedCounter()
     plans: list[tuple[TargetScan, list[Removal]]] = []
     for scan in scans:
@@ -228,6 +233,7 @@ def collect(
         plans.append((scan, planned))
     if max_size is not None:
         freed = sum(r.bytes for _, planned in plans for r in planned)
+        freed += sum(e.bytes for e in orphan_units)
         over = result.size_before - freed - max_size
         # least recently used first across every target and build dir of the repository
         candidates = [
@@ -253,12 +259,7 @@ def collect(
                 entry.bytes,
             )
             if not dry_run:
-                try:
-                    entry.path.unlink()
-                except FileNotFoundError:
-                    removal.bytes = 0
-                except OSError as exc:
-                    removal.error, removal.bytes = f"{type(exc).__name__}: {exc.strerror}", 0
+                _unlink_store_entry(entry, removal)
             over -= removal.bytes
             result.removals.append(removal)
         if over > 0:
@@ -271,9 +272,32 @@ def collect(
             if not dry_run:
                 _remove(Path(removal.path), scan, removal)
             result.removals.append(removal)
+    # the shared copies of units no target dir links to: checked again after the target dirs'
+    # removals, which may have dropped the last link
+    if not dry_run:
+        orphan_units = cache_store.unlinked_units()
+    for entry in orphan_units:
+        removal = Removal(
+            str(entry.path),
+            str(cache_store.units_dir()),
+            "shared copy of a unit no target dir links to any more",
+            entry.bytes,
+        )
+        if not dry_run:
+            _unlink_store_entry(entry, removal)
+        result.removals.append(removal)
     if progress is not None:
         sys.stderr.write("\r\033[K")
     return result
+
+
+def _unlink_store_entry(entry: cache_store.StoreEntry, removal: Removal) -> None:
+    try:
+        entry.path.unlink()
+    except FileNotFoundError:
+        removal.bytes = 0
+    except OSError as exc:
+        removal.error, removal.bytes = f"{type(exc).__name__}: {exc.strerror}", 0
 
 
 def _unit_removals(unit: Unit, target: str, reason: str) -> list[Removal]:
