@@ -10,6 +10,7 @@ is a dependency of the unit, so a wrong modification time on the unit shows as a
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -159,6 +160,11 @@ def test_gc_removes_a_copy_no_target_dir_links_to(tmp_path: Path, own_cache: Pat
     units = own_cache / "units"
     inode = main_rlib.stat().st_ino
     (copy,) = [p for p in units.rglob("*") if p.is_file() and p.stat().st_ino == inode]
+    doctor = run_buildkit("doctor", "--json", rig.checkouts["main"])
+    assert doctor.exit_code == 0, doctor.stderr
+    cache = json.loads(doctor.stdout)["cache"]
+    assert (cache["units_files"], cache["units_links"]) == (1, 2)
+    assert cache["units_bytes"] >= copy.stat().st_size
     ran = run_buildkit("gc", "--no-queue", rig.checkouts["main"])
     assert ran.exit_code == 0, ran.stderr
     assert copy.exists(), "gc removed a copy two target dirs link to"

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from buildkit.diagnose.sizes import Walker
+from buildkit.diagnose.sizes import BLOCK, Walker
 from buildkit.profile import PROFILE_FILE, load_profile
 from buildkit.render import cache as engine
 from buildkit.render import cache_remote
@@ -33,6 +34,7 @@ def inspect(root: Path) -> dict[str, Any]:
     usage = Walker().contents(str(store)) if store.is_dir() else None
     servers = [_server(binary, sock) for sock in _live_sockets(directory)] if binary else []
     return {
+        **_units(directory / "units"),
         "wanted": _wanted(root),
         "engine": str(binary) if binary else None,
         "version": engine.sccache_version(),
@@ -42,6 +44,23 @@ def inspect(root: Path) -> dict[str, Any]:
         "servers": servers,
         "remote": _remote(root, directory, servers),
     }
+
+
+def _units(units: Path) -> dict[str, int]:
+    """The one copies of dependencies' .rlib files that target dirs link to, and how many of
+    those links there are (what a copy per worktree would have taken)."""
+    copies = links = size = 0
+    if units.is_dir():
+        for path in units.rglob("*"):
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                copies += 1
+                links += st.st_nlink - 1
+                size += st.st_blocks * BLOCK
+    return {"units_files": copies, "units_links": links, "units_bytes": size}
 
 
 def _wanted(root: Path) -> bool:
@@ -174,6 +193,12 @@ def describe(section: dict[str, Any]) -> list[str]:
         f"  store: {section['dir']}/store, {human_bytes(section['store_bytes'])} "
         f"({section['store_files']} files)"
     )
+    if section["units_files"]:
+        lines.append(
+            f"  units: {section['dir']}/units, {section['units_files']} dependency .rlib "
+            f"files ({human_bytes(section['units_bytes'])}) shared by "
+            f"{section['units_links']} links from target dirs"
+        )
     for server in section["servers"]:
         if "error" in server:
             lines.append(f"  server {server['socket']}: {server['error']}")
