@@ -7,6 +7,7 @@ where a compile must really happen. Run with dash and bash."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def stand_in(tmp_path: Path, exit_code: int = 0) -> tuple[Path, Path]:
 def run(shell: str, wrapper: Path, args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, **env}
     return subprocess.run(
-        [shell, str(wrapper), "echo", "RUSTC", *args],
+        [shutil.which(shell) or shell, str(wrapper), "echo", "RUSTC", *args],
         env=full,
         capture_output=True,
         text=True,
@@ -120,3 +121,134 @@ def test_when_sccache_cannot_serve_the_compile_rustc_does(
     compile_error, _ = stand_in(tmp_path / "one", exit_code=1)  # a compile error stays one
     failed = run(shell, wrapper, CACHEABLE, BUILDKIT_SCCACHE=str(compile_error))
     assert failed.returncode == 1 and failed.stdout == ""
+
+
+def compiling_stand_in(tmp_path: Path, in_place: bool = False) -> Path:
+    """An sccache that "compiles": writes lib<crate><extra>.rlib and .rmeta into --out-dir, by
+    rename as rustc and sccache do, or (``in_place``) by appending to what is there."""
+    fake = tmp_path / "compiling-sccache"
+    write = (
+        'printf "code of %s\\n" "$name" >> "$out/lib$name$extra.rlib"'
+        if in_place
+        else 'printf "code of %s\\n" "$name" > "$out/.t" && mv "$out/.t" "$out/lib$name$extra.rlib"'
+    )
+    fake.write_text(
+        "#!/bin/sh\n"
+        "prev=''\n"
+        'for a in "$@"; do\n'
+        "  case $prev in\n"
+        "    --crate-name) name=$a ;; --out-dir) out=$a ;; -C) extra=${a#extra-filename=} ;;\n"
+        "  esac\n"
+        "  prev=$a\n"
+        "done\n"
+        f"{write}\n"
+        'printf "meta of %s %s\\n" "$name" "$out" > "$out/lib$name$extra.rmeta"\n'
+    )
+    fake.chmod(0o755)
+    return fake
+
+
+def lib_compile(out: Path) -> list[str]:
+    return [
+        "--crate-name",
+        "dep",
+        "--crate-type",
+        "lib",
+        "--emit=dep-info,metadata,link",
+        "-C",
+        "extra-filename=-0123abcd",
+        "--out-dir",
+        str(out),
+    ]
+
+
+def path_with(tmp_path: Path, *tools: str) -> str:
+    """A PATH of only these programs (a machine without the others: macOS has no sha256sum)."""
+    bin_dir = tmp_path / f"bin-{'-'.join(tools) or 'none'}"
+    bin_dir.mkdir()
+    for tool in ("perl", "cmp", "ln", "mv", "rm", "mkdir", "echo", "nproc", *tools):
+        found = shutil.which(tool)
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    return str(bin_dir)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("hasher", ["sha256sum", "shasum"])
+def test_a_dependency_rlib_becomes_one_file_for_every_target_dir(
+    wrapper: Path, tmp_path: Path, shell: str, hasher: str
+) -> None:
+    fake = compiling_stand_in(tmp_path)
+    cache = tmp_path / "c"
+    outs = [tmp_path / "wt1" / "deps", tmp_path / "wt2" / "deps", tmp_path / "own" / "deps"]
+    registry = "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/dep-1.0.0"
+    for out, manifest_dir in zip(outs, [registry, registry, str(tmp_path / "own")], strict=True):
+        out.mkdir(parents=True)
+        done = run(
+            shell,
+            wrapper,
+            lib_compile(out),
+            BUILDKIT_SCCACHE=str(fake),
+            BUILDKIT_CACHE_DIR=str(cache),
+            CARGO_MANIFEST_DIR=manifest_dir,
+            PATH=path_with(tmp_path / out.parent.name, hasher),
+        )
+        assert done.returncode == 0, done.stderr
+    rlibs = [(out / "libdep-0123abcd.rlib").stat() for out in outs]
+    rmetas = [(out / "libdep-0123abcd.rmeta").stat() for out in outs]
+    assert rlibs[0].st_ino == rlibs[1].st_ino, "a registry unit's .rlib is two files"
+    assert rlibs[2].st_ino != rlibs[0].st_ino, "the workspace's own crate was linked"
+    assert len({m.st_ino for m in rmetas}) == 3, "an .rmeta was linked"
+    (copy,) = [p for p in (cache / "units").rglob("*") if p.is_file()]
+    assert copy.stat().st_ino == rlibs[0].st_ino and copy.stat().st_nlink == 3
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_compile_never_writes_into_the_shared_copy(
+    wrapper: Path, tmp_path: Path, shell: str
+) -> None:
+    cache = tmp_path / "c"
+    env = {
+        "BUILDKIT_CACHE_DIR": str(cache),
+        "CARGO_MANIFEST_DIR": "/h/.cargo/registry/src/index/dep-1.0.0",
+    }
+    outs = [tmp_path / "wt1", tmp_path / "wt2"]
+    for out in outs:
+        out.mkdir()
+        done = run(
+            shell,
+            wrapper,
+            lib_compile(out),
+            BUILDKIT_SCCACHE=str(compiling_stand_in(tmp_path)),
+            **env,
+        )
+        assert done.returncode == 0, done.stderr
+    (copy,) = [p for p in (cache / "units").rglob("*") if p.is_file()]
+    before = copy.read_bytes()
+    # a compiler that writes into an existing output (none known does): the wrapper removed
+    # the link first, so wt2 gets a file of its own and the copy wt1 uses is untouched
+    (tmp_path / "inplace").mkdir()
+    appender = compiling_stand_in(tmp_path / "inplace", in_place=True)
+    done = run(shell, wrapper, lib_compile(outs[1]), BUILDKIT_SCCACHE=str(appender), **env)
+    assert done.returncode == 0, done.stderr
+    assert copy.read_bytes() == before
+    assert (outs[0] / "libdep-0123abcd.rlib").read_bytes() == before
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_without_a_hashing_tool_outputs_stay_copies(
+    wrapper: Path, tmp_path: Path, shell: str
+) -> None:
+    out = tmp_path / "deps"
+    out.mkdir()
+    done = run(
+        shell,
+        wrapper,
+        lib_compile(out),
+        BUILDKIT_SCCACHE=str(compiling_stand_in(tmp_path)),
+        BUILDKIT_CACHE_DIR=str(tmp_path / "c"),
+        CARGO_MANIFEST_DIR="/h/.cargo/registry/src/index/dep-1.0.0",
+        PATH=path_with(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    assert (out / "libdep-0123abcd.rlib").stat().st_nlink == 1
