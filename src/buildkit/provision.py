@@ -91,6 +91,7 @@ def playbook_vars(root: Path, machine: home.Machine, *, force: bool) -> dict[str
         "buildkit_machine_home": str(machine.home),
         "buildkit_machine_cargo_home": str(machine.cargo_home),
         "buildkit_machine_login_shell": machine.login_shell,
+        "buildkit_machine_data_home": str(machine.data_home or ""),
         "buildkit_machine_hakari_version": pinned_tool("cargo-hakari"),
         # modules run with this Python: no interpreter discovery, no warning about it
         "ansible_python_interpreter": sys.executable,

@@ -108,6 +108,41 @@ def rust_image(docker_client: docker.DockerClient) -> str:
     return tag
 
 
+# THIS WORKPLACE'S PROXY: the host reaches PyPI through a TLS-intercepting proxy whose CA the
+# host trusts (its bundle) and no image does, so pip in a container cannot verify PyPI. A team
+# behind such a proxy puts its CA into its images' trust store; this image does the same with
+# the host's bundle (public certificates only). The Feature then verifies PyPI against the
+# image's store, as it would anywhere: nothing disables verification.
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+WORKPLACE_CA_DOCKERFILE = """\
+FROM {base}
+COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+"""
+
+
+@pytest.fixture(scope="session")
+def rust_image_trusting_the_proxy(docker_client: docker.DockerClient, rust_image: str) -> str:
+    """The Rust stand-in image with the host's CA bundle as its trust store (see above)."""
+    if not HOST_CA_BUNDLE.is_file():
+        pytest.fail(f"no CA bundle at {HOST_CA_BUNDLE} to give the image (see the comment)")
+    bundle = HOST_CA_BUNDLE.read_bytes()
+    dockerfile = WORKPLACE_CA_DOCKERFILE.format(base=rust_image).encode()
+    digest = hashlib.sha256(dockerfile + bundle).hexdigest()[:8]
+    tag = f"buildkit-test/rust-workplace-ca:{digest}"
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        docker_client.images.get(tag)
+        return tag
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in (("Dockerfile", dockerfile), ("ca-certificates.crt", bundle)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    docker_client.images.build(fileobj=buffer, custom_context=True, tag=tag, rm=True, pull=False)
+    return tag
+
+
 @pytest.fixture
 def devcontainer(
     devcontainer_cli: Path, docker_client: docker.DockerClient, tmp_path: Path

@@ -88,6 +88,7 @@ class Devcontainer:
     token: str = field(default_factory=lambda: secrets.token_hex(4))
     env: dict[str, str] = field(default_factory=dict)
     images_before: set[str] = field(default_factory=set)  # image ids before the test began
+    output: str = ""  # the last CLI command's stdout and stderr (the build log is in it)
 
     @property
     def id_label(self) -> str:
@@ -122,6 +123,7 @@ class Devcontainer:
             env=self._environment(),
             check=False,
         )
+        self.output = run.stdout + run.stderr
         result = _last_json(run.stdout)
         if run.returncode != 0 or result.get("outcome") != "success":
             raise AssertionError(

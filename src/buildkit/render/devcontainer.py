@@ -15,10 +15,18 @@ from typing import Any
 
 from buildkit.errors import BadInput
 from buildkit.profile import Profile
-from buildkit.render import cache, cache_remote, templating
+from buildkit.render import admission, cache, cache_remote, templating
 from buildkit.render.cargo_config import cargo_settings
 from buildkit.render.cq import render_cq
-from buildkit.render.ownership import GENERATED, Artifact, MergedToml, OwnedFile, RetiredFile
+from buildkit.render.ownership import (
+    GENERATED,
+    Artifact,
+    ManagedKey,
+    MergedToml,
+    OwnedFile,
+    RetiredFile,
+)
+from buildkit.resources import data_dir
 
 FOLDER = ".devcontainer"
 CONFIG = f"{FOLDER}/devcontainer.json"
@@ -28,6 +36,10 @@ FEATURE_CONFIG = f"{FEATURE}/devcontainer-feature.json"
 FEATURE_INSTALL = f"{FEATURE}/install.sh"
 FEATURE_CQ = f"{FEATURE}/cq"
 FEATURE_CARGO = f"{FEATURE}/cargo-config.toml"
+FEATURE_WRAPPER = f"{FEATURE}/rustc-wrapper"
+FEATURE_RUNNER = f"{FEATURE}/runner"
+# where install.sh puts the wrapper and runner in the image (not on PATH), for every cargo there
+CONTAINER_LIBEXEC = "/usr/local/libexec/buildkit"
 JSON_COMMENT = "//"
 
 
@@ -54,6 +66,8 @@ def _feature(profile: Profile, context: dict[str, Any]) -> list[Artifact]:
             _Retired(path=FEATURE_INSTALL, executable=True),
             _Retired(path=FEATURE_CQ, executable=True),
             _Retired(path=FEATURE_CARGO),
+            _Retired(path=FEATURE_WRAPPER, executable=True),
+            _Retired(path=FEATURE_RUNNER, executable=True),
         ]
     out: list[Artifact] = [
         OwnedFile(
@@ -74,6 +88,18 @@ def _feature(profile: Profile, context: dict[str, Any]) -> list[Artifact]:
         out.append(OwnedFile(path=FEATURE_CQ, body=cq, executable=True))
     else:
         out.append(_Retired(path=FEATURE_CQ, executable=True))
+    # The rustc wrapper (compiler cache, CPU budget) and the budget's runner, byte for byte the
+    # repository's, for every cargo in the container: the laptop's arrangement (render/home.py).
+    if cache.wrapper_wanted(profile):
+        body = cache.render_wrapper(profile)
+        out.append(OwnedFile(path=FEATURE_WRAPPER, body=body, executable=True))
+    else:
+        out.append(_Retired(path=FEATURE_WRAPPER, executable=True))
+    if admission.runner_wanted(profile):
+        body = (data_dir("templates") / admission.SOURCE).read_text(encoding="utf-8")
+        out.append(OwnedFile(path=FEATURE_RUNNER, body=body, executable=True))
+    else:
+        out.append(_Retired(path=FEATURE_RUNNER, executable=True))
     return out
 
 
@@ -100,9 +126,19 @@ def cache_context(profile: Profile) -> dict[str, Any]:
 def container_cargo_text(profile: Profile) -> str | None:
     """The cargo keys a container gets in its cargo home, as the repository's merge writes them
     (byte for byte the same key lines): every repository key but the build-dir, whose template
-    names a workspace, and the linker, which the image may not have."""
+    names a workspace, and the linker, which the image may not have; the rustc wrapper and the
+    runner at their place in the image (a repository's own keys win in its workspace)."""
     cargo = dataclasses.replace(profile.model.cargo, build_dir=None, linker="none")
-    merged = MergedToml(path=FEATURE_CARGO, managed=cargo_settings(cargo))
+    keys = cargo_settings(cargo)
+    if cache.wrapper_wanted(profile):
+        source = "cache.engine" if profile.model.cache.engine != "none" else "admission.enabled"
+        wrapper = f"{CONTAINER_LIBEXEC}/rustc-wrapper"
+        keys += (ManagedKey(("build", "rustc-wrapper"), wrapper, source),)
+    if admission.runner_wanted(profile):
+        runner = f"{CONTAINER_LIBEXEC}/runner"
+        rivals = ("target", None, "runner")
+        keys += (ManagedKey(admission.RUNNER_KEY, runner, "admission.runner", rivals=rivals),)
+    merged = MergedToml(path=FEATURE_CARGO, managed=keys)
     return merged.render(None) if merged.managed else None
 
 

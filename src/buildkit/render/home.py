@@ -51,6 +51,7 @@ class Machine:
     home: Path
     cargo_home: Path
     login_shell: str = ""  # the user's login shell from the password database, e.g. /bin/zsh
+    data_home: Path | None = None  # $XDG_DATA_HOME when set (pinned tools go under it)
 
     @classmethod
     def this(
@@ -69,7 +70,14 @@ class Machine:
             home=home,
             cargo_home=cargo_home,
             login_shell=login_shell,
+            data_home=Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else None,
         )
+
+    @property
+    def data_dir(self) -> Path:
+        """``$XDG_DATA_HOME``, else ``~/.local/share``: where the rustc wrapper looks for the
+        pinned sccache (``tools/sccache-VERSION``)."""
+        return self.data_home or self.home / ".local" / "share"
 
     @property
     def default_shell(self) -> str:
