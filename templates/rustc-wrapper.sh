@@ -57,8 +57,9 @@ bk_compile_only=1
 bk_admit_pl='
 use strict;
 use warnings;
-use Fcntl qw(:flock O_RDONLY O_CREAT O_NOFOLLOW);
-my ($kind, $jobs, $reserved, @cmd) = @ARGV;
+use Fcntl qw(:flock O_RDONLY O_CREAT O_NOFOLLOW O_NONBLOCK F_GETFL F_SETFL F_SETFD);
+use POSIX qw(WNOHANG);
+my ($kind, $jobs, $reserved, $jobserver, @cmd) = @ARGV;
 my $me = "buildkit admission";
 sub fail { print STDERR "$me: $_[0]\n"; exit 77 }
 my $dir = $ENV{BUILDKIT_ADMISSION_DIR};
@@ -172,10 +173,13 @@ my @mine = ($kind eq "test" || $kind eq "run") ? ($reserved .. $jobs - 1) : (0 .
 my %lock = map { $_ => open_lock(slot_path($_) . ".lock") } @mine;
 my $started = time;
 
-sub light_waiting {    # a live waiter for a metadata-only compile
+sub light_waiting { waiting("light") }
+sub waiting {    # a live waiter of the kind given (any kind: "")
+    my ($which) = @_;
+    my $pattern = $which eq "" ? qr/^wait-[a-z]+-(\d+)\.rec$/ : qr/^wait-\Q$which\E-(\d+)\.rec$/;
     opendir my $d, $dir or return 0;
     for my $name (readdir $d) {
-        next unless $name =~ /^wait-light-(\d+)\.rec$/ && $1 != $$;
+        next unless $name =~ $pattern && $1 != $$;
         open my $fh, "<", "$dir/$name" or next;
         return 1 unless flock $fh, LOCK_EX | LOCK_NB;
         unlink "$dir/$name";    # its waiter is gone
@@ -240,17 +244,64 @@ if ($kind eq "test" && !defined $ENV{RUST_TEST_THREADS}) {
     }
     $ENV{RUST_TEST_THREADS} = scalar @held;
 }
+# A compile (and rustdoc) gets a jobserver of its own instead of the one of its cargo: tokens =
+# the slots it holds minus one (the implicit token of rustc is the first), so the LLVM workers of
+# rustc (and the doctest compiles of rustdoc) stay within the budget. rustc reads CARGO_MAKEFLAGS
+# before MAKEFLAGS and MFLAGS, and without any jobserver makes one of 32 tokens: the compile
+# always gets one. A pipe of this process, inherited by the compile alone (close-on-exec
+# everywhere else). A heavy compile alone on the machine lends itself free slots while nobody
+# waits (a long final crate gets every core) and gives them back, token by token, once someone
+# waits.
+my ($js_r, $js_w);
+if ($jobserver) {
+    pipe $js_r, $js_w or fail("cannot create a pipe: $!");
+    syswrite $js_w, "+" x (@held - 1) if @held > 1;
+}
+my $lend = $jobserver && $kind eq "heavy" && @mine > 1;
 my %keep = map { $_ => 1 } @held;
-close $lock{$_} for grep { !$keep{$_} } keys %lock;
+close $lock{$_} for grep { !$keep{$_} } ($lend ? () : keys %lock);
 
 my $child = fork;
 fail("cannot fork: $!") unless defined $child;
 if (!$child) {
+    if ($jobserver) {
+        fcntl $_, F_SETFD, 0 for $js_r, $js_w;
+        my $auth = fileno($js_r) . "," . fileno($js_w);
+        $ENV{CARGO_MAKEFLAGS} = "-j --jobserver-fds=$auth --jobserver-auth=$auth";
+    }
     exec { $cmd[0] } @cmd or do { print STDERR "$me: cannot run $cmd[0]: $!\n"; exit 127 };
 }
 for my $sig (qw(TERM INT HUP QUIT USR1 USR2)) { $SIG{$sig} = sub { kill $sig, $child } }
 my $rc;
-while (1) { my $w = waitpid $child, 0; $rc = $?; last if $w == $child || $w == -1 }
+if ($lend) {
+    # the compile reads tokens as the holder does; the jobserver crate copes with a
+    # non-blocking pipe, so taking a token back never blocks this process
+    fcntl $js_r, F_SETFL, fcntl($js_r, F_GETFL, 0) | O_NONBLOCK;
+    $SIG{CHLD} = sub { };    # ends the sleep below when the compile ends
+    while (1) {
+        my $w = waitpid $child, WNOHANG;
+        if ($w == $child || $w == -1) { $rc = $?; last }
+        if (waiting("")) {
+            while (@held > 1 && sysread $js_r, my $token, 1) {
+                my $i = pop @held;
+                unlink slot_path($i) . ".rec";
+                flock $lock{$i}, LOCK_UN;
+            }
+        } else {
+            for my $i (@mine) {
+                next if grep { $_ == $i } @held;
+                next unless flock $lock{$i}, LOCK_EX | LOCK_NB;
+                if (waiting("")) { flock $lock{$i}, LOCK_UN; last }
+                write_record(slot_path($i) . ".rec", 0, %f);
+                push @held, $i;
+                syswrite $js_w, "+";
+            }
+        }
+        select undef, undef, undef, 0.5;
+    }
+} else {
+    while (1) { my $w = waitpid $child, 0; $rc = $?; last if $w == $child || $w == -1 }
+}
 unlink map { slot_path($_) . ".rec" } @held;
 if ($rc & 127) {
     my $sig = $rc & 127;
@@ -262,16 +313,17 @@ if ($rc & 127) {
 exit $rc >> 8;
 '
 
-# bk_admit KIND CMD [ARGS...]: run CMD holding a slot of the budget (exec: never returns).
+# bk_admit KIND JOBSERVER CMD [ARGS...]: run CMD holding a slot of the budget (exec: never
+# returns); JOBSERVER=1 gives it a jobserver of the slots it holds (a compile, rustdoc).
 bk_admit() {
     if ! command -v perl >/dev/null 2>&1; then
         printf '%s\n' "buildkit admission: perl is not on PATH, so builds here are not kept within the CPU budget; install perl (perl-base) or set admission.enabled: false" >&2
-        shift
+        shift 2
         exec "$@"
     fi
-    bk_kind=$1
-    shift
-    exec perl -e "$bk_admit_pl" "$bk_kind" "$bk_jobs" "$bk_compile_only" "$@"
+    bk_kind=$1 bk_jobserver=$2
+    shift 2
+    exec perl -e "$bk_admit_pl" "$bk_kind" "$bk_jobs" "$bk_compile_only" "$bk_jobserver" "$@"
 }
 
 if [ "${1:-}" = --buildkit-run ]; then
@@ -280,8 +332,8 @@ if [ "${1:-}" = --buildkit-run ]; then
     # test executables live in <target>/<profile>/deps/ (and examples/); `cargo run` programs one
     # level up
     case $1 in
-        */deps/*) bk_admit test "$@" ;;
-        *) bk_admit run "$@" ;;
+        */deps/*) bk_admit test 0 "$@" ;;
+        *) bk_admit run 0 "$@" ;;
     esac
 fi
 
@@ -301,7 +353,7 @@ elif [ "$bk_admission" = 1 ] && [ "${1:-}" != --stats ]; then
         /*) bk_self=$0 ;;
         *) bk_self=$(pwd -P)/$0 ;;
     esac
-    bk_admit "$bk_kind" /bin/sh "$bk_self" --buildkit-admitted "$@"
+    bk_admit "$bk_kind" 1 /bin/sh "$bk_self" --buildkit-admitted "$@"
 fi
 
 # -- the compiler cache ---------------------------------------------------------------------
