@@ -257,7 +257,7 @@ if ($jobserver) {
     pipe $js_r, $js_w or fail("cannot create a pipe: $!");
     syswrite $js_w, "+" x (@held - 1) if @held > 1;
 }
-my $lend = $jobserver && $kind eq "heavy" && @mine > 1;
+my $lend = $jobserver eq "2" && @mine > 1;
 my %keep = map { $_ => 1 } @held;
 close $lock{$_} for grep { !$keep{$_} } ($lend ? () : keys %lock);
 
@@ -314,7 +314,8 @@ exit $rc >> 8;
 '
 
 # bk_admit KIND JOBSERVER CMD [ARGS...]: run CMD holding a slot of the budget (exec: never
-# returns); JOBSERVER=1 gives it a jobserver of the slots it holds (a compile, rustdoc).
+# returns); JOBSERVER=1 gives it a jobserver of the slots it holds (a compile, rustdoc), 2 also
+# lends it free slots while nobody waits (a compile that generates code).
 bk_admit() {
     if ! command -v perl >/dev/null 2>&1; then
         printf '%s\n' "buildkit admission: perl is not on PATH, so builds here are not kept within the CPU budget; install perl (perl-base) or set admission.enabled: false" >&2
@@ -337,6 +338,29 @@ if [ "${1:-}" = --buildkit-run ]; then
     esac
 fi
 
+if [ "${1:-}" = --buildkit-rustdoc ]; then
+    shift
+    # the rustdoc of the toolchain cargo runs: beside $CARGO (cargo sets it for what it runs;
+    # under rustup, `cargo +nightly` is nightly's own cargo), else the one on PATH
+    bk_rustdoc=${CARGO:+${CARGO%/*}/rustdoc}
+    if [ -z "$bk_rustdoc" ] || [ ! -x "$bk_rustdoc" ] || [ -d "$bk_rustdoc" ]; then
+        bk_rustdoc=$(command -v rustdoc 2>/dev/null) || {
+            echo "buildkit: no rustdoc beside \$CARGO (${CARGO:-unset}) nor on PATH; install the toolchain's rust-docs component or set admission.rustdoc: false" >&2
+            exit 127
+        }
+    fi
+    [ "$bk_admission" = 1 ] || exec "$bk_rustdoc" "$@"
+    # doctests (`--test`: every one compiled and run) are tests; `cargo doc` renders like a compile
+    bk_kind=heavy
+    for bk_arg in "$@"; do
+        case $bk_arg in
+            -vV | -V | --version | --print | --print=*) exec "$bk_rustdoc" "$@" ;;
+            --test) bk_kind='test' ;;
+        esac
+    done
+    bk_admit "$bk_kind" 1 "$bk_rustdoc" "$@"
+fi
+
 if [ "${1:-}" = --buildkit-admitted ]; then
     shift
 elif [ "$bk_admission" = 1 ] && [ "${1:-}" != --stats ]; then
@@ -353,7 +377,10 @@ elif [ "$bk_admission" = 1 ] && [ "${1:-}" != --stats ]; then
         /*) bk_self=$0 ;;
         *) bk_self=$(pwd -P)/$0 ;;
     esac
-    bk_admit "$bk_kind" 1 /bin/sh "$bk_self" --buildkit-admitted "$@"
+    # a compile that generates code may lend itself free slots (2); a metadata-only one needs one
+    bk_lend=1
+    [ "$bk_kind" = light ] || bk_lend=2
+    bk_admit "$bk_kind" "$bk_lend" /bin/sh "$bk_self" --buildkit-admitted "$@"
 fi
 
 # -- the compiler cache ---------------------------------------------------------------------
