@@ -7,7 +7,8 @@
 #    ends (the slot is a lock file, so the kernel frees it when the holder dies, even by
 #    SIGKILL). The runner (.config/buildkit/bin/runner, `target.'cfg(all())'.runner`) sends test
 #    binaries and `cargo run` programs through the same budget: `rustc-wrapper --buildkit-run
-#    PROGRAM ARGS...`.
+#    PROGRAM ARGS...`; the rustdoc script (`build.rustdoc`) sends doctests and `cargo doc`:
+#    `rustc-wrapper --buildkit-rustdoc ARGS...`. A compile runs as many threads as its slots.
 # 2. the compiler cache: the admitted compile goes to sccache, so a unit compiled once (in any
 #    worktree or repository of this user) is not compiled again; RUSTC runs itself when the
 #    cache is off, not installed or cannot start: a build never depends on the cache.
