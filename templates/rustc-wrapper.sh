@@ -7,7 +7,8 @@
 #    ends (the slot is a lock file, so the kernel frees it when the holder dies, even by
 #    SIGKILL). The runner (.config/buildkit/bin/runner, `target.'cfg(all())'.runner`) sends test
 #    binaries and `cargo run` programs through the same budget: `rustc-wrapper --buildkit-run
-#    PROGRAM ARGS...`.
+#    PROGRAM ARGS...`; the rustdoc script (`build.rustdoc`) sends doctests and `cargo doc`:
+#    `rustc-wrapper --buildkit-rustdoc ARGS...`. A compile runs as many threads as its slots.
 # 2. the compiler cache: the admitted compile goes to sccache, so a unit compiled once (in any
 #    worktree or repository of this user) is not compiled again; RUSTC runs itself when the
 #    cache is off, not installed or cannot start: a build never depends on the cache.
@@ -57,8 +58,9 @@ bk_compile_only=1
 bk_admit_pl='
 use strict;
 use warnings;
-use Fcntl qw(:flock O_RDONLY O_CREAT O_NOFOLLOW);
-my ($kind, $jobs, $reserved, @cmd) = @ARGV;
+use Fcntl qw(:flock O_RDONLY O_CREAT O_NOFOLLOW O_NONBLOCK F_GETFL F_SETFL F_SETFD);
+use POSIX qw(WNOHANG);
+my ($kind, $jobs, $reserved, $jobserver, @cmd) = @ARGV;
 my $me = "buildkit admission";
 sub fail { print STDERR "$me: $_[0]\n"; exit 77 }
 my $dir = $ENV{BUILDKIT_ADMISSION_DIR};
@@ -172,10 +174,13 @@ my @mine = ($kind eq "test" || $kind eq "run") ? ($reserved .. $jobs - 1) : (0 .
 my %lock = map { $_ => open_lock(slot_path($_) . ".lock") } @mine;
 my $started = time;
 
-sub light_waiting {    # a live waiter for a metadata-only compile
+sub light_waiting { waiting("light") }
+sub waiting {    # a live waiter of the kind given (any kind: "")
+    my ($which) = @_;
+    my $pattern = $which eq "" ? qr/^wait-[a-z]+-(\d+)\.rec$/ : qr/^wait-\Q$which\E-(\d+)\.rec$/;
     opendir my $d, $dir or return 0;
     for my $name (readdir $d) {
-        next unless $name =~ /^wait-light-(\d+)\.rec$/ && $1 != $$;
+        next unless $name =~ $pattern && $1 != $$;
         open my $fh, "<", "$dir/$name" or next;
         return 1 unless flock $fh, LOCK_EX | LOCK_NB;
         unlink "$dir/$name";    # its waiter is gone
@@ -240,17 +245,64 @@ if ($kind eq "test" && !defined $ENV{RUST_TEST_THREADS}) {
     }
     $ENV{RUST_TEST_THREADS} = scalar @held;
 }
+# A compile (and rustdoc) gets a jobserver of its own instead of the one of its cargo: tokens =
+# the slots it holds minus one (the implicit token of rustc is the first), so the LLVM workers of
+# rustc (and the doctest compiles of rustdoc) stay within the budget. rustc reads CARGO_MAKEFLAGS
+# before MAKEFLAGS and MFLAGS, and without any jobserver makes one of 32 tokens: the compile
+# always gets one. A pipe of this process, inherited by the compile alone (close-on-exec
+# everywhere else). A heavy compile alone on the machine lends itself free slots while nobody
+# waits (a long final crate gets every core) and gives them back, token by token, once someone
+# waits.
+my ($js_r, $js_w);
+if ($jobserver) {
+    pipe $js_r, $js_w or fail("cannot create a pipe: $!");
+    syswrite $js_w, "+" x (@held - 1) if @held > 1;
+}
+my $lend = $jobserver eq "2" && @mine > 1;
 my %keep = map { $_ => 1 } @held;
-close $lock{$_} for grep { !$keep{$_} } keys %lock;
+close $lock{$_} for grep { !$keep{$_} } ($lend ? () : keys %lock);
 
 my $child = fork;
 fail("cannot fork: $!") unless defined $child;
 if (!$child) {
+    if ($jobserver) {
+        fcntl $_, F_SETFD, 0 for $js_r, $js_w;
+        my $auth = fileno($js_r) . "," . fileno($js_w);
+        $ENV{CARGO_MAKEFLAGS} = "-j --jobserver-fds=$auth --jobserver-auth=$auth";
+    }
     exec { $cmd[0] } @cmd or do { print STDERR "$me: cannot run $cmd[0]: $!\n"; exit 127 };
 }
 for my $sig (qw(TERM INT HUP QUIT USR1 USR2)) { $SIG{$sig} = sub { kill $sig, $child } }
 my $rc;
-while (1) { my $w = waitpid $child, 0; $rc = $?; last if $w == $child || $w == -1 }
+if ($lend) {
+    # the compile reads tokens as the holder does; the jobserver crate copes with a
+    # non-blocking pipe, so taking a token back never blocks this process
+    fcntl $js_r, F_SETFL, fcntl($js_r, F_GETFL, 0) | O_NONBLOCK;
+    $SIG{CHLD} = sub { };    # ends the sleep below when the compile ends
+    while (1) {
+        my $w = waitpid $child, WNOHANG;
+        if ($w == $child || $w == -1) { $rc = $?; last }
+        if (waiting("")) {
+            while (@held > 1 && sysread $js_r, my $token, 1) {
+                my $i = pop @held;
+                unlink slot_path($i) . ".rec";
+                flock $lock{$i}, LOCK_UN;
+            }
+        } else {
+            for my $i (@mine) {
+                next if grep { $_ == $i } @held;
+                next unless flock $lock{$i}, LOCK_EX | LOCK_NB;
+                if (waiting("")) { flock $lock{$i}, LOCK_UN; last }
+                write_record(slot_path($i) . ".rec", 0, %f);
+                push @held, $i;
+                syswrite $js_w, "+";
+            }
+        }
+        select undef, undef, undef, 0.5;
+    }
+} else {
+    while (1) { my $w = waitpid $child, 0; $rc = $?; last if $w == $child || $w == -1 }
+}
 unlink map { slot_path($_) . ".rec" } @held;
 if ($rc & 127) {
     my $sig = $rc & 127;
@@ -262,16 +314,18 @@ if ($rc & 127) {
 exit $rc >> 8;
 '
 
-# bk_admit KIND CMD [ARGS...]: run CMD holding a slot of the budget (exec: never returns).
+# bk_admit KIND JOBSERVER CMD [ARGS...]: run CMD holding a slot of the budget (exec: never
+# returns); JOBSERVER=1 gives it a jobserver of the slots it holds (a compile, rustdoc), 2 also
+# lends it free slots while nobody waits (a compile that generates code).
 bk_admit() {
     if ! command -v perl >/dev/null 2>&1; then
         printf '%s\n' "buildkit admission: perl is not on PATH, so builds here are not kept within the CPU budget; install perl (perl-base) or set admission.enabled: false" >&2
-        shift
+        shift 2
         exec "$@"
     fi
-    bk_kind=$1
-    shift
-    exec perl -e "$bk_admit_pl" "$bk_kind" "$bk_jobs" "$bk_compile_only" "$@"
+    bk_kind=$1 bk_jobserver=$2
+    shift 2
+    exec perl -e "$bk_admit_pl" "$bk_kind" "$bk_jobs" "$bk_compile_only" "$bk_jobserver" "$@"
 }
 
 if [ "${1:-}" = --buildkit-run ]; then
@@ -280,9 +334,32 @@ if [ "${1:-}" = --buildkit-run ]; then
     # test executables live in <target>/<profile>/deps/ (and examples/); `cargo run` programs one
     # level up
     case $1 in
-        */deps/*) bk_admit test "$@" ;;
-        *) bk_admit run "$@" ;;
+        */deps/*) bk_admit test 0 "$@" ;;
+        *) bk_admit run 0 "$@" ;;
     esac
+fi
+
+if [ "${1:-}" = --buildkit-rustdoc ]; then
+    shift
+    # the rustdoc of the toolchain cargo runs: beside $CARGO (cargo sets it for what it runs;
+    # under rustup, `cargo +nightly` is nightly's own cargo), else the one on PATH
+    bk_rustdoc=${CARGO:+${CARGO%/*}/rustdoc}
+    if [ -z "$bk_rustdoc" ] || [ ! -x "$bk_rustdoc" ] || [ -d "$bk_rustdoc" ]; then
+        bk_rustdoc=$(command -v rustdoc 2>/dev/null) || {
+            echo "buildkit: no rustdoc beside \$CARGO (${CARGO:-unset}) nor on PATH; install the toolchain's rust-docs component or set admission.rustdoc: false" >&2
+            exit 127
+        }
+    fi
+    [ "$bk_admission" = 1 ] || exec "$bk_rustdoc" "$@"
+    # doctests (`--test`: every one compiled and run) are tests; `cargo doc` renders like a compile
+    bk_kind=heavy
+    for bk_arg in "$@"; do
+        case $bk_arg in
+            -vV | -V | --version | --print | --print=*) exec "$bk_rustdoc" "$@" ;;
+            --test) bk_kind='test' ;;
+        esac
+    done
+    bk_admit "$bk_kind" 1 "$bk_rustdoc" "$@"
 fi
 
 if [ "${1:-}" = --buildkit-admitted ]; then
@@ -301,7 +378,10 @@ elif [ "$bk_admission" = 1 ] && [ "${1:-}" != --stats ]; then
         /*) bk_self=$0 ;;
         *) bk_self=$(pwd -P)/$0 ;;
     esac
-    bk_admit "$bk_kind" /bin/sh "$bk_self" --buildkit-admitted "$@"
+    # a compile that generates code may lend itself free slots (2); a metadata-only one needs one
+    bk_lend=1
+    [ "$bk_kind" = light ] || bk_lend=2
+    bk_admit "$bk_kind" "$bk_lend" /bin/sh "$bk_self" --buildkit-admitted "$@"
 fi
 
 # -- the compiler cache ---------------------------------------------------------------------

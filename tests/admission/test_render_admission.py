@@ -26,7 +26,12 @@ def test_wrapper_and_runner_are_shellcheck_clean(example: Path, dialect: str) ->
     assert run_buildkit("render", example).exit_code == 0
     wrapper = example / ".config/buildkit/bin/rustc-wrapper"
     assert "bk_jobs=3\n" in wrapper.read_text() and "bk_compile_only=2\n" in wrapper.read_text()
-    for script in (wrapper, example / ".config/buildkit/bin/runner"):
+    scripts = (
+        wrapper,
+        example / ".config/buildkit/bin/runner",
+        example / ".config/buildkit/bin/rustdoc",
+    )
+    for script in scripts:
         ran = subprocess.run(
             ["shellcheck", "--shell", dialect, "--severity", "style", str(script)],
             capture_output=True,
@@ -90,3 +95,28 @@ def test_the_same_runner_key_of_the_users_is_an_ordinary_conflict(example: Path)
     assert "(yours)" in first and "admission.runner" in first and "--force" in first, first
     assert run_buildkit("render", "--force", example).exit_code == 0
     assert 'yours: "mine"' in config.read_text()
+
+
+def test_a_rustdoc_of_the_users_is_an_ordinary_conflict(example: Path) -> None:
+    _profile(example)
+    config = example / CONFIG
+    config.parent.mkdir()
+    config.write_text('[build]\nrustdoc = "my-rustdoc"\n')
+    ran = run_buildkit("render", example)
+    assert ran.exit_code == 1
+    first = ran.stderr.strip().splitlines()[0]
+    assert "(yours)" in first and "admission.rustdoc" in first and "--force" in first, first
+    assert config.read_text() == '[build]\nrustdoc = "my-rustdoc"\n'
+    assert not (example / ".config/buildkit/bin/rustdoc").exists()
+
+
+def test_with_rustdoc_off_the_users_rustdoc_stays(example: Path) -> None:
+    _profile(example, "admission:\n  rustdoc: false\n")
+    config = example / CONFIG
+    config.parent.mkdir()
+    config.write_text('[build]\nrustdoc = "my-rustdoc"\n')
+    ran = run_buildkit("render", example)
+    assert ran.exit_code == 0, ran.stderr
+    assert 'rustdoc = "my-rustdoc"' in config.read_text()
+    assert "buildkit: admission.rustdoc" not in config.read_text()
+    assert not (example / ".config/buildkit/bin/rustdoc").exists()

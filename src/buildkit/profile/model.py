@@ -150,15 +150,17 @@ class AdmissionSection:
     takes a slot of one CPU budget before it runs, however cargo was started (cq, a plain
     `cargo`, a login shell, an IDE, a runner such as cargo-watch). buildkit renders it at
     cargo's own extension points: the rustc wrapper (`build.rustc-wrapper`, shared with the
-    compiler cache) and a runner (`target.'cfg(all())'.runner`), both in
-    `.config/buildkit/bin/`. A slot is a lock file, so the kernel frees it when its holder dies.
-    Metadata-only compiles (check, clippy) are served first (docs/cq.md, "Admission").
+    compiler cache), a runner (`target.'cfg(all())'.runner`) and a rustdoc (`build.rustdoc`),
+    all in `.config/buildkit/bin/`. A slot is a lock file, so the kernel frees it when its
+    holder dies. Metadata-only compiles (check, clippy) are served first (docs/cq.md,
+    "Admission").
     """
 
     enabled: bool
     jobs: int | None
     compile_only_slots: int
     runner: bool
+    rustdoc: bool
 
 
 @dataclass(frozen=True)

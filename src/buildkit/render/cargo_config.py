@@ -120,6 +120,6 @@ def artifacts(profile: Profile) -> list[Artifact]:
     refuse_legacy_config(profile.root, cargo.config_path)
     keys = cargo_settings(cargo, rust_version=workspace_rust_version(profile.root))
     keys += cache.wrapper_setting(profile)
-    keys += admission.runner_setting(profile)
+    keys += admission.settings(profile)
     base = (profile.root / cargo.config_path).parent
     return [MergedToml(path=cargo.config_path, managed=keys, base=base)]
