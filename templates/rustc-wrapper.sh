@@ -44,6 +44,33 @@ bk_jobs=''
 bk_compile_only=1
 # <<< profile values <<<
 
+# bk_cacheable ARGS...: whether the compile is one the cache can keep. Those it cannot go
+# straight to rustc: sccache would run them uncached anyway, after a round trip to its server.
+# That is most compiles of the edit-test loop: incremental ones (the workspace's own crates),
+# metadata-only ones (check, clippy: no `link` emitted), and those that link (binaries, tests,
+# build scripts, proc-macros). Probes (`rustc -vV`) too. Decided before admission, so that the
+# admitted process is rustc itself, with no second pass through this script.
+bk_cacheable() {
+    case ${BUILDKIT_CACHE:-on} in
+        off | 0 | false | no) return 1 ;;
+    esac
+    [ "$bk_engine" = sccache ] || return 1
+    bk_prev='' bk_link=''
+    for bk_a in "$@"; do
+        case $bk_prev in
+            -C) case $bk_a in incremental=*) return 1 ;; esac ;;
+            --crate-type) case $bk_a in bin | proc-macro | dylib | cdylib) return 1 ;; esac ;;
+            --emit) case $bk_a in *link*) bk_link=1 ;; esac ;;
+        esac
+        case $bk_a in
+            -Cincremental=* | --test | --crate-type=bin | --crate-type=proc-macro) return 1 ;;
+            --emit=*link*) bk_link=1 ;;
+        esac
+        bk_prev=$bk_a
+    done
+    [ -n "$bk_link" ]
+}
+
 # -- admission ---------------------------------------------------------------------------------
 # The lock holder is perl: it may open any number of slots on descriptors of its own (a shell
 # has only 3-9, and cargo's jobserver already uses some of them), marks them close-on-exec so
@@ -57,9 +84,17 @@ bk_compile_only=1
 # shellcheck disable=SC2016 # perl code, expanded by perl
 bk_admit_pl='
 use strict;
-use warnings;
-use Fcntl qw(:flock O_RDONLY O_CREAT O_NOFOLLOW O_NONBLOCK F_GETFL F_SETFL F_SETFD);
-use POSIX qw(WNOHANG);
+# This runs for every compile and test binary, so its start is kept short: warnings.pm only
+# when asked (BUILDKIT_PERL_WARNINGS=1: the test suite; 1.5 ms a start), Fcntl without Exporter
+# tags (importing :flock cost 3 ms) and no POSIX (8 ms); WNOHANG is 1 on Linux, macOS and the
+# BSDs.
+BEGIN { $^W = 1 if $ENV{BUILDKIT_PERL_WARNINGS} }
+use Fcntl ();
+BEGIN {
+    no strict "refs";
+    *{$_} = \&{"Fcntl::$_"} for qw(LOCK_SH LOCK_EX LOCK_NB LOCK_UN O_RDONLY O_CREAT O_NOFOLLOW O_NONBLOCK F_GETFL F_SETFL F_SETFD);
+}
+sub WNOHANG () { 1 }
 my ($kind, $jobs, $reserved, $jobserver, @cmd) = @ARGV;
 my $me = "buildkit admission";
 sub fail { print STDERR "$me: $_[0]\n"; exit 77 }
@@ -96,7 +131,16 @@ sub cannot_write {
 }
 if (!defined $jobs || $jobs !~ /^[1-9][0-9]*$/) {
     $jobs = 0;
-    if (open my $n, "-|", "nproc") { my $v = <$n>; close $n; $jobs = $1 if defined $v && $v =~ /^(\d+)/ }
+    # Linux lists the CPUs this process may run on (as nproc counts them, the cpuset of a container
+    # included) in /proc, with no process to start; elsewhere ask a program
+    if (open my $n, "<", "/proc/self/status") {
+        my ($v) = map { /^Cpus_allowed_list:\s*(\S+)/ ? $1 : () } <$n>;
+        close $n;
+        for my $range (split /,/, $v // "") {
+            if ($range =~ /^(\d+)-(\d+)$/) { $jobs += $2 - $1 + 1 } elsif ($range =~ /^\d+$/) { $jobs++ }
+        }
+    }
+    if (!$jobs && open my $n, "-|", "nproc") { my $v = <$n>; close $n; $jobs = $1 if defined $v && $v =~ /^(\d+)/ }
     if (!$jobs && open my $n, "-|", "getconf _NPROCESSORS_ONLN 2>/dev/null") { my $v = <$n>; close $n; $jobs = $1 if defined $v && $v =~ /^(\d+)/ }
     if (!$jobs && open my $n, "-|", "sysctl -n hw.ncpu 2>/dev/null") { my $v = <$n>; close $n; $jobs = $1 if defined $v && $v =~ /^(\d+)/ }
     $jobs ||= 1;
@@ -381,6 +425,7 @@ elif [ "$bk_admission" = 1 ] && [ "${1:-}" != --stats ]; then
     # a compile that generates code may lend itself free slots (2); a metadata-only one needs one
     bk_lend=1
     [ "$bk_kind" = light ] || bk_lend=2
+    bk_cacheable "$@" || bk_admit "$bk_kind" "$bk_lend" "$@"
     bk_admit "$bk_kind" "$bk_lend" /bin/sh "$bk_self" --buildkit-admitted "$@"
 fi
 
@@ -399,26 +444,7 @@ case ${BUILDKIT_CACHE:-on} in
 esac
 [ "$bk_engine" = sccache ] || bk_direct "$@"
 
-# Compiles the cache cannot keep go straight to rustc: sccache would run them uncached anyway,
-# after a round trip to its server. That is most compiles of the edit-test loop: incremental
-# ones (the workspace's own crates), metadata-only ones (check, clippy: no `link` emitted),
-# and those that link (binaries, tests, build scripts, proc-macros). Probes (`rustc -vV`) too.
-if [ "${1:-}" != --stats ]; then
-    bk_prev='' bk_link=''
-    for bk_a in "$@"; do
-        case $bk_prev in
-            -C) case $bk_a in incremental=*) exec "$@" ;; esac ;;
-            --crate-type) case $bk_a in bin | proc-macro | dylib | cdylib) exec "$@" ;; esac ;;
-            --emit) case $bk_a in *link*) bk_link=1 ;; esac ;;
-        esac
-        case $bk_a in
-            -Cincremental=* | --test | --crate-type=bin | --crate-type=proc-macro) exec "$@" ;;
-            --emit=*link*) bk_link=1 ;;
-        esac
-        bk_prev=$bk_a
-    done
-    [ -n "$bk_link" ] || exec "$@"
-fi
+if [ "${1:-}" != --stats ]; then bk_cacheable "$@" || exec "$@"; fi
 
 bk_sc=${BUILDKIT_SCCACHE:-}
 if [ -z "$bk_sc" ]; then
