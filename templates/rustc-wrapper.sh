@@ -487,7 +487,12 @@ if [ "$bk_remote_kind" != none ]; then
     # the socket's longer name must still fit (see above)
     [ "${#bk_dir}" -le 86 ] || bk_remote_mode=off
 fi
-if [ "$bk_remote_mode" != off ] && [ -n "$bk_remote_probe" ] && command -v perl >/dev/null 2>&1; then
+# Kind gha (GitHub Actions' cache) has no host:port to check (bk_remote_probe is empty, so the
+# check below only honours a set-aside marker): sccache fails fast when GitHub's cache service
+# does not answer (exit 2, handled at the end). It needs the runner's cache token, which the
+# workflow exports: without one there is no GitHub cache here.
+if [ "$bk_remote_kind" = gha ] && [ -z "${ACTIONS_RUNTIME_TOKEN:-}" ]; then bk_remote_mode=off; fi
+if [ "$bk_remote_mode" != off ] && command -v perl >/dev/null 2>&1; then
     # prints "up", "down", or "went-down" (this process found it down first: it says so)
     bk_state=$(perl -MSocket -MFcntl -e '
         my ($dir, $id, $target) = @ARGV;
@@ -545,7 +550,7 @@ if [ "$bk_remote_mode" != off ]; then
     SCCACHE_MULTILEVEL_CHAIN=${SCCACHE_MULTILEVEL_CHAIN:-disk,$bk_remote_kind}
     export SCCACHE_MULTILEVEL_CHAIN
     case $bk_remote_kind in
-        redis) bk_rw=REDIS ;; s3) bk_rw=S3 ;; *) bk_rw=WEBDAV ;;
+        redis) bk_rw=REDIS ;; s3) bk_rw=S3 ;; gha) bk_rw=GHA ;; *) bk_rw=WEBDAV ;;
     esac
     if [ "$bk_remote_mode" = read-only ]; then
         export "SCCACHE_${bk_rw}_RW_MODE=READ_ONLY"

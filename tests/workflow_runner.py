@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 WORKFLOW = ".github/workflows/rust.yml"
+ACTIONS_CORE = Path(__file__).resolve().parent.parent / ".tools" / "actions-core"
 # A clean runner has none of these; the developer's shell might.
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 SCRUBBED = (
@@ -44,6 +45,7 @@ class LocalRunner:
         workflow: dict[str, Any],
         extra_env: dict[str, str] | None = None,
         secrets: dict[str, str] | None = None,
+        action_env: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.scratch = scratch
@@ -51,12 +53,16 @@ class LocalRunner:
         self.extra_env = extra_env or {}
         # `${{ secrets.NAME }}` in a step's env, as the repository's secrets would fill it
         self.secrets = secrets or {}
+        # what a runner gives actions only, never `run` steps (ACTIONS_RUNTIME_TOKEN, ...)
+        self.action_env = action_env or {}
+        self.masks: list[str] = []  # values a step asked the runner to mask in logs
         self.ran: list[Ran] = []
         self.envs: dict[str, dict[str, str]] = {}  # each job's environment, as its steps saw it
         # the files a runner gives every step: $GITHUB_PATH additions, the job summary
         self.runner_temp = scratch / "runner-temp"
         self.runner_temp.mkdir(exist_ok=True)
         self.github_path = scratch / "github-path"
+        self.github_env = scratch / "github-env"
         self.summary = scratch / "step-summary.md"
 
     def run_job(self, job_name: str) -> None:
@@ -71,17 +77,21 @@ class LocalRunner:
                 assert name in self.extra_env, f"{name}: no local value for {value!r}"
                 env[name] = self.extra_env[name]
         self.github_path.write_text("")
+        self.github_env.write_text("")
         env.update(
             RUNNER_TEMP=str(self.runner_temp),
             GITHUB_PATH=str(self.github_path),
+            GITHUB_ENV=str(self.github_env),
             GITHUB_STEP_SUMMARY=str(self.summary),
         )
+        self.job_name = job_name
         shell = self.workflow["defaults"]["run"]["shell"]
         assert shell == "bash"
         self.envs[job_name] = env
         for index, step in enumerate(job["steps"]):
             if "uses" in step:
                 self.stand_in(step, env)
+                env.update(self.exported())
                 continue
             step_env = {**env, **{k: self.expand(str(v)) for k, v in step.get("env", {}).items()}}
             script = self.scratch / f"{job_name}-{index}.sh"
@@ -100,11 +110,72 @@ class LocalRunner:
             output = ANSI.sub("", done.stdout + done.stderr)
             self.ran.append(Ran(job_name, step["name"], done.returncode, output))
             assert done.returncode == 0, f"{job_name} / {step['name']}:\n{done.stdout}{done.stderr}"
+            env.update(self.exported())
             # what a step appends to $GITHUB_PATH comes first on PATH in the later steps
             added = [line for line in self.github_path.read_text().splitlines() if line]
             for directory in added:
                 if not env["PATH"].startswith(directory + os.pathsep):
                     env["PATH"] = f"{directory}{os.pathsep}{env['PATH']}"
+
+    def exported(self) -> dict[str, str]:
+        """The variables steps wrote to $GITHUB_ENV so far, as the runner reads the file:
+        ``NAME=value`` lines and ``NAME<<DELIMITER`` blocks."""
+        lines = self.github_env.read_text().splitlines()
+        out: dict[str, str] = {}
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            i += 1
+            if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+                name, delimiter = line.split("<<", 1)
+                end = lines.index(delimiter, i)
+                out[name] = "\n".join(lines[i:end])
+                i = end + 1
+            elif line:
+                name, value = line.split("=", 1)
+                out[name] = value
+        return out
+
+    def github_script(self, step: dict[str, Any], env: dict[str, str]) -> None:
+        """actions/github-script's `script` run for real in node with the @actions/core its
+        release bundles (dev/setup.d/61-actions-core.sh), as an async function given `core`
+        (the other arguments, `github` and `context`, need GitHub's API: not passed). Its `if:`
+        must be the one form this knows, ``${{ env.NAME != 'off' }}``."""
+        condition = step.get("if")
+        if condition is not None:
+            found = re.fullmatch(r"\$\{\{ env\.([A-Za-z_][A-Za-z0-9_]*) != 'off' \}\}", condition)
+            assert found, f"no local evaluation of {condition!r}"
+            if env.get(found.group(1)) == "off":
+                self.ran.append(Ran(self.job_name, step["name"], 0, "skipped"))
+                return
+        core = ACTIONS_CORE / "node_modules" / "@actions" / "core"
+        assert core.is_dir(), f"{core} is missing: run dev/setup.d/61-actions-core.sh"
+        runner = (
+            "const core = require(process.argv[1]);"
+            "const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;"
+            "new AsyncFunction('core', process.env.BUILDKIT_TEST_SCRIPT)(core)"
+            ".catch((e) => { console.error(e); process.exit(1); });"
+        )
+        done = subprocess.run(
+            ["node", "-e", runner, str(core)],
+            cwd=self.root,
+            env={**env, **self.action_env, "BUILDKIT_TEST_SCRIPT": step["with"]["script"]},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        # `::add-mask::VALUE` is a command to the runner, which masks VALUE in every log line
+        # and prints nothing: kept here as the masks asked for, out of the step's output
+        kept = []
+        for line in done.stdout.splitlines(keepends=True):
+            if line.startswith("::add-mask::"):
+                self.masks.append(line.removeprefix("::add-mask::").rstrip("\n"))
+            else:
+                kept.append(line)
+        output = "".join(kept) + done.stderr
+        self.ran.append(Ran(self.job_name, step["name"], done.returncode, output))
+        assert done.returncode == 0, f"{step['name']}:\n{done.stdout}{done.stderr}"
 
     def expand(self, value: str) -> str:
         """A step's env value with ``${{ secrets.NAME }}`` filled in, as GitHub does."""
@@ -132,6 +203,8 @@ class LocalRunner:
                 name, _, version = spec.strip().partition("@")
                 shown = self.check(["cargo", name.removeprefix("cargo-"), "--version"], env)
                 assert version in shown, f"{spec} wanted, found {shown}"
+        elif action == "actions/github-script":
+            self.github_script(step, env)
         elif action == "actions/setup-python":
             venv = self.scratch / "setup-python"
             self.check([sys.executable, "-m", "venv", str(venv)], env)

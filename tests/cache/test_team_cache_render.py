@@ -189,6 +189,29 @@ def test_env_file_devcontainer_and_home_carry_the_modes_and_no_secret(
             "      AWS_ACCESS_KEY_ID: KEY\n",
             "credentials.AWS_ACCESS_KEY_ID: not a credential of kind webdav",
         ),
+        # kind gha: GitHub's cache is on a runner only; the key's own line, and the fix
+        (
+            "    kind: gha\n    mode:\n      ci: read-write\n      laptops: read-write\n",
+            "buildkit.yaml:LINE: cache.remote.mode.laptops: kind gha (GitHub Actions' cache) "
+            "is there only on a GitHub Actions runner, so only the workflow can use it; set "
+            "this to off (or remove it)",
+        ),
+        (
+            "    kind: gha\n    mode:\n      devcontainer: read-only\n",
+            "buildkit.yaml:LINE: cache.remote.mode.devcontainer: kind gha",
+        ),
+        (
+            "    kind: gha\n    mode:\n      repository: read-write\n",
+            "buildkit.yaml:LINE: cache.remote.mode.repository: kind gha",
+        ),
+        (
+            "    kind: gha\n    location: https://cache.example\n",
+            "buildkit.yaml:LINE: cache.remote.location: kind gha takes no location",
+        ),
+        (
+            "    kind: gha\n    credentials:\n      AWS_SECRET_ACCESS_KEY: " + SECRET + "\n",
+            "cache.remote.credentials: kind gha takes no credentials",
+        ),
     ],
 )
 def test_bad_remote_settings_are_one_line_without_the_secret(
@@ -198,7 +221,10 @@ def test_bad_remote_settings_are_one_line_without_the_secret(
     assert ran.exit_code == 0, ran.stderr
     profile = example / "buildkit.yaml"
     before = {p: p.read_bytes() for p in example.rglob("*") if p.is_file()}
-    profile.write_text(profile.read_text() + "cache:\n  remote:\n" + remote)
+    text = profile.read_text() + "cache:\n  remote:\n" + remote
+    profile.write_text(text)
+    # the line of the key at fault: the last line of what was appended
+    message = message.replace("LINE", str(text.count("\n")))
     ran = run_buildkit("render", example)
     assert ran.exit_code != 0
     assert message in ran.stderr, ran.stderr
@@ -215,3 +241,34 @@ def test_the_json_schema_refuses_credentials_without_echoing_them(tmp_path: Path
         parse_profile(text, root=tmp_path, path=tmp_path / "buildkit.yaml")
     assert "cache.remote.location" in str(caught.value)
     assert SECRET not in str(caught.value) and SECRET not in json.dumps(caught.value.args)
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_kind_gha_is_on_only_with_a_runners_token_and_off_elsewhere(
+    example: Path, tmp_path: Path, shell: str
+) -> None:
+    _init(example, "cache:\n  remote:\n    kind: gha\n    key_prefix: numbers\n")
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "BUILDKIT_CACHE_DIR": str(tmp_path / "c"),
+    }
+    # laptops, the repository, agents: off (no GitHub cache outside a runner)
+    got = _wrapper_env(example, base, shell)
+    assert "SCCACHE_MULTILEVEL_CHAIN" not in got and "SCCACHE_GHA_ENABLED" not in got
+    env_file = (example / ".config/buildkit.env").read_text()
+    assert 'BUILDKIT_CACHE_REMOTE="${BUILDKIT_CACHE_REMOTE:-off}"' in env_file
+    config = load_jsonc(example / ".devcontainer/devcontainer.json")
+    assert config["containerEnv"]["BUILDKIT_CACHE_REMOTE"] == "off"
+    # a mode without the runner's token (the workflow's github-script step exports it): off
+    got = _wrapper_env(example, {**base, "BUILDKIT_CACHE_REMOTE": "read-write"}, shell)
+    assert "SCCACHE_GHA_ENABLED" not in got
+    # on a runner, after that step: sccache's gha level in the run's mode, no probe (no host)
+    runner = {**base, "ACTIONS_RUNTIME_TOKEN": "t", "ACTIONS_RESULTS_URL": "http://x.invalid/"}
+    for mode, rw in (("read-write", "READ_WRITE"), ("read-only", "READ_ONLY")):
+        got = _wrapper_env(example, {**runner, "BUILDKIT_CACHE_REMOTE": mode}, shell)
+        assert got["SCCACHE_MULTILEVEL_CHAIN"] == "disk,gha"
+        assert got["SCCACHE_GHA_ENABLED"] == "on" and got["SCCACHE_GHA_VERSION"] == "numbers"
+        assert got["SCCACHE_GHA_RW_MODE"] == rw
+        assert got["SCCACHE_SERVER_UDS"].endswith("-rw" if mode == "read-write" else "-ro")
+    assert not list((tmp_path / "c").glob("remote-down-*"))  # nothing was probed

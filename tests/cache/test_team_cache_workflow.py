@@ -4,6 +4,7 @@ statistics written into the job summary; a push writes the store, a pull request
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -93,3 +94,78 @@ def _counter(summary: str, label: str) -> int:
     found = re.search(rf"^\s*{re.escape(label)}\s+(\d+)$", summary, re.M)
     assert found, f"{label!r} not in the summary:\n{summary}"
     return int(found.group(1))
+
+
+GHA_PROFILE = "version: 1\ncache:\n  remote:\n    kind: gha\n    key_prefix: numbers\n"
+# what a runner gives actions (never `run` steps): a cache service on a closed local port
+RUNNER_TOKEN = "runner-token-never-printed-5d2e"
+ACTION_ENV = {
+    "ACTIONS_CACHE_SERVICE_V2": "True",
+    "ACTIONS_RESULTS_URL": "http://127.0.0.1:9/",
+    "ACTIONS_RUNTIME_TOKEN": RUNNER_TOKEN,
+}
+
+
+def _run_gha_job(root: Path, scratch: Path, mode: str) -> LocalRunner:
+    workflow: dict[str, object] = yaml.safe_load((root / WORKFLOW).read_text())
+    cache_dir = Path(tempfile.mkdtemp(prefix="bk-gha-"))
+    scratch.mkdir()
+    env = {"BUILDKIT_CACHE_REMOTE": mode, "BUILDKIT_CACHE_DIR": str(cache_dir)}
+    env["CARGO_NET_OFFLINE"] = "true"
+    runner = LocalRunner(root, scratch, workflow, env, action_env=ACTION_ENV)
+    try:
+        runner.run_job("test")
+    finally:
+        sccache = runner.runner_temp / "sccache" / "bin" / "sccache"
+        for sock in cache_dir.glob("sock*"):
+            subprocess.run(
+                [str(sccache), "--stop-server"],
+                env={"SCCACHE_SERVER_UDS": str(sock), "PATH": "/usr/bin:/bin"},
+                capture_output=True,
+                check=False,
+            )
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    assert "test result: ok" in runner.output_of("test", "cargo test")
+    assert RUNNER_TOKEN not in "".join(r.output for r in runner.ran) + runner.summary.read_text()
+    return runner
+
+
+@pytest.mark.slow
+def test_kind_gha_hands_the_runners_cache_variables_to_the_build(tmp_path: Path) -> None:
+    """kind gha, the workflow's test job run here step by step. GitHub's cache service cannot
+    run here, so sccache's GitHub Actions backend never stores or fetches anything in this test:
+    the runner's variables point at a closed local port. What runs for real: the github-script
+    step's script (node, with the @actions/core that actions/github-script v8.0.0 bundles)
+    exporting the variables through $GITHUB_ENV, the pinned sccache starting with its gha
+    level in the run's mode, failing fast on the unreachable service, and the wrapper then
+    compiling directly with one line: the build passes, the token is printed nowhere."""
+    root = tmp_path / "repo"
+    build_file_tree(root, {**WORKSPACE, "buildkit.yaml": GHA_PROFILE})
+    subprocess.run(["cargo", "generate-lockfile", "--offline", "-q"], cwd=root, check=True)
+    ran = run_buildkit("render", root)
+    assert ran.exit_code == 0, ran.stderr
+
+    pushed = _run_gha_job(root, tmp_path / "push", "read-write")
+    exported = pushed.exported()
+    assert {k: exported.get(k) for k in ACTION_ENV} == ACTION_ENV
+    assert "ACTIONS_CACHE_URL" not in exported  # not given by this "runner": not exported
+    assert pushed.masks == [RUNNER_TOKEN]  # the runner masks the token in every log line
+    tests = pushed.output_of("test", "cargo test")
+    assert "buildkit: the team cache (gha) did not start; building without it" in tests
+    # then set aside: only compiles already started at that moment (one per core) say it again
+    assert tests.count("the team cache (gha) did not start") <= (os.cpu_count() or 1), tests
+    # the job summary has the statistics of the server that built the rest: the local store's,
+    # the GitHub cache being set aside (how many compiles went direct before: a race)
+    summary = pushed.summary.read_text()
+    assert _counter(summary, "Compile requests") >= 1 and "ghac" not in summary, summary
+
+    # a run whose mode is off (a fork's pull request with ci_pull_requests: off): the token is
+    # not handed out, and sccache serves the build from the runner's local store alone
+    shutil.rmtree(root / "target")
+    closed = _run_gha_job(root, tmp_path / "off", "off")
+    assert closed.exported() == {}
+    script = [r for r in closed.ran if r.name.startswith("Hand sccache")]
+    assert [r.output for r in script] == ["skipped"]
+    summary = closed.summary.read_text()
+    assert "the team cache" not in closed.output_of("test", "cargo test")
+    assert _counter(summary, "Compile requests") >= 4 and "ghac" not in summary, summary

@@ -120,6 +120,14 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     target.parent.mkdir(parents=True)
     target.write_text(workflow_of(profile).render(None), encoding="utf-8")
     files["example-team-cache"] = target
+    # kind gha: GitHub's own cache, handed to sccache by a pinned github-script step
+    profile = make_profile(
+        root, base, ci={"buildkit_check": False}, cache={"remote": {"kind": "gha"}}
+    )
+    target = out_dir / "example-team-cache-gha" / WORKFLOW
+    target.parent.mkdir(parents=True)
+    target.write_text(workflow_of(profile).render(None), encoding="utf-8")
+    files["example-team-cache-gha"] = target
     # What init chooses next to a repository's own workflows: an MSRV job, jobs left out.
     for key, ci in {
         "example-msrv-no-test-no-fmt": {"msrv": "1.74", "test": False, "fmt": False},
@@ -327,3 +335,27 @@ def test_the_team_cache_reaches_the_workflow_with_secrets_by_name(
             if "uses" in step and "rust-cache" in step["uses"]:
                 assert step["with"]["cache-targets"] == "false"
     assert "TEAM_CACHE_PASSWORD" not in str(workflow["env"])
+
+
+def test_kind_gha_hands_the_runner_variables_only_to_its_own_jobs_steps(
+    rendered: dict[str, Path],
+) -> None:
+    workflow = load(rendered["example-team-cache-gha"])
+    assert workflow["permissions"] == {"contents": "read"}  # nothing more for the cache
+    for name in ("lint", "test"):
+        job_steps = workflow["jobs"][name]["steps"]
+        names = [step.get("name", "") for step in job_steps]
+        handing = names.index("Hand sccache the GitHub Actions cache (cache.remote kind gha)")
+        # after sccache is installed, before any cargo step
+        assert names[handing - 1].startswith("Install sccache")
+        assert not any(s.get("run", "").startswith("cargo ") for s in job_steps[:handing])
+        step = job_steps[handing]
+        assert step["if"] == "${{ env.BUILDKIT_CACHE_REMOTE != 'off' }}"
+        assert step["uses"].startswith("actions/github-script@")
+        assert "${{" not in step["with"]["script"]  # nothing for zizmor's template-injection
+        assert "core.setSecret(value)" in step["with"]["script"]
+    # no other job gets the token (they do not build through the cache)
+    for name in set(workflow["jobs"]) - {"lint", "test"}:
+        assert "github-script" not in str(workflow["jobs"][name]), name
+    redis = load(rendered["example-team-cache"])
+    assert "github-script" not in rendered["example-team-cache"].read_text(), redis

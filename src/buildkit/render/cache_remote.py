@@ -2,8 +2,8 @@
 
 The rendered wrapper, the workflow, the devcontainer and the laptops' env file all draw from
 here, so the four places cannot disagree. sccache 0.16 reads its remote from the environment
-(``SCCACHE_REDIS_ENDPOINT``, ``SCCACHE_BUCKET``, ``SCCACHE_WEBDAV_ENDPOINT``, each with a
-``SCCACHE_<LEVEL>_RW_MODE``), and its multi-level cache
+(``SCCACHE_REDIS_ENDPOINT``, ``SCCACHE_BUCKET``, ``SCCACHE_WEBDAV_ENDPOINT``,
+``SCCACHE_GHA_ENABLED``, each with a ``SCCACHE_<LEVEL>_RW_MODE``), and its multi-level cache
 (``SCCACHE_MULTILEVEL_CHAIN=disk,<level>``) keeps the local store in front of it. Only
 non-secret settings are rendered; credentials are the *names* of the variables (or CI secrets)
 holding them, copied into the engine's variables at run time.
@@ -11,6 +11,9 @@ holding them, copied into the engine's variables at run time.
 The mode of each destination reaches the one shared wrapper through ``BUILDKIT_CACHE_REMOTE``
 (a mode of ``cache.remote.mode``): provision's env file, the devcontainer's ``containerEnv``
 and the workflow set it; without it the wrapper uses ``cache.remote.mode.repository``.
+
+Kind ``gha`` (GitHub Actions' cache) exists only on a runner: its destinations outside the
+workflow are off (the schema refuses a profile that turns one on, with the key's line).
 """
 
 from __future__ import annotations
@@ -22,15 +25,19 @@ from urllib.parse import urlsplit
 
 from buildkit.errors import BadInput
 from buildkit.profile import Profile
+from buildkit.profile.model import CacheRemote
 
 MODE_VARIABLE = "BUILDKIT_CACHE_REMOTE"
 # sccache's name of each kind as a level of its multi-level chain, and its read-only switch
-LEVEL = {"redis": "redis", "s3": "s3", "webdav": "webdav"}
+LEVEL = {"redis": "redis", "s3": "s3", "webdav": "webdav", "gha": "gha"}
 RW_MODE = {
     "redis": "SCCACHE_REDIS_RW_MODE",
     "s3": "SCCACHE_S3_RW_MODE",
     "webdav": "SCCACHE_WEBDAV_RW_MODE",
+    "gha": "SCCACHE_GHA_RW_MODE",
 }
+# destinations without a GitHub Actions runner: no GitHub cache there
+OUTSIDE_CI = ("repository", "laptops", "devcontainer")
 _DEFAULT_PORT = {"redis": 6379, "rediss": 6379, "http": 80, "https": 443}
 
 
@@ -61,6 +68,8 @@ class Remote:
 
     def location_label(self) -> str:
         """Where the store is, for messages (no credentials can be in it: the schema refuses)."""
+        if self.kind == "gha":
+            return "GitHub Actions' cache of the repository"
         return dict(self.settings)[_LOCATION_VARIABLE[self.kind]]
 
 
@@ -80,6 +89,8 @@ def remote(profile: Profile) -> Remote | None:
     where = f"{profile.path}: cache.remote"
     settings: list[tuple[str, str]] = []
     probe = ""
+    if spec.kind == "gha":
+        return _gha(spec)
     if not spec.location:
         raise BadInput(f"{where}.location: empty; kind {spec.kind} needs one (docs/cache.md)")
     if spec.kind in ("redis", "webdav"):
@@ -128,6 +139,19 @@ def remote(profile: Profile) -> Remote | None:
             "ci_pull_requests": _mode(mode.ci_pull_requests),
         },
     )
+
+
+def _gha(spec: CacheRemote) -> Remote:
+    """GitHub Actions' cache: no location and no credentials (the schema refuses them: the
+    workflow hands sccache the runner's own cache token), a namespace from ``key_prefix``, and
+    nothing to probe (no host:port: sccache's own error handling applies). Off outside CI."""
+    settings = [("SCCACHE_GHA_ENABLED", "on")]
+    if spec.key_prefix:
+        settings.append(("SCCACHE_GHA_VERSION", spec.key_prefix))
+    modes = {name: "off" for name in OUTSIDE_CI}
+    modes["ci"] = _mode(spec.mode.ci)
+    modes["ci_pull_requests"] = _mode(spec.mode.ci_pull_requests)
+    return Remote(kind="gha", settings=tuple(settings), credentials=(), probe="", modes=modes)
 
 
 def _mode(value: str | bool) -> str:

@@ -26,6 +26,15 @@ from buildkit.render.ownership import Artifact, OwnedFile, RetiredFile
 TEMPLATE = "rust.yml.j2"
 TOOLCHAIN_FILES = ("rust-toolchain.toml", "rust-toolchain")
 _CHANNEL = re.compile(r"^[A-Za-z0-9._-]+$")
+# What sccache 0.16's GitHub Actions cache (opendal's ghac service) reads from the environment:
+# the switch to the current cache service (without it, the retired v1 service), its URL (v2;
+# v1 on GitHub Enterprise Server), and the runner's token. A runner gives them to actions only.
+GHA_RUNTIME_VARIABLES = (
+    "ACTIONS_CACHE_SERVICE_V2",
+    "ACTIONS_RESULTS_URL",
+    "ACTIONS_CACHE_URL",
+    "ACTIONS_RUNTIME_TOKEN",
+)
 
 
 def pin(action: str) -> str:
@@ -85,6 +94,8 @@ def team_cache(profile: Profile) -> dict[str, Any] | None:
         return None
     forks = "off" if team.modes["ci_pull_requests"] == "off" else "read-only"
     return {
+        "kind": team.kind,
+        "runtime_variables": list(GHA_RUNTIME_VARIABLES),
         "ci": team.modes["ci"],
         "ci_pull_requests": team.modes["ci_pull_requests"],
         "forks": forks,
