@@ -1,7 +1,7 @@
 #!/bin/sh
 # buildkit's Dev Container Feature: installs cq, cargo-hakari, the pinned sccache, the rustc
-# wrapper and the cargo settings into an image. Runs as root at image build time; the options
-# arrive as environment variables.
+# wrapper, the CPU budget's runner and rustdoc, and the cargo settings into an image. Runs as
+# root at image build time; the options arrive as environment variables.
 set -eu
 
 INSTALLCQ=${INSTALLCQ:-true}
@@ -85,9 +85,10 @@ if [ "$INSTALLSCCACHE" = true ]; then
     fi
 fi
 
-# The rustc wrapper (compiler cache, CPU budget) and the budget's runner, for every cargo in
-# the image; cargo-config.toml names them here. Not on PATH: cargo runs them.
-for tool in rustc-wrapper runner; do
+# The rustc wrapper (compiler cache, CPU budget), the budget's runner (test binaries) and
+# rustdoc (doctests, cargo doc), for every cargo in the image; cargo-config.toml names them
+# here. Not on PATH: cargo runs them.
+for tool in rustc-wrapper runner rustdoc; do
     if [ -f "$HERE/$tool" ]; then
         install -D -m 0755 "$HERE/$tool" "/usr/local/libexec/buildkit/$tool"
         say "installed /usr/local/libexec/buildkit/$tool"

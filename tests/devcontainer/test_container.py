@@ -26,6 +26,53 @@ pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
 TARGET = "/mnt/cargo-target"
 
+# A doctest run outside the workspace (only the cargo home's settings apply there), first free,
+# then with every slot of the budget held: it must wait (its waiting record names rustdoc, and
+# cargo is still running) and pass once the holder lets go. Polls have a 60 s deadline.
+DOCTEST_IN_THE_BUDGET = r"""
+set -eu
+budget=/tmp/budget
+mkdir -m 700 "$budget" /tmp/doc /tmp/doc/src
+export BUILDKIT_ADMISSION_DIR=$budget CARGO_TARGET_DIR=/tmp/doc/target CARGO_TERM_COLOR=never
+cd /tmp/doc
+printf '[package]\nname = "doc"\nversion = "0.1.0"\nedition = "2021"\n' >Cargo.toml
+printf '%s\n' '/// ```' '/// assert_eq!(doc::answer(), 42);' '/// ```' \
+    'pub fn answer() -> u32 {' '    42' '}' >src/lib.rs
+cargo test --doc >warm.out 2>&1 || { cat warm.out; exit 3; }
+grep -q '1 passed' warm.out || { cat warm.out; exit 3; }
+deadline=$(($(date +%s) + 60))
+poll() {
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "timed out waiting for $1"; exit 4; }
+    sleep 0.05
+}
+mkfifo /tmp/release
+# hold every slot (slot-000 .. slot-<jobs-1>) until /tmp/release reaches end of file
+perl -MFcntl=:flock,O_RDONLY,O_CREAT -e '
+    for my $i (0 .. $ARGV[0] - 1) {
+        sysopen(my $fh, sprintf("%s/slot-%03d.lock", $ENV{BUILDKIT_ADMISSION_DIR}, $i),
+            O_RDONLY | O_CREAT, 0600) or die "open: $!";
+        flock($fh, LOCK_EX | LOCK_NB) or die "slot $i is busy";
+        push @main::held, $fh;
+    }
+    open my $ok, ">", "/tmp/held" or die; close $ok;
+    1 while <STDIN>;' {jobs} </tmp/release &
+exec 9>/tmp/release
+until [ -e /tmp/held ]; do poll "the budget to be held"; done
+# (without the fifo's write end: the holder lets go when this shell closes it)
+cargo test --doc >held.out 2>&1 9>&- &
+cargo=$!
+until grep -ls rustdoc "$budget"/wait-test-*.rec >/dev/null; do
+    kill -0 "$cargo" 2>/dev/null || { echo "cargo ended without waiting:"; cat held.out; exit 5; }
+    poll "a waiting rustdoc"
+done
+kill -0 "$cargo" && echo doctest-waited
+exec 9>&-
+rc=0
+wait "$cargo" || rc=$?
+cat held.out
+echo "doctest-rc=$rc"
+"""
+
 
 def _unique(example: Path, devcontainer: Devcontainer) -> Path:
     """The workspace under a name of its own: the CLI names its images after the folder."""
@@ -162,7 +209,7 @@ def test_feature_on_a_rust_image_settings_in_effect_for_its_user(
     (workspace / ".devcontainer/devcontainer.json").write_text(json.dumps(own) + "\n")
     (workspace / "buildkit.yaml").write_text(
         "version: 1\nhakari:\n  enabled: true\ncargo:\n  dependency_debug: limited\n"
-        "devcontainer:\n  enabled: false\n  feature: true\n"
+        "devcontainer:\n  enabled: false\n  feature: true\nadmission:\n  jobs: 2\n"
     )
     ran = run_buildkit("init", workspace, "--yes")
     assert ran.exit_code == 0, ran.stdout + ran.stderr
@@ -187,6 +234,18 @@ def test_feature_on_a_rust_image_settings_in_effect_for_its_user(
     assert "-C debuginfo=1" in tinyhash  # limited
     (hello,) = [line for line in built.stderr.splitlines() if "--crate-name hello" in line]
     assert "-C debuginfo=2" in hello  # a member keeps the dev profile's full debug info
+
+    # Doctests of any crate in the container take slots: the Feature set `build.rustdoc` in the
+    # cargo home to its rustdoc script, byte for byte the repository's.
+    config = tomllib.loads(_out(devcontainer, "sh", "-c", 'cat "$CARGO_HOME/config.toml"'))
+    assert config["build"]["rustdoc"] == "/usr/local/libexec/buildkit/rustdoc"
+    shipped = (workspace / ".config/buildkit/bin/rustdoc").read_text()
+    assert _out(devcontainer, "cat", "/usr/local/libexec/buildkit/rustdoc") == shipped
+    doctest = devcontainer.exec("sh", "-c", DOCTEST_IN_THE_BUDGET.replace("{jobs}", "2"))
+    assert doctest.returncode == 0, doctest.stdout + doctest.stderr
+    lines = doctest.stdout.splitlines()
+    assert "doctest-waited" in lines and lines[-1] == "doctest-rc=0", doctest.stdout
+    assert "1 passed" in doctest.stdout
 
 
 def test_feature_installs_the_pinned_sccache_and_the_devcontainers_cache_mode(

@@ -83,12 +83,13 @@ def test_feature_json_validates_and_install_script_parses(example: Path) -> None
         "buildkit: cargo.jobs",
     ]
     assert all(line in repository.splitlines() for line in marked)
-    # ... and the rustc wrapper and the runner where install.sh puts them, byte for byte the
-    # repository's: every cargo in the container goes through them
+    # ... and the rustc wrapper, the runner and the rustdoc where install.sh puts them, byte for
+    # byte the repository's: every cargo in the container goes through them
     settings = tomllib.loads(shipped)
     assert settings["build"]["rustc-wrapper"] == "/usr/local/libexec/buildkit/rustc-wrapper"
     assert settings["target"]["cfg(all())"]["runner"] == "/usr/local/libexec/buildkit/runner"
-    for tool in ("rustc-wrapper", "runner"):
+    assert settings["build"]["rustdoc"] == "/usr/local/libexec/buildkit/rustdoc"
+    for tool in ("rustc-wrapper", "runner", "rustdoc"):
         shipped_tool = (example / FEATURE / tool).read_bytes()
         assert shipped_tool == (example / ".config/buildkit/bin" / tool).read_bytes()
     # install.sh recognises the shipped file by buildkit's generated-file header.
@@ -106,6 +107,19 @@ def test_feature_json_validates_and_install_script_parses(example: Path) -> None
     cq = example / FEATURE / "cq"
     assert cq.read_text() == (example / "scripts" / "cq").read_text()
     assert install.stat().st_mode & 0o111 and cq.stat().st_mode & 0o111
+
+
+def test_rustdoc_off_the_feature_drops_its_rustdoc_and_key(example: Path) -> None:
+    init_with(example, "devcontainer:\n  feature: true\n")
+    assert (example / FEATURE / "rustdoc").is_file()
+    profile = example / "buildkit.yaml"
+    profile.write_text(profile.read_text() + "admission:\n  rustdoc: false\n")
+    ran = run_buildkit("render", example)
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+    assert not (example / FEATURE / "rustdoc").exists()  # buildkit's, unedited: removed
+    settings = tomllib.loads((example / FEATURE / "cargo-config.toml").read_text())
+    assert "rustdoc" not in settings["build"]
+    assert settings["target"]["cfg(all())"]["runner"] == "/usr/local/libexec/buildkit/runner"
 
 
 def test_hakari_version_is_the_pinned_one(example: Path) -> None:

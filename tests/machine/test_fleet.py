@@ -448,11 +448,12 @@ def test_a_fleet_gets_each_hosts_own_files_over_ssh(fleet: Fleet, tmp_path: Path
         assert is_subsequence(USER_CARGO_CONFIG.splitlines(), config.splitlines()), config
         settings = tomllib.loads(config)
         libexec = f"{user.home}/.local/share/buildkit/libexec"
-        # the CPU budget's wrapper and runner for every cargo of the user (docs/cq.md)
+        # the CPU budget's wrapper, runner and rustdoc for every cargo of the user (docs/cq.md)
         assert settings["build"] == {
             "pipelining": True,
             "jobs": 2,
             "rustc-wrapper": f"{libexec}/rustc-wrapper",
+            "rustdoc": f"{libexec}/rustdoc",
         }
         # no linker asked for (on erin: asked, ignored): the runner is the only target key
         assert settings["target"] == {"cfg(all())": {"runner": f"{libexec}/runner"}}
@@ -494,5 +495,6 @@ def test_a_fleet_gets_each_hosts_own_files_over_ssh(fleet: Fleet, tmp_path: Path
         "pipelining": True,
         "jobs": 2,
         "rustc-wrapper": f"{carol.home}/.local/share/buildkit/libexec/rustc-wrapper",
+        "rustdoc": f"{carol.home}/.local/share/buildkit/libexec/rustdoc",
     }
     assert is_subsequence(USER_CARGO_CONFIG.splitlines(), config.splitlines())

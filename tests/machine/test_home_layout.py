@@ -32,6 +32,7 @@ def test_linux_defaults_bashrc_and_the_linker_key(tmp_path: Path) -> None:
         f"{tmp_path}/h/.claude/settings.json",
         f"{tmp_path}/h/.local/share/buildkit/libexec/rustc-wrapper",
         f"{tmp_path}/h/.local/share/buildkit/libexec/runner",
+        f"{tmp_path}/h/.local/share/buildkit/libexec/rustdoc",
     }
     cargo = found[f"{tmp_path}/c/config.toml"]
     assert isinstance(cargo, MergedToml)
@@ -42,11 +43,13 @@ def test_linux_defaults_bashrc_and_the_linker_key(tmp_path: Path) -> None:
         "machine.fast_linker",
         "admission.enabled",
         "admission.runner",
+        "admission.rustdoc",
     }
     keys = {key.keys: key.value for key in cargo.managed}
     libexec = f"{tmp_path}/h/.local/share/buildkit/libexec"
     assert keys[("build", "rustc-wrapper")] == f"{libexec}/rustc-wrapper"
     assert keys[("target", "cfg(all())", "runner")] == f"{libexec}/runner"
+    assert keys[("build", "rustdoc")] == f"{libexec}/rustdoc"
     block = found[f"{tmp_path}/h/.bashrc"]
     assert isinstance(block, ManagedBlock) and block.at_top
     assert '. "$HOME"/.config/buildkit/env.sh' in block.body
@@ -70,7 +73,7 @@ def test_rc_file_overrides_the_shells_own(tmp_path: Path, system: str) -> None:
     assert [a.path for a in rc] == [f"{tmp_path}/h/.zshenv"]
 
 
-def test_admission_off_leaves_out_the_wrapper_and_runner(tmp_path: Path) -> None:
+def test_admission_off_leaves_out_the_wrapper_runner_and_rustdoc(tmp_path: Path) -> None:
     text = "version: 1\nadmission:\n  enabled: false\n"
     profile = parse_profile(text, root=tmp_path, path=tmp_path / "buildkit.yaml")
     machine = home.Machine(system="Linux", home=tmp_path / "h", cargo_home=tmp_path / "c")
@@ -78,7 +81,30 @@ def test_admission_off_leaves_out_the_wrapper_and_runner(tmp_path: Path) -> None
     assert not any("libexec" in path for path in found)
     cargo = found[f"{tmp_path}/c/config.toml"]
     assert isinstance(cargo, MergedToml)
-    assert not {key.source for key in cargo.managed} & {"admission.enabled", "admission.runner"}
+    admission_keys = {"admission.enabled", "admission.runner", "admission.rustdoc"}
+    assert not {key.source for key in cargo.managed} & admission_keys
+
+
+def test_rustdoc_off_leaves_out_the_rustdoc_alone(tmp_path: Path) -> None:
+    text = "version: 1\nadmission:\n  rustdoc: false\n"
+    profile = parse_profile(text, root=tmp_path, path=tmp_path / "buildkit.yaml")
+    machine = home.Machine(system="Linux", home=tmp_path / "h", cargo_home=tmp_path / "c")
+    found = {a.path: a for a in home.artifacts(profile, machine)}
+    libexec = {Path(path).name for path in found if "/libexec/" in path}
+    assert libexec == {"rustc-wrapper", "runner"}
+    cargo = found[f"{tmp_path}/c/config.toml"]
+    assert isinstance(cargo, MergedToml)
+    assert ("build", "rustdoc") not in {key.keys for key in cargo.managed}
+    assert "admission.runner" in {key.source for key in cargo.managed}
+
+
+def test_a_users_own_rustdoc_is_a_conflict(tmp_path: Path) -> None:
+    """Like a repository's: a `build.rustdoc` the user set is theirs until --force."""
+    found = artifacts_for(tmp_path, "  install_cq: true\n", "Linux")
+    cargo = found[f"{tmp_path}/c/config.toml"]
+    assert isinstance(cargo, MergedToml)
+    [conflict] = cargo.conflicts('[build]\nrustdoc = "my-rustdoc"\n')
+    assert "build.rustdoc" in conflict.text and "admission.rustdoc" in conflict.text
 
 
 def test_switches_leave_out_their_files(tmp_path: Path) -> None:

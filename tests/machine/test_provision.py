@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import buildkit.provision
+from admission.admission_helpers import budget_held, descendants, wait_for, waiting_pids
 from buildkit.pins import pinned_tool
 from conftest import run_buildkit
 from machine.machine_helpers import (
@@ -51,7 +52,13 @@ def test_provision_converges_then_changes_nothing_and_a_login_shell_has_it(
     settings = tomllib.loads(cargo_config)
     wrapper = home / ".local/share/buildkit/libexec/rustc-wrapper"
     runner = home / ".local/share/buildkit/libexec/runner"
-    assert settings["build"] == {"pipelining": True, "jobs": 2, "rustc-wrapper": str(wrapper)}
+    rustdoc = home / ".local/share/buildkit/libexec/rustdoc"
+    assert settings["build"] == {
+        "pipelining": True,
+        "jobs": 2,
+        "rustc-wrapper": str(wrapper),
+        "rustdoc": str(rustdoc),
+    }
     assert settings["target"]["cfg(all())"]["runner"] == str(runner)
     assert settings["alias"]["xtask"] == "run --package xtask --"
     assert settings["profile"]["dev"]["package"]["*"]["debug"] == "line-tables-only"
@@ -76,6 +83,7 @@ def test_provision_converges_then_changes_nothing_and_a_login_shell_has_it(
     assert tomllib.loads(cargo_config)["build"] == {
         "pipelining": True,
         "rustc-wrapper": str(wrapper),
+        "rustdoc": str(rustdoc),
     }
     assert is_subsequence(USER_CARGO_CONFIG.splitlines(), cargo_config.splitlines())
 
@@ -121,11 +129,12 @@ def test_provision_converges_then_changes_nothing_and_a_login_shell_has_it(
     assert (repo / "target" / "debug" / "hello").is_file()
     assert "unused config key" not in build.stderr
 
-    # The laptop's wrapper and runner are the repository's, byte for byte; and a cargo started
-    # outside the repository (which does not read its .cargo/config.toml) still takes a slot
-    # of the budget, through the laptop's keys.
-    assert wrapper.read_bytes() == (repo / ".config/buildkit/bin/rustc-wrapper").read_bytes()
-    assert runner.read_bytes() == (repo / ".config/buildkit/bin/runner").read_bytes()
+    # The laptop's wrapper, runner and rustdoc are the repository's, byte for byte; and a cargo
+    # started outside the repository (which does not read its .cargo/config.toml) still takes
+    # a slot of the budget, through the laptop's keys.
+    for installed in (wrapper, runner, rustdoc):
+        rendered_copy = repo / ".config/buildkit/bin" / installed.name
+        assert installed.read_bytes() == rendered_copy.read_bytes(), installed
     budget = tmp_path / "budget"
     budget.mkdir(mode=0o700)
     outside = subprocess.run(
@@ -139,6 +148,77 @@ def test_provision_converges_then_changes_nothing_and_a_login_shell_has_it(
     )
     assert outside.returncode == 0, outside.stderr
     assert (budget / "slot-000.lock").is_file(), "the laptop's wrapper took no slot"
+
+
+DOCUMENTED_CRATE = {
+    "Cargo.toml": '[package]\nname = "doc"\nversion = "0.1.0"\nedition = "2021"\n',
+    "src/lib.rs": "/// ```\n/// assert_eq!(doc::answer(), 42);\n/// ```\n"
+    "pub fn answer() -> u32 {\n    42\n}\n",
+}
+
+
+def test_a_doctest_outside_any_repository_waits_for_the_budget(
+    tmp_path: Path, example: Path
+) -> None:
+    """The laptop's `build.rustdoc`: a user's own is refused until --force, then every
+    doctest run of the user, in any crate, holds slots of the budget."""
+    home = make_home(tmp_path)
+    link_real_hakari(home)
+    repo = write_profile(example)
+    profile = repo / "buildkit.yaml"
+    profile.write_text(profile.read_text() + "admission:\n  jobs: 2\n")
+    config = home / ".cargo" / "config.toml"
+    own = 'pipelining = true\nrustdoc = "/opt/my-rustdoc"\n'
+    config.write_text(USER_CARGO_CONFIG.replace("pipelining = true\n", own))
+    before = snapshot(home)
+
+    refused = subprocess.run(
+        [*BUILDKIT, "provision", str(repo)],
+        env=user_env(home),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "build.rustdoc" in refused.stderr and "admission.rustdoc" in refused.stderr
+    assert "--force" in refused.stderr and "PLAY RECAP" not in refused.stdout
+    assert snapshot(home) == before
+
+    forced, recap = provision(repo, home, "--force")
+    assert forced.returncode == 0 and recap.changed > 0, forced.stdout + forced.stderr
+    second, recap = provision(repo, home)
+    assert second.returncode == 0 and recap.changed == 0, second.stdout + second.stderr
+    rustdoc = home / ".local/share/buildkit/libexec/rustdoc"
+    assert tomllib.loads(config.read_text())["build"]["rustdoc"] == str(rustdoc)
+    assert 'yours: "/opt/my-rustdoc"' in config.read_text()  # comes back if buildkit lets go
+
+    # A crate in no repository: only the laptop's cargo settings apply to it.
+    crate = tmp_path / "doc"
+    for name, text in DOCUMENTED_CRATE.items():
+        (crate / name).parent.mkdir(parents=True, exist_ok=True)
+        (crate / name).write_text(text)
+    env = {k: v for k, v in user_env(home).items() if k != "BUILDKIT_ADMISSION_DIR"}
+    env |= {"CARGO_TARGET_DIR": str(tmp_path / "doc-target"), "CARGO_TERM_COLOR": "never"}
+    command = ["cargo", "test", "--doc"]
+    warm = subprocess.run(command, cwd=crate, env=env, capture_output=True, text=True)
+    assert warm.returncode == 0 and "1 passed" in warm.stdout, warm.stdout + warm.stderr
+
+    with budget_held(home, jobs=2):
+        proc = subprocess.Popen(
+            command, cwd=crate, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        try:
+            below = lambda: descendants(proc.pid)  # noqa: E731
+            wait_for("the doctest run to wait", lambda: waiting_pids(home) & set(below()))
+            [record] = (home / ".cache/buildkit/admission").glob("wait-test-*.rec")
+            assert "cmd=rustdoc " in record.read_text(), record.read_text()
+            assert "rustdoc" not in below().values(), below()
+            assert proc.poll() is None
+        except BaseException:
+            proc.kill()
+            raise
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "1 passed" in out, out
 
 
 def test_check_on_a_fresh_home_changes_nothing_on_disk(tmp_path: Path, example: Path) -> None:

@@ -26,7 +26,6 @@ from buildkit.render.ownership import (
     OwnedFile,
     RetiredFile,
 )
-from buildkit.resources import data_dir
 
 FOLDER = ".devcontainer"
 CONFIG = f"{FOLDER}/devcontainer.json"
@@ -38,7 +37,9 @@ FEATURE_CQ = f"{FEATURE}/cq"
 FEATURE_CARGO = f"{FEATURE}/cargo-config.toml"
 FEATURE_WRAPPER = f"{FEATURE}/rustc-wrapper"
 FEATURE_RUNNER = f"{FEATURE}/runner"
-# where install.sh puts the wrapper and runner in the image (not on PATH), for every cargo there
+FEATURE_RUSTDOC = f"{FEATURE}/rustdoc"
+# where install.sh puts the wrapper, runner and rustdoc in the image (not on PATH), for every
+# cargo there
 CONTAINER_LIBEXEC = "/usr/local/libexec/buildkit"
 JSON_COMMENT = "//"
 
@@ -68,6 +69,7 @@ def _feature(profile: Profile, context: dict[str, Any]) -> list[Artifact]:
             _Retired(path=FEATURE_CARGO),
             _Retired(path=FEATURE_WRAPPER, executable=True),
             _Retired(path=FEATURE_RUNNER, executable=True),
+            _Retired(path=FEATURE_RUSTDOC, executable=True),
         ]
     out: list[Artifact] = [
         OwnedFile(
@@ -88,18 +90,22 @@ def _feature(profile: Profile, context: dict[str, Any]) -> list[Artifact]:
         out.append(OwnedFile(path=FEATURE_CQ, body=cq, executable=True))
     else:
         out.append(_Retired(path=FEATURE_CQ, executable=True))
-    # The rustc wrapper (compiler cache, CPU budget) and the budget's runner, byte for byte the
-    # repository's, for every cargo in the container: the laptop's arrangement (render/home.py).
+    # The rustc wrapper (compiler cache, CPU budget), the budget's runner and rustdoc, byte for
+    # byte the repository's, for every cargo in the container: the laptop's arrangement
+    # (render/home.py).
     if cache.wrapper_wanted(profile):
         body = cache.render_wrapper(profile)
         out.append(OwnedFile(path=FEATURE_WRAPPER, body=body, executable=True))
     else:
         out.append(_Retired(path=FEATURE_WRAPPER, executable=True))
-    if admission.runner_wanted(profile):
-        body = (data_dir("templates") / admission.SOURCE).read_text(encoding="utf-8")
-        out.append(OwnedFile(path=FEATURE_RUNNER, body=body, executable=True))
-    else:
-        out.append(_Retired(path=FEATURE_RUNNER, executable=True))
+    for wanted, path, source in (
+        (admission.runner_wanted(profile), FEATURE_RUNNER, admission.SOURCE),
+        (admission.rustdoc_wanted(profile), FEATURE_RUSTDOC, admission.RUSTDOC_SOURCE),
+    ):
+        if wanted:
+            out.append(OwnedFile(path=path, body=admission.script(source), executable=True))
+        else:
+            out.append(_Retired(path=path, executable=True))
     return out
 
 
@@ -126,8 +132,9 @@ def cache_context(profile: Profile) -> dict[str, Any]:
 def container_cargo_text(profile: Profile) -> str | None:
     """The cargo keys a container gets in its cargo home, as the repository's merge writes them
     (byte for byte the same key lines): every repository key but the build-dir, whose template
-    names a workspace, and the linker, which the image may not have; the rustc wrapper and the
-    runner at their place in the image (a repository's own keys win in its workspace)."""
+    names a workspace, and the linker, which the image may not have; the rustc wrapper, the
+    runner and the rustdoc at their place in the image (a repository's own keys win in its
+    workspace)."""
     cargo = dataclasses.replace(profile.model.cargo, build_dir=None, linker="none")
     keys = cargo_settings(cargo)
     if cache.wrapper_wanted(profile):
@@ -138,6 +145,9 @@ def container_cargo_text(profile: Profile) -> str | None:
         runner = f"{CONTAINER_LIBEXEC}/runner"
         rivals = ("target", None, "runner")
         keys += (ManagedKey(admission.RUNNER_KEY, runner, "admission.runner", rivals=rivals),)
+    if admission.rustdoc_wanted(profile):
+        rustdoc = f"{CONTAINER_LIBEXEC}/rustdoc"
+        keys += (ManagedKey(admission.RUSTDOC_KEY, rustdoc, "admission.rustdoc"),)
     merged = MergedToml(path=FEATURE_CARGO, managed=keys)
     return merged.render(None) if merged.managed else None
 

@@ -23,7 +23,7 @@ from buildkit.errors import BadInput
 from buildkit.profile import Profile
 from buildkit.profile.model import CargoLinker, CargoSection, MachineSection
 from buildkit.render import agents, cache_remote, templating
-from buildkit.render.admission import RUNNER_KEY
+from buildkit.render.admission import RUNNER_KEY, RUSTDOC_KEY, RUSTDOC_SOURCE, script
 from buildkit.render.admission import SOURCE as RUNNER_SOURCE
 from buildkit.render.apply import Change, Status, compare
 from buildkit.render.cache import render_wrapper
@@ -31,11 +31,10 @@ from buildkit.render.cargo_config import cargo_settings
 from buildkit.render.cq import render_cq
 from buildkit.render.merged_json import MergedJson
 from buildkit.render.ownership import Artifact, ManagedBlock, ManagedKey, MergedToml, OwnedFile
-from buildkit.resources import data_dir
 
 ENV_FILE = ".config/buildkit/env.sh"
 SHIM_DIR = ".local/share/buildkit/bin"
-# the rustc wrapper and runner of the CPU budget (docs/cq.md, "Admission"): not on PATH
+# the rustc wrapper, runner and rustdoc of the CPU budget (docs/cq.md, "Admission"): not on PATH
 LIBEXEC_DIR = ".local/share/buildkit/libexec"
 HOOKS_DIR = ".config/buildkit/hooks"
 CLAUDE_SETTINGS = ".claude/settings.json"
@@ -193,11 +192,12 @@ def artifacts(profile: Profile, machine: Machine) -> list[Artifact]:
             # (`--manifest-path` from elsewhere), lands in the budget; a repository's own keys
             # point at its own copy and win there
             libexec = machine.home / LIBEXEC_DIR
-            wrapper, runner = libexec / "rustc-wrapper", libexec / "runner"
+            wrapper = libexec / "rustc-wrapper"
             out.append(OwnedFile(path=str(wrapper), body=render_wrapper(profile), executable=True))
             keys += (ManagedKey(("build", "rustc-wrapper"), str(wrapper), "admission.enabled"),)
             if profile.model.admission.runner:
-                body = (data_dir("templates") / RUNNER_SOURCE).read_text(encoding="utf-8")
+                runner = libexec / "runner"
+                body = script(RUNNER_SOURCE)
                 out.append(OwnedFile(path=str(runner), body=body, executable=True))
                 keys += (
                     ManagedKey(
@@ -207,6 +207,12 @@ def artifacts(profile: Profile, machine: Machine) -> list[Artifact]:
                         rivals=("target", None, "runner"),
                     ),
                 )
+            if profile.model.admission.rustdoc:
+                # doctests and `cargo doc`: the script hands rustdoc to the wrapper beside it
+                rustdoc = libexec / "rustdoc"
+                body = script(RUSTDOC_SOURCE)
+                out.append(OwnedFile(path=str(rustdoc), body=body, executable=True))
+                keys += (ManagedKey(RUSTDOC_KEY, str(rustdoc), "admission.rustdoc"),)
         out.append(MergedToml(path=str(layout.cargo_config), managed=keys, command=PROVISION))
     if settings.shell_env:
         team = cache_remote.env_file_context(profile, "laptops")
