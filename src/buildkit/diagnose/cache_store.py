@@ -39,36 +39,25 @@ def units_dir() -> Path:
 
 def unlinked_units(units: Path | None = None) -> list[StoreEntry]:
     """The shared copies no target dir links to any more (a link count of 1)."""
-    units = units_dir() if units is None else units
-    found = []
-    for dirpath, _dirs, files in os.walk(units):
-        for name in files:
-            path = Path(dirpath) / name
-            try:
-                st = path.lstat()
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
-                found.append(StoreEntry(path, max(st.st_atime, st.st_mtime), st.st_blocks * BLOCK))
-    return sorted(found, key=lambda e: (e.used, str(e.path)))
+    return _files(units_dir() if units is None else units, only_unlinked=True)
 
 
 def entries(store: Path | None = None) -> list[StoreEntry]:
     """Every file of the store, least recently used first; never through a link."""
-    store = store_dir() if store is None else store
+    return _files(store_dir() if store is None else store, only_unlinked=False)
+
+
+def _files(top: Path, *, only_unlinked: bool) -> list[StoreEntry]:
+    """The regular files below ``top``, least recently used first (os.walk follows no link)."""
     found = []
-    for dirpath, _dirs, files in os.walk(store):  # os.walk does not follow links by default
+    for dirpath, _dirs, files in os.walk(top):
         for name in files:
             path = Path(dirpath) / name
             try:
                 st = path.lstat()
             except OSError:
                 continue
-            if path.is_symlink():
+            if not stat.S_ISREG(st.st_mode) or (only_unlinked and st.st_nlink != 1):
                 continue
             found.append(StoreEntry(path, max(st.st_atime, st.st_mtime), st.st_blocks * BLOCK))
     return sorted(found, key=lambda e: (e.used, str(e.path)))
-
-
-def total_bytes(store: Path | None = None) -> int:
-    return sum(e.bytes for e in entries(store))

@@ -252,16 +252,13 @@ def collect(
         for entry in store:
             if over <= 0:
                 break
-            removal = Removal(
-                str(entry.path),
-                str(cache_store.store_dir()),
+            over -= _remove_cache_file(
+                entry,
+                cache_store.store_dir(),
                 "compiler cache: least recently used, over budget",
-                entry.bytes,
+                result,
+                dry_run=dry_run,
             )
-            if not dry_run:
-                _unlink_store_entry(entry, removal)
-            over -= removal.bytes
-            result.removals.append(removal)
         if over > 0:
             result.skipped.append(
                 f"budget {max_size} B not reached ({over} B over): the rest is what the most "
@@ -277,27 +274,27 @@ def collect(
     if not dry_run:
         orphan_units = cache_store.unlinked_units()
     for entry in orphan_units:
-        removal = Removal(
-            str(entry.path),
-            str(cache_store.units_dir()),
-            "shared copy of a unit no target dir links to any more",
-            entry.bytes,
-        )
-        if not dry_run:
-            _unlink_store_entry(entry, removal)
-        result.removals.append(removal)
+        reason = "shared copy of a unit no target dir links to any more"
+        _remove_cache_file(entry, cache_store.units_dir(), reason, result, dry_run=dry_run)
     if progress is not None:
         sys.stderr.write("\r\033[K")
     return result
 
 
-def _unlink_store_entry(entry: cache_store.StoreEntry, removal: Removal) -> None:
-    try:
-        entry.path.unlink()
-    except FileNotFoundError:
-        removal.bytes = 0
-    except OSError as exc:
-        removal.error, removal.bytes = f"{type(exc).__name__}: {exc.strerror}", 0
+def _remove_cache_file(
+    entry: cache_store.StoreEntry, top: Path, reason: str, result: GcResult, *, dry_run: bool
+) -> int:
+    """Remove (or, dry, plan) one file of the compiler cache's dir; the bytes it frees."""
+    removal = Removal(str(entry.path), str(top), reason, entry.bytes)
+    if not dry_run:
+        try:
+            entry.path.unlink()
+        except FileNotFoundError:
+            removal.bytes = 0
+        except OSError as exc:
+            removal.error, removal.bytes = f"{type(exc).__name__}: {exc.strerror}", 0
+    result.removals.append(removal)
+    return removal.bytes
 
 
 def _unit_removals(unit: Unit, target: str, reason: str) -> list[Removal]:
