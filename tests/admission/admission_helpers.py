@@ -202,3 +202,26 @@ def copy_scripts(crate: Path, scripts: dict[str, str]) -> None:
         path = folder / name
         path.write_text(body)
         path.chmod(0o755)
+
+
+def doctests_wait_for_the_budget(
+    home: Path, command: list[str], crate: Path, env: dict[str, str], jobs: int = JOBS
+) -> None:
+    """With every slot of ``home``'s budget held, ``command`` (a `cargo test --doc`) waits:
+    a waiting record of kind test names rustdoc and no rustdoc runs; released, it passes."""
+    with budget_held(home, jobs=jobs):
+        proc = subprocess.Popen(
+            command, cwd=crate, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        try:
+            below = lambda: descendants(proc.pid)  # noqa: E731
+            wait_for("the doctest run to wait", lambda: waiting_pids(home) & set(below()))
+            [record] = admission_dir(home).glob("wait-test-*.rec")
+            assert "cmd=rustdoc " in record.read_text(), record.read_text()
+            assert "rustdoc" not in below().values(), below()
+            assert proc.poll() is None
+        except BaseException:
+            proc.kill()
+            raise
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "1 passed" in out, out

@@ -14,13 +14,10 @@ from pathlib import Path
 import pytest
 
 from admission.admission_helpers import (
-    budget_held,
     build_env,
-    descendants,
+    doctests_wait_for_the_budget,
     make_home,
     rendered_crate,
-    wait_for,
-    waiting_pids,
 )
 
 DOCUMENTED_LIB = """/// ```
@@ -46,29 +43,4 @@ def test_a_doctest_waits_while_the_budget_is_held(tmp_path: Path, toolchain: lis
     assert warm.returncode == 0, warm.stderr
     assert "1 passed" in warm.stdout, warm.stdout
 
-    with budget_held(home):
-        proc = subprocess.Popen(
-            command,
-            cwd=crate,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            below = lambda: descendants(proc.pid)  # noqa: E731
-            waiter = wait_for(
-                "the doctest run to wait for the budget",
-                lambda: waiting_pids(home) & set(below()),
-            )
-            assert isinstance(waiter, set)
-            record = next((home / ".cache/buildkit/admission").glob("wait-test-*.rec"))
-            assert "rustdoc" in record.read_text(), record.read_text()
-            assert "rustdoc" not in below().values(), below()
-            assert proc.poll() is None
-        except BaseException:
-            proc.kill()
-            raise
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out
-    assert "1 passed" in out, out
+    doctests_wait_for_the_budget(home, command, crate, env)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import buildkit.provision
-from admission.admission_helpers import budget_held, descendants, wait_for, waiting_pids
+from admission.admission_helpers import doctests_wait_for_the_budget
 from buildkit.pins import pinned_tool
 from conftest import run_buildkit
 from machine.machine_helpers import (
@@ -203,22 +203,7 @@ def test_a_doctest_outside_any_repository_waits_for_the_budget(
     warm = subprocess.run(command, cwd=crate, env=env, capture_output=True, text=True)
     assert warm.returncode == 0 and "1 passed" in warm.stdout, warm.stdout + warm.stderr
 
-    with budget_held(home, jobs=2):
-        proc = subprocess.Popen(
-            command, cwd=crate, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        try:
-            below = lambda: descendants(proc.pid)  # noqa: E731
-            wait_for("the doctest run to wait", lambda: waiting_pids(home) & set(below()))
-            [record] = (home / ".cache/buildkit/admission").glob("wait-test-*.rec")
-            assert "cmd=rustdoc " in record.read_text(), record.read_text()
-            assert "rustdoc" not in below().values(), below()
-            assert proc.poll() is None
-        except BaseException:
-            proc.kill()
-            raise
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0 and "1 passed" in out, out
+    doctests_wait_for_the_budget(home, command, crate, env, jobs=2)
 
 
 def test_check_on_a_fresh_home_changes_nothing_on_disk(tmp_path: Path, example: Path) -> None:
