@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -15,6 +16,12 @@ import pytest
 from typer.testing import CliRunner
 
 from buildkit.cli import app
+
+# A suite started under nohup inherits SIGHUP ignored, and so would every cq it starts: a
+# shell cannot trap a signal ignored on entry, so cq's HUP handling (tests/cq/test_signals.py)
+# could not be tested. The suite's children get the default disposition back.
+if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "hello-workspace"

@@ -75,9 +75,13 @@ def test_user_cargo_config_survives_byte_for_byte(example: Path) -> None:
     first = config.read_text()
     mark, rest = first.split("\n", 1)
     assert mark.startswith("# buildkit manages the keys marked")
-    # The user's file, byte for byte, with buildkit's marked key in their [build] table (the
-    # compiler cache's wrapper), then buildkit's new tables (admission's runner last).
-    wrapper = 'rustc-wrapper = ".config/buildkit/bin/rustc-wrapper" # buildkit: cache.engine\n'
+    # The user's file, byte for byte, with buildkit's marked keys in their [build] table (the
+    # compiler cache's wrapper, admission's rustdoc), then buildkit's new tables (admission's
+    # runner last).
+    wrapper = (
+        'rustc-wrapper = ".config/buildkit/bin/rustc-wrapper" # buildkit: cache.engine\n'
+        'rustdoc = ".config/buildkit/bin/rustdoc" # buildkit: admission.rustdoc\n'
+    )
     docsrs = 'rustdocflags = ["--cfg", "docsrs"]\n'
     assert rest == USER_CONFIG.replace(docsrs, docsrs + wrapper) + (
         '[profile.dev.package."*"]\ndebug = "line-tables-only" # buildkit: cargo.dependency_debug\n'
@@ -92,7 +96,7 @@ def test_user_cargo_config_survives_byte_for_byte(example: Path) -> None:
     ran = run_buildkit("render", example)
     assert ran.exit_code == 0, ran.stderr
     second = config.read_text()
-    assert "buildkit: cache.engine\njobs = 2 # buildkit: cargo.jobs\n" in second
+    assert "buildkit: admission.rustdoc\njobs = 2 # buildkit: cargo.jobs\n" in second
     without_jobs = [line for line in second.splitlines()[1:] if "buildkit: cargo.jobs" not in line]
     assert without_jobs == rest.splitlines()
     # Dropping the setting again removes buildkit's key and nothing of the user's.
