@@ -86,13 +86,15 @@ def build_sampled(
     crate: Path, env: dict[str, str], *extra: str
 ) -> tuple[subprocess.CompletedProcess[str], int]:
     """`cargo build --release -j 16`, sampled for its most concurrent LLVM workers."""
+    return run_sampled(["cargo", "build", "--release", "-j", "16", *extra], crate, env)
+
+
+def run_sampled(
+    argv: list[str], cwd: Path, env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run ``argv`` to its end, sampled every 10 ms for its most concurrent LLVM workers."""
     proc = subprocess.Popen(
-        ["cargo", "build", "--release", "-j", "16", *extra],
-        cwd=crate,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     most = 0
     while proc.poll() is None:
@@ -213,19 +215,8 @@ def test_a_compile_without_any_jobserver_gets_one(tmp_path: Path, shell: str) ->
     rustc = ["rustc", "--crate-type", "lib", "-C", "opt-level=2", "-C", units, "src/lib.rs"]
     with budget_held(home) as fds:
         os.close(fds.pop(0))
-        proc = subprocess.Popen(
-            [shell, str(wrapper), *rustc, "--out-dir", "out"],
-            cwd=crate,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        most = 0
-        while proc.poll() is None:
-            most = max(most, llvm_workers(proc.pid))
-            time.sleep(0.01)
-        out, _ = proc.communicate()
-    assert proc.returncode == 0, out
+        done, most = run_sampled([shell, str(wrapper), *rustc, "--out-dir", "out"], crate, env)
+    out = done.stdout
+    assert done.returncode == 0, out
     assert list((crate / "out").glob("*.rlib")), out
     assert 1 <= most <= 2, f"one slot, yet {most} LLVM workers at once"
