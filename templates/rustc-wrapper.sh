@@ -584,7 +584,7 @@ fi
 # newer). Only outputs this compile just wrote are touched; none of cargo's own files. The
 # workspace's own crates are left alone: their outputs change with every edit. `buildkit gc`
 # removes a copy no target dir links to any more.
-bk_units='' bk_outs=''
+bk_units='' bk_rlib=''
 case ${CARGO_MANIFEST_DIR:-} in
     */registry/src/*/* | */git/checkouts/*/*) bk_units=$bk_dir/units ;;
 esac
@@ -606,10 +606,10 @@ if [ -n "$bk_units" ]; then
         bk_prev=$bk_a
     done
     if [ -n "$bk_lib" ] && [ -n "$bk_name" ] && [ -n "$bk_outdir" ]; then
-        bk_outs=$bk_outdir/lib$bk_name$bk_extra.rlib
+        bk_rlib=$bk_outdir/lib$bk_name$bk_extra.rlib
         # an earlier output may be a link to the shared copy: it goes first, so that whatever
         # writes the new one can never write into the copy other worktrees use
-        rm -f -- "$bk_outs"
+        rm -f -- "$bk_rlib"
     fi
 fi
 
@@ -650,7 +650,7 @@ bk_share() {
 
 "$bk_sc" "$@"
 bk_rc=$?
-if [ "$bk_rc" = 0 ] && [ -n "$bk_outs" ]; then bk_share "$bk_outs"; fi
+if [ "$bk_rc" = 0 ] && [ -n "$bk_rlib" ]; then bk_share "$bk_rlib"; fi
 # sccache exits 2 when it could not serve the compile at all (its server failed to start, its
 # store is broken); rustc never exits 2. Compile directly: the line sccache printed says why.
 if [ "$bk_rc" = 2 ]; then

@@ -14,16 +14,6 @@ from cache.team_helpers import SECRET, Machine, Redis, profile_text
 
 
 @pytest.fixture
-def redis(tmp_path: Path) -> Iterator[Redis]:
-    directory = tmp_path / "redis"
-    directory.mkdir(mode=0o700)
-    server = Redis(directory)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def machines(tmp_path: Path, redis: Redis) -> Iterator[list[Machine]]:
     names = ("m1", "m2", "alone")
     made = [Machine.create(tmp_path, name, profile_text(redis.url)) for name in names]

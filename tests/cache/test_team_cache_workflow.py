@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,6 @@ import yaml
 from cache.team_helpers import PASSWORD_VARIABLE, SECRET, WORKSPACE, Redis, profile_text
 from conftest import build_file_tree, run_buildkit
 from workflow_runner import WORKFLOW, LocalRunner
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[Redis]:
-    directory = tmp_path / "redis"
-    directory.mkdir(mode=0o700)
-    server = Redis(directory)
-    server.start()
-    yield server
-    server.stop()
 
 
 def _repository(root: Path, url: str) -> dict[str, object]:
