@@ -125,8 +125,11 @@ if (defined $dir && length $dir) {
 # cannot_write PATH: fail, naming what to allow when a sandbox (of an agent) is in the way
 sub cannot_write {
     my ($path) = @_;
+    # Errno is loaded here, on the way out: `%!` in the source would load it on every start (1 ms)
+    my $errno = $! + 0;
+    require Errno;
     fail("cannot write the CPU budget folder $dir ($path: $!): allow writes to $dir (Claude Code: sandbox.filesystem.allowWrite; Codex: sandbox_workspace_write.writable_roots)")
-        if $!{EROFS} || $!{EACCES} || $!{EPERM};
+        if grep { $errno == $_ } Errno::EROFS(), Errno::EACCES(), Errno::EPERM();
     fail("cannot write $path ($!): remove it and build again");
 }
 if (!defined $jobs || $jobs !~ /^[1-9][0-9]*$/) {
@@ -246,11 +249,15 @@ if (!defined $got) {
     $wait_path = "$dir/wait-$kind-$$.rec";
     $wait_fh = write_record($wait_path, 1, pid => $$, kind => $kind, started => $started,
         waited => 0, cwd => $cwd, worktree => $worktree, cmd => $what, cargo => $cargo);
-    # a light waiter polls (it is served first: a short wait matters); others sleep in the
-    # kernel on one slot, a different one each round, for up to a second, then look at all
+    # a light waiter polls (it is served first: a short wait matters); so does any waiter in
+    # its first two seconds: most waits of an edit-test loop are that short (a compile waiting
+    # for the slot a lone compile lent itself, given back when its lender next looks), and a
+    # sleep on one slot would miss the release of another. Longer waiters sleep in the kernel
+    # on one slot, a different one each round, for up to a second, then look at all
     my $round = $$;
+    my $poll_until = $started + 2;
     while (!defined($got = take_one())) {
-        if ($kind eq "light") { select undef, undef, undef, 0.03 + rand 0.04; next }
+        if ($kind eq "light" || time < $poll_until) { select undef, undef, undef, 0.03 + rand 0.04; next }
         my $i = $mine[$round++ % @mine];
         my $woke = eval {
             local $SIG{ALRM} = sub { die "timeout\n" };
@@ -342,7 +349,7 @@ if ($lend) {
                 syswrite $js_w, "+";
             }
         }
-        select undef, undef, undef, 0.5;
+        select undef, undef, undef, 0.05;    # a waiter gets a lent slot back within 50 ms
     }
 } else {
     while (1) { my $w = waitpid $child, 0; $rc = $?; last if $w == $child || $w == -1 }
