@@ -47,28 +47,37 @@ bk_compile_only=1
 # bk_cacheable ARGS...: whether the compile is one the cache can keep. Those it cannot go
 # straight to rustc: sccache would run them uncached anyway, after a round trip to its server.
 # That is most compiles of the edit-test loop: incremental ones (the workspace's own crates),
-# metadata-only ones (check, clippy: no `link` emitted), and those that link (binaries, tests,
-# build scripts, proc-macros). Probes (`rustc -vV`) too. Decided before admission, so that the
-# admitted process is rustc itself, with no second pass through this script.
+# and those that link (binaries, tests, build scripts, proc-macros). Probes (`rustc -vV`) too.
+# A metadata-only compile (check, clippy) is kept for a crates.io or git dependency, which every
+# worktree's `cargo check` compiles alike; the workspace's own are left to rustc (clippy-driver
+# compiles them, and their diagnostics are what the user runs clippy for). Decided before
+# admission, so that the admitted process is rustc itself, with no second pass through this
+# script.
 bk_cacheable() {
     case ${BUILDKIT_CACHE:-on} in
         off | 0 | false | no) return 1 ;;
     esac
     [ "$bk_engine" = sccache ] || return 1
-    bk_prev='' bk_link=''
+    bk_prev='' bk_link='' bk_meta=''
     for bk_a in "$@"; do
         case $bk_prev in
             -C) case $bk_a in incremental=*) return 1 ;; esac ;;
             --crate-type) case $bk_a in bin | proc-macro | dylib | cdylib) return 1 ;; esac ;;
-            --emit) case $bk_a in *link*) bk_link=1 ;; esac ;;
+            --emit) case $bk_a in *link*) bk_link=1 ;; *metadata*) bk_meta=1 ;; esac ;;
         esac
         case $bk_a in
             -Cincremental=* | --test | --crate-type=bin | --crate-type=proc-macro) return 1 ;;
             --emit=*link*) bk_link=1 ;;
+            --emit=*metadata*) bk_meta=1 ;;
         esac
         bk_prev=$bk_a
     done
-    [ -n "$bk_link" ]
+    [ -n "$bk_link" ] && return 0
+    [ -n "$bk_meta" ] || return 1
+    case ${CARGO_MANIFEST_DIR:-} in
+        */registry/src/*/* | */git/checkouts/*/*) return 0 ;;
+    esac
+    return 1
 }
 
 # -- admission ---------------------------------------------------------------------------------
@@ -596,23 +605,27 @@ case ${CARGO_MANIFEST_DIR:-} in
     */registry/src/*/* | */git/checkouts/*/*) bk_units=$bk_dir/units ;;
 esac
 if [ -n "$bk_units" ]; then
-    bk_prev='' bk_name='' bk_extra='' bk_outdir='' bk_lib=1
+    # only a compile that writes the .rlib (emits link): a metadata-only one (check) leaves any
+    # .rlib of that name alone
+    bk_prev='' bk_name='' bk_extra='' bk_outdir='' bk_lib=1 bk_link=''
     for bk_a in "$@"; do
         case $bk_prev in
             --crate-name) bk_name=$bk_a ;;
             --out-dir) bk_outdir=$bk_a ;;
             --crate-type) case $bk_a in lib | rlib) ;; *) bk_lib='' ;; esac ;;
+            --emit) case $bk_a in *link*) bk_link=1 ;; esac ;;
             -C) case $bk_a in extra-filename=*) bk_extra=${bk_a#extra-filename=} ;; esac ;;
         esac
         case $bk_a in
             -Cextra-filename=*) bk_extra=${bk_a#-Cextra-filename=} ;;
             --crate-type=lib | --crate-type=rlib) ;;
             --crate-type=*) bk_lib='' ;;
+            --emit=*link*) bk_link=1 ;;
             --out-dir=*) bk_outdir=${bk_a#--out-dir=} ;;
         esac
         bk_prev=$bk_a
     done
-    if [ -n "$bk_lib" ] && [ -n "$bk_name" ] && [ -n "$bk_outdir" ]; then
+    if [ -n "$bk_lib" ] && [ -n "$bk_link" ] && [ -n "$bk_name" ] && [ -n "$bk_outdir" ]; then
         bk_rlib=$bk_outdir/lib$bk_name$bk_extra.rlib
         # an earlier output may be a link to the shared copy: it goes first, so that whatever
         # writes the new one can never write into the copy other worktrees use

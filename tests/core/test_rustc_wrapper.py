@@ -65,7 +65,9 @@ def test_compiles_the_cache_cannot_keep_go_straight_to_rustc(
 ) -> None:
     fake, log = stand_in(tmp_path)
     for kind, args in DIRECT.items():
-        done = run(shell, wrapper, args, BUILDKIT_SCCACHE=str(fake))
+        # the workspace's own crate: a check of it is clippy's or the user's, never cached
+        own = str(tmp_path / "own")
+        done = run(shell, wrapper, args, BUILDKIT_SCCACHE=str(fake), CARGO_MANIFEST_DIR=own)
         assert done.returncode == 0 and done.stdout.startswith("RUSTC"), (kind, done.stderr)
     assert not log.exists(), log.read_text()
 
@@ -121,6 +123,32 @@ def test_when_sccache_cannot_serve_the_compile_rustc_does(
     compile_error, _ = stand_in(tmp_path / "one", exit_code=1)  # a compile error stays one
     failed = run(shell, wrapper, CACHEABLE, BUILDKIT_SCCACHE=str(compile_error))
     assert failed.returncode == 1 and failed.stdout == ""
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_dependencys_check_goes_to_sccache_and_leaves_its_rlib_alone(
+    wrapper: Path, tmp_path: Path, shell: str
+) -> None:
+    fake, log = stand_in(tmp_path)
+    out = tmp_path / "deps"
+    out.mkdir()
+    rlib = out / "libdep-0123abcd.rlib"
+    rlib.write_text("built by cargo build")
+    check = ["--crate-name", "dep", "--crate-type", "lib", "--emit=dep-info,metadata"]
+    check += ["-C", "extra-filename=-0123abcd", "--out-dir", str(out)]
+    done = run(
+        shell,
+        wrapper,
+        check,
+        BUILDKIT_SCCACHE=str(fake),
+        BUILDKIT_CACHE_DIR=str(tmp_path / "c"),
+        CARGO_MANIFEST_DIR="/h/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/dep-1.0.0",
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = log.read_text().splitlines()
+    assert line.split("|")[0] == "echo RUSTC " + " ".join(check)
+    assert rlib.read_text() == "built by cargo build" and rlib.stat().st_nlink == 1
+    assert not (tmp_path / "c" / "units").exists()
 
 
 def compiling_stand_in(tmp_path: Path, in_place: bool = False) -> Path:

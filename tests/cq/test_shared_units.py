@@ -176,3 +176,43 @@ def test_gc_removes_a_copy_no_target_dir_links_to(tmp_path: Path, own_cache: Pat
     ran = run_buildkit("gc", "--no-queue", rig.checkouts["main"])
     assert ran.exit_code == 0, ran.stderr
     assert not copy.exists()
+
+
+def _rust_stats(rig: Rig) -> dict[str, int]:
+    """Hits and misses of the sccache server this repository's builds use (its own store)."""
+    wrapper = rig.checkouts["main"] / ".config" / "buildkit" / "bin" / "rustc-wrapper"
+    shown = subprocess.run(
+        [str(wrapper), "--stats"], env=rig.env, capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    counts = {}
+    for line in shown.stdout.splitlines():
+        for name in ("Cache hits (Rust)", "Cache misses (Rust)"):
+            if line.startswith(name):
+                counts[name.split()[1]] = int(line[len(name) :].split()[0])
+    return counts
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_a_dependencys_check_is_compiled_once_for_both_worktrees(
+    tmp_path: Path, own_cache: Path, layout: str
+) -> None:
+    rig = make_rig(tmp_path, layout)
+    rig.env["BUILDKIT_CACHE_DIR"] = str(own_cache)
+    done = rig.cargo("main", "check", "-q")
+    assert done.returncode == 0, done.stderr
+    first = _rust_stats(rig)
+    assert first.get("hits", 0) == 0 and first["misses"] >= 1  # anyhow, metadata only
+    done = rig.cargo("twin", "check", "-q")
+    assert done.returncode == 0, done.stderr
+    second = _rust_stats(rig)
+    assert second["hits"] >= first["misses"], (first, second)
+    assert second["misses"] == first["misses"], "the twin compiled anyhow again"
+    # each worktree has its own .rmeta of it: nothing is linked, and both stay fresh
+    (main_rmeta,) = _unit_files(rig.checkouts["main"], ".rmeta")
+    (twin_rmeta,) = _unit_files(rig.checkouts["twin"], ".rmeta")
+    assert main_rmeta.stat().st_ino != twin_rmeta.stat().st_ino
+    assert not (own_cache / "units").exists()
+    for name in rig.checkouts:
+        verbose = rig.cargo(name, "check", "-v")
+        assert "Compiling" not in verbose.stderr and "Dirty" not in verbose.stderr, name
