@@ -134,12 +134,13 @@ if (defined $dir && length $dir) {
 # cannot_write PATH: fail, naming what to allow when a sandbox (of an agent) is in the way
 sub cannot_write {
     my ($path) = @_;
-    # Errno is loaded here, on the way out: `%!` in the source would load it on every start (1 ms)
-    my $errno = $! + 0;
+    # Errno is loaded here, on the way out: `%!` in the source would load it on every start (1 ms).
+    # Loading it searches @INC and so changes $!: the error is kept first.
+    my ($error, $errno) = ("$!", $! + 0);
     require Errno;
-    fail("cannot write the CPU budget folder $dir ($path: $!): allow writes to $dir (Claude Code: sandbox.filesystem.allowWrite; Codex: sandbox_workspace_write.writable_roots)")
+    fail("cannot write the CPU budget folder $dir ($path: $error): allow writes to $dir (Claude Code: sandbox.filesystem.allowWrite; Codex: sandbox_workspace_write.writable_roots)")
         if grep { $errno == $_ } Errno::EROFS(), Errno::EACCES(), Errno::EPERM();
-    fail("cannot write $path ($!): remove it and build again");
+    fail("cannot write $path ($error): remove it and build again");
 }
 if (!defined $jobs || $jobs !~ /^[1-9][0-9]*$/) {
     $jobs = 0;
