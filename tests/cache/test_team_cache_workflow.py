@@ -28,6 +28,20 @@ def _repository(root: Path, url: str) -> dict[str, object]:
     return workflow
 
 
+def stop_job_caches(runner: LocalRunner, cache_dir: Path) -> None:
+    """Stop the sccache servers the job started (the workflow installs its own sccache in the
+    runner's temp dir) and remove their store."""
+    sccache = runner.runner_temp / "sccache" / "bin" / "sccache"
+    for sock in cache_dir.glob("sock*"):
+        subprocess.run(
+            [str(sccache), "--stop-server"],
+            env={"SCCACHE_SERVER_UDS": str(sock), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            check=False,
+        )
+    shutil.rmtree(cache_dir, ignore_errors=True)
+
+
 def _run_test_job(root: Path, scratch: Path, workflow: dict[str, object], mode: str) -> str:
     """The test job as a fresh runner runs it (its own cache dir), for an event whose
     BUILDKIT_CACHE_REMOTE expression evaluates to ``mode``; the job summary's text."""
@@ -39,15 +53,7 @@ def _run_test_job(root: Path, scratch: Path, workflow: dict[str, object], mode: 
     try:
         runner.run_job("test")
     finally:
-        for sock in cache_dir.glob("sock*"):
-            sccache = runner.runner_temp / "sccache" / "bin" / "sccache"
-            subprocess.run(
-                [str(sccache), "--stop-server"],
-                env={"SCCACHE_SERVER_UDS": str(sock), "PATH": "/usr/bin:/bin"},
-                capture_output=True,
-                check=False,
-            )
-        shutil.rmtree(cache_dir, ignore_errors=True)
+        stop_job_caches(runner, cache_dir)
     tests = runner.output_of("test", "cargo test")
     assert "test result: ok" in tests
     assert SECRET not in "".join(r.output for r in runner.ran)
@@ -105,15 +111,7 @@ def _run_gha_job(root: Path, scratch: Path, mode: str) -> LocalRunner:
     try:
         runner.run_job("test")
     finally:
-        sccache = runner.runner_temp / "sccache" / "bin" / "sccache"
-        for sock in cache_dir.glob("sock*"):
-            subprocess.run(
-                [str(sccache), "--stop-server"],
-                env={"SCCACHE_SERVER_UDS": str(sock), "PATH": "/usr/bin:/bin"},
-                capture_output=True,
-                check=False,
-            )
-        shutil.rmtree(cache_dir, ignore_errors=True)
+        stop_job_caches(runner, cache_dir)
     assert "test result: ok" in runner.output_of("test", "cargo test")
     assert RUNNER_TOKEN not in "".join(r.output for r in runner.ran) + runner.summary.read_text()
     return runner
