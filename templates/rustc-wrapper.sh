@@ -375,19 +375,759 @@ if ($rc & 127) {
 exit $rc >> 8;
 '
 
+# The compiled holder: the same program in Rust, which starts in about 1.5 ms against perl's 7
+# (every compile, test binary and doctest pays it). The wrapper compiles it once per machine and
+# version, with the toolchain's own rustc (std only: no cargo, no crates), into the budget's
+# folder as holder-<id>, <id> naming its source (tests/admission/test_holder.py checks it);
+# perl holds the slots while it is being built, where it cannot be built (holder-<id>.failed
+# says why; retried a day later) and when BUILDKIT_ADMISSION_HOLDER=perl.
+bk_holder_id=498c180865a155fd
+bk_holder_source() {
+    cat <<'BK_HOLDER_RS'
+// buildkit's admission holder, compiled: the perl program bk_admit_pl above, with the same
+// files and rules (both can share one budget), for about a tenth of perl's start-up cost,
+// which every compile, test binary and doctest pays. Plain std plus a few libc calls declared
+// here, so that rustc alone builds it (no cargo, no crates).
+// Usage: holder KIND JOBS RESERVED JOBSERVER CMD [ARGS...]; holder --version.
+use std::collections::HashSet;
+use std::env;
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::raw::c_int;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::io::{AsRawFd, FromRawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{exit, Command};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[cfg(not(any(
+    target_os = "macos",
+    all(
+        target_os = "linux",
+        any(
+            target_arch = "x86_64",
+            target_arch = "x86",
+            target_arch = "aarch64",
+            target_arch = "arm",
+            target_arch = "riscv64",
+            target_arch = "powerpc64",
+            target_arch = "s390x",
+            target_arch = "loongarch64"
+        )
+    )
+)))]
+compile_error!("the constants below are known for Linux (common architectures) and macOS only");
+
+extern "C" {
+    fn flock(fd: c_int, operation: c_int) -> c_int;
+    fn pipe(fds: *mut c_int) -> c_int;
+    fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+    fn kill(pid: i32, sig: c_int) -> c_int;
+    fn getppid() -> i32;
+    fn getuid() -> u32;
+    fn signal(sig: c_int, handler: usize) -> usize;
+}
+const LOCK_SH: c_int = 1;
+const LOCK_EX: c_int = 2;
+const LOCK_NB: c_int = 4;
+const LOCK_UN: c_int = 8;
+const F_GETFL: c_int = 3;
+const F_SETFL: c_int = 4;
+#[cfg(target_os = "linux")]
+const O_NONBLOCK: c_int = 0o4000;
+#[cfg(target_os = "macos")]
+const O_NONBLOCK: c_int = 4;
+#[cfg(target_os = "linux")]
+const FORWARDED: [c_int; 6] = [15, 2, 1, 3, 10, 12]; // TERM INT HUP QUIT USR1 USR2
+#[cfg(target_os = "macos")]
+const FORWARDED: [c_int; 6] = [15, 2, 1, 3, 30, 31];
+const SIG_DFL: usize = 0;
+
+const ME: &str = "buildkit admission";
+const RECORD_KEYS: [&str; 8] = ["pid", "kind", "started", "waited", "cwd", "worktree", "cmd", "cargo"];
+
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: c_int) {
+    let child = CHILD.load(Ordering::SeqCst);
+    if child > 0 {
+        unsafe { kill(child, sig) };
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("{}: {}", ME, message);
+    exit(77)
+}
+
+/// The error as perl prints `$!`: without std's " (os error N)".
+fn reason(error: &io::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn try_lock(file: &File, operation: c_int) -> bool {
+    unsafe { flock(file.as_raw_fd(), operation | LOCK_NB) == 0 }
+}
+
+fn unlock(file: &File) {
+    unsafe { flock(file.as_raw_fd(), LOCK_UN) };
+}
+
+/// A small generator for the waiters' jitter (no crates): xorshift, seeded by pid and clock.
+struct Jitter(u64);
+impl Jitter {
+    fn millis(&mut self, low: u64, spread: u64) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        Duration::from_millis(low + self.0 % spread)
+    }
+}
+
+struct Budget {
+    dir: String,
+    kind: String,
+}
+
+impl Budget {
+    fn slot_path(&self, i: usize) -> String {
+        format!("{}/slot-{:03}", self.dir, i)
+    }
+
+    /// cannot_write PATH: fail, naming what to allow when a sandbox (of an agent) is in the way
+    fn cannot_write(&self, path: &str, error: &io::Error) -> ! {
+        // EROFS, EACCES, EPERM: the same numbers on Linux and macOS
+        if let Some(30) | Some(13) | Some(1) = error.raw_os_error() {
+            fail(&format!(
+                "cannot write the CPU budget folder {} ({}: {}): allow writes to {} (Claude Code: sandbox.filesystem.allowWrite; Codex: sandbox_workspace_write.writable_roots)",
+                self.dir, path, reason(error), self.dir
+            ));
+        }
+        fail(&format!("cannot write {} ({}): remove it and build again", path, reason(error)))
+    }
+
+    fn open_lock(&self, path: &str) -> File {
+        // the folder is this user's own, mode 0700 (checked): nobody else can plant a link here
+        match File::open(path) {
+            Ok(file) => file,
+            Err(_) => match OpenOptions::new().write(true).create(true).mode(0o600).open(path) {
+                Ok(file) => file,
+                Err(error) => self.cannot_write(path, &error),
+            },
+        }
+    }
+
+    /// written under a fresh name, locked (a waiting record: shared, for as long as its waiter
+    /// lives) and only then renamed into place, so nobody sees it unlocked and takes it for the
+    /// record of a dead waiter
+    fn write_record(&self, path: &str, shared: bool, fields: &[String]) -> Option<File> {
+        let tmp = format!("{}/.new.{}", self.dir, std::process::id());
+        let _ = fs::remove_file(&tmp);
+        let mut text = String::new();
+        for (key, value) in RECORD_KEYS.iter().zip(fields) {
+            text.push_str(key);
+            text.push('=');
+            text.push_str(value);
+            text.push('\n');
+        }
+        let mut out = match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp) {
+            Ok(file) => file,
+            Err(error) => self.cannot_write(&tmp, &error),
+        };
+        if let Err(error) = out.write_all(text.as_bytes()) {
+            fail(&format!("cannot write {}: {}", tmp, reason(&error)));
+        }
+        drop(out);
+        let mut held = None;
+        if shared {
+            let file = File::open(&tmp)
+                .unwrap_or_else(|error| fail(&format!("cannot open {}: {}", tmp, reason(&error))));
+            unsafe { flock(file.as_raw_fd(), LOCK_SH) };
+            held = Some(file);
+        }
+        if let Err(error) = fs::rename(&tmp, path) {
+            fail(&format!("cannot rename {} to {}: {}", tmp, path, reason(&error)));
+        }
+        held
+    }
+
+    /// a live waiter of the kind given (any kind: "")
+    fn waiting(&self, which: &str) -> bool {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(_) => return false,
+        };
+        let me = std::process::id().to_string();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = match name.to_str() {
+                Some(name) => name,
+                None => continue,
+            };
+            let rest = match name.strip_prefix("wait-").and_then(|r| r.strip_suffix(".rec")) {
+                Some(rest) => rest,
+                None => continue,
+            };
+            let (kind, pid) = match rest.rsplit_once('-') {
+                Some(pair) => pair,
+                None => continue,
+            };
+            let kind_ok = if which.is_empty() {
+                !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_lowercase())
+            } else {
+                kind == which
+            };
+            if !kind_ok || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
+                continue;
+            }
+            let path = format!("{}/{}", self.dir, name);
+            let file = match File::open(&path) {
+                Ok(file) => file,
+                Err(_) => continue,
+            };
+            if !try_lock(&file, LOCK_EX) {
+                return true;
+            }
+            let _ = fs::remove_file(&path); // its waiter is gone
+        }
+        false
+    }
+
+    fn anyone_waiting(&self) -> bool {
+        fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries.flatten().any(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    name.starts_with("wait-") && name.ends_with(".rec")
+                })
+            })
+            .unwrap_or(false)
+    }
+
+    fn take_one(&self, mine: &[usize], locks: &[Option<File>]) -> Option<usize> {
+        for &i in mine {
+            let lock = locks[i].as_ref().expect("a lock of mine");
+            if !try_lock(lock, LOCK_EX) {
+                continue;
+            }
+            if self.kind != "light" && self.waiting("light") {
+                unlock(lock);
+                return None;
+            }
+            return Some(i);
+        }
+        None
+    }
+}
+
+fn record_field(path: &str, key: &str) -> Option<String> {
+    let text = fs::read_to_string(path).ok()?;
+    let prefix = format!("{}=", key);
+    text.lines().find_map(|line| line.strip_prefix(prefix.as_str()).map(str::to_string))
+}
+
+fn budget_dir() -> String {
+    if let Some(dir) = env::var_os("BUILDKIT_ADMISSION_DIR").filter(|d| !d.is_empty()) {
+        let dir = dir.to_string_lossy().into_owned();
+        if !dir.starts_with('/') {
+            fail(&format!("BUILDKIT_ADMISSION_DIR={} is not an absolute path; fix it or unset it", dir));
+        }
+        return dir;
+    }
+    // the wrapper runs this program only when HOME is absolute (perl reads the password file)
+    match env::var("HOME") {
+        Ok(home) if home.starts_with('/') => format!("{}/.cache/buildkit/admission", home),
+        _ => fail("no home folder to keep the CPU budget in: set HOME"),
+    }
+}
+
+fn check_dir(dir: &str) {
+    let mut path = String::new();
+    for part in dir.split('/').filter(|p| !p.is_empty()) {
+        path.push('/');
+        path.push_str(part);
+        if fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false) {
+            continue;
+        }
+        if let Err(error) = fs::DirBuilder::new().mode(0o700).create(&path) {
+            if !fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false) {
+                fail(&format!(
+                    "cannot create {} ({}): allow writes to {} (an agent sandbox?) or set HOME",
+                    path,
+                    reason(&error),
+                    dir
+                ));
+            }
+        }
+    }
+    let st = fs::symlink_metadata(dir)
+        .unwrap_or_else(|error| fail(&format!("cannot inspect {}: {}", dir, reason(&error))));
+    if st.file_type().is_symlink() {
+        fail(&format!("{} is a symbolic link; refusing to use it: remove it and build again", dir));
+    }
+    let uid = unsafe { getuid() };
+    if st.uid() != uid {
+        fail(&format!("{} is not owned by you (uid {}); refusing to use it: remove it and build again", dir, uid));
+    }
+    if st.mode() & 0o077 != 0 {
+        fail(&format!(
+            "{} is accessible to others (mode {:04o}); run: chmod 700 {}",
+            dir,
+            st.mode() & 0o7777,
+            dir
+        ));
+    }
+}
+
+/// The CPUs this process may run on: /proc's list on Linux (as nproc counts them, a
+/// container's cpuset included; what the perl holder reads, so both agree), else the system's.
+fn cpu_count() -> usize {
+    let mut jobs = 0;
+    if let Ok(status) = fs::read_to_string("/proc/self/status") {
+        if let Some(list) = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")) {
+            for range in list.trim().split(',') {
+                let mut bounds = range.splitn(2, '-').map(|n| n.parse::<usize>());
+                match (bounds.next(), bounds.next()) {
+                    (Some(Ok(low)), Some(Ok(high))) if high >= low => jobs += high - low + 1,
+                    (Some(Ok(_)), None) => jobs += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    if jobs == 0 {
+        jobs = thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    }
+    jobs
+}
+
+fn one_line(text: &str) -> String {
+    let mut line: String = text.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
+    if line.len() > 300 {
+        let mut end = 300;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+    }
+    line
+}
+
+fn parent_of(pid: i32) -> Option<i32> {
+    if let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", pid)) {
+        let after = &stat[stat.rfind(')')? + 1..];
+        return after.split_whitespace().nth(1)?.parse().ok();
+    }
+    let out = Command::new("ps").args(["-o", "ppid=", "-p", &pid.to_string()]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+fn main() {
+    let args: Vec<OsString> = env::args_os().skip(1).collect();
+    if args.len() == 1 && args[0] == "--version" {
+        println!("buildkit admission holder");
+        return;
+    }
+    if args.len() < 5 {
+        fail("usage: holder KIND JOBS RESERVED JOBSERVER CMD [ARGS...]");
+    }
+    let arg = |i: usize| args[i].to_string_lossy().into_owned();
+    let kind = arg(0);
+    let jobserver = arg(3);
+    let cmd = &args[4..];
+    let dir = budget_dir();
+    check_dir(&dir);
+    let budget = Budget { dir: dir.clone(), kind: kind.clone() };
+
+    let jobs_arg = arg(1);
+    let jobs = if !jobs_arg.is_empty() && !jobs_arg.starts_with('0') && jobs_arg.bytes().all(|b| b.is_ascii_digit()) {
+        jobs_arg.parse().unwrap_or(1)
+    } else {
+        cpu_count()
+    };
+    let reserved = arg(2).parse::<i64>().unwrap_or(0).min(jobs as i64 - 1).max(0) as usize;
+
+    // what the status line shows: the cargo command behind this (the parent, on Linux), the
+    // worktree it runs in, and the crate or program
+    let ppid = unsafe { getppid() };
+    let cargo = fs::read(format!("/proc/{}/cmdline", ppid))
+        .map(|bytes| {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            text.trim_end_matches('\0').replace(['\0', '\n'], " ")
+        })
+        .unwrap_or_default();
+    let cwd = fs::read_link(format!("/proc/{}/cwd", ppid))
+        .map(|p| p.to_string_lossy().into_owned())
+        .or_else(|_| env::var("PWD"))
+        .unwrap_or_else(|_| ".".to_string());
+    let mut worktree = cwd.clone();
+    let mut d = cwd.clone();
+    while !d.is_empty() {
+        if fs::symlink_metadata(format!("{}/.git", d)).is_ok() {
+            worktree = d.clone();
+            break;
+        }
+        match d.rfind('/') {
+            Some(at) => d.truncate(at),
+            None => d.clear(),
+        }
+    }
+    let what = if kind == "light" || kind == "heavy" {
+        let crate_name = cmd
+            .iter()
+            .position(|a| a == "--crate-name")
+            .map(|at| cmd.get(at + 1).map(|c| c.to_string_lossy().into_owned()).unwrap_or_else(|| "?".into()))
+            .unwrap_or_else(|| "?".into());
+        format!("rustc {}{}", crate_name, if kind == "light" { " (metadata only)" } else { "" })
+    } else {
+        let program = cmd[0].to_string_lossy();
+        let mut words = vec![program.rsplit('/').next().unwrap_or("").to_string()];
+        words.extend(cmd[1..].iter().map(|a| a.to_string_lossy().into_owned()));
+        words.join(" ")
+    };
+    let (what, cargo, cwd, worktree) = (one_line(&what), one_line(&cargo), one_line(&cwd), one_line(&worktree));
+
+    // a runner inside a test or program that already holds slots (a test that runs `cargo
+    // test` on a fixture) runs at once: waiting for a slot its own ancestor holds could never end
+    if kind == "test" || kind == "run" {
+        let mut ancestors = HashSet::new();
+        let mut p = ppid;
+        for _ in 0..64 {
+            if p <= 1 || !ancestors.insert(p) {
+                break;
+            }
+            match parent_of(p) {
+                Some(parent) => p = parent,
+                None => break,
+            }
+        }
+        for i in 0..jobs {
+            let pid = match record_field(&format!("{}.rec", budget.slot_path(i)), "pid") {
+                Some(pid) => pid,
+                None => continue,
+            };
+            match pid.parse::<i32>() {
+                Ok(pid) if ancestors.contains(&pid) => {}
+                _ => continue,
+            }
+            let lock = budget.open_lock(&format!("{}.lock", budget.slot_path(i)));
+            if try_lock(&lock, LOCK_EX) {
+                continue; // free: the record is stale
+            }
+            let error = Command::new(&cmd[0]).args(&cmd[1..]).exec();
+            fail(&format!("cannot run {}: {}", cmd[0].to_string_lossy(), reason(&error)));
+        }
+    }
+
+    let mine: Vec<usize> = if kind == "test" || kind == "run" { (reserved..jobs).collect() } else { (0..jobs).collect() };
+    let mut locks: Vec<Option<File>> = (0..jobs).map(|_| None).collect();
+    for &i in &mine {
+        locks[i] = Some(budget.open_lock(&format!("{}.lock", budget.slot_path(i))));
+    }
+    let started = now();
+    let clock = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos() as u64).unwrap_or(0);
+    let mut jitter = Jitter((u64::from(std::process::id()) << 32) ^ clock ^ 0x9e37_79b9_7f4a_7c15);
+
+    let mut got = budget.take_one(&mine, &locks);
+    let mut wait_record: Option<(String, Option<File>)> = None;
+    if got.is_none() {
+        let path = format!("{}/wait-{}-{}.rec", dir, kind, std::process::id());
+        let fields = [
+            std::process::id().to_string(),
+            kind.clone(),
+            started.to_string(),
+            "0".into(),
+            cwd.clone(),
+            worktree.clone(),
+            what.clone(),
+            cargo.clone(),
+        ];
+        let held = budget.write_record(&path, true, &fields);
+        wait_record = Some((path, held));
+        // every waiter polls (a poll is a few system calls): a free slot is taken within 5-10
+        // ms in the first two seconds (most waits of an edit-test loop are that short: a
+        // compile waiting for the slot a lone compile lent itself), and within 20-40 ms after;
+        // a light one (served first) always within 5-10 ms
+        let poll_until = Instant::now() + Duration::from_secs(2);
+        loop {
+            got = budget.take_one(&mine, &locks);
+            if got.is_some() {
+                break;
+            }
+            let pause = if kind == "light" || Instant::now() < poll_until {
+                jitter.millis(5, 5)
+            } else {
+                jitter.millis(20, 20)
+            };
+            thread::sleep(pause);
+        }
+    }
+    let got = got.expect("a slot");
+    let mut held = vec![got];
+    let fields = [
+        std::process::id().to_string(),
+        kind.clone(),
+        now().to_string(),
+        now().saturating_sub(started).to_string(),
+        cwd,
+        worktree,
+        what,
+        cargo,
+    ];
+    budget.write_record(&format!("{}.rec", budget.slot_path(got)), false, &fields);
+    if let Some((path, lock)) = wait_record {
+        let _ = fs::remove_file(&path);
+        drop(lock);
+    }
+    let mut command = Command::new(&cmd[0]);
+    command.args(&cmd[1..]);
+    // a test binary runs a thread per core: it takes more free slots, up to half of those it
+    // may hold, while nobody waits, and is told to run that many tests at once
+    if kind == "test" && env::var_os("RUST_TEST_THREADS").is_none() {
+        let mut want = (mine.len() / 2) as i64 - 1;
+        for &i in &mine {
+            if want <= 0 {
+                break;
+            }
+            if i == got {
+                continue;
+            }
+            if budget.anyone_waiting() {
+                break;
+            }
+            if !try_lock(locks[i].as_ref().expect("a lock of mine"), LOCK_EX) {
+                continue;
+            }
+            budget.write_record(&format!("{}.rec", budget.slot_path(i)), false, &fields);
+            held.push(i);
+            want -= 1;
+        }
+        command.env("RUST_TEST_THREADS", held.len().to_string());
+    }
+    // A compile (and rustdoc) gets a jobserver of its own instead of the one of its cargo (see
+    // the perl program): tokens = the slots it holds minus one. pipe(2) leaves both ends
+    // inheritable, and this program starts no other child from here on.
+    let mut tokens: Option<(File, File)> = None;
+    if jobserver != "0" && !jobserver.is_empty() {
+        let mut fds: [c_int; 2] = [-1, -1];
+        if unsafe { pipe(fds.as_mut_ptr()) } != 0 {
+            fail(&format!("cannot create a pipe: {}", reason(&io::Error::last_os_error())));
+        }
+        let (reader, mut writer) = unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+        if held.len() > 1 {
+            let _ = writer.write_all("+".repeat(held.len() - 1).as_bytes());
+        }
+        let auth = format!("{},{}", fds[0], fds[1]);
+        command.env("CARGO_MAKEFLAGS", format!("-j --jobserver-fds={} --jobserver-auth={}", auth, auth));
+        tokens = Some((reader, writer));
+    }
+    let lend = jobserver == "2" && mine.len() > 1;
+    if !lend {
+        for (i, lock) in locks.iter_mut().enumerate() {
+            if !held.contains(&i) {
+                *lock = None;
+            }
+        }
+    }
+
+    let child = command.spawn();
+    let status = match child {
+        Err(error) => {
+            eprintln!("{}: cannot run {}: {}", ME, cmd[0].to_string_lossy(), reason(&error));
+            None
+        }
+        Ok(mut child) => {
+            CHILD.store(child.id() as i32, Ordering::SeqCst);
+            for sig in FORWARDED {
+                unsafe { signal(sig, forward as extern "C" fn(c_int) as usize) };
+            }
+            if lend {
+                let (reader, writer) = tokens.as_mut().expect("a jobserver");
+                // the compile reads tokens as this holder does; the jobserver crate copes with
+                // a non-blocking pipe, so taking a token back never blocks this process
+                unsafe {
+                    let flags = fcntl(reader.as_raw_fd(), F_GETFL, 0);
+                    fcntl(reader.as_raw_fd(), F_SETFL, flags | O_NONBLOCK);
+                }
+                let (done, ended) = mpsc::channel();
+                thread::spawn(move || {
+                    let _ = done.send(child.wait());
+                });
+                loop {
+                    // a waiter gets a lent slot back within 10 ms (a look is a directory read);
+                    // the compile's end is seen at once
+                    match ended.recv_timeout(Duration::from_millis(10)) {
+                        Ok(result) => break result.ok(),
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    }
+                    if budget.waiting("") {
+                        let mut token = [0u8; 1];
+                        while held.len() > 1 && matches!(reader.read(&mut token), Ok(1)) {
+                            let i = held.pop().expect("a lent slot");
+                            let _ = fs::remove_file(format!("{}.rec", budget.slot_path(i)));
+                            unlock(locks[i].as_ref().expect("a lock of mine"));
+                        }
+                    } else {
+                        for &i in &mine {
+                            if held.contains(&i) {
+                                continue;
+                            }
+                            let lock = locks[i].as_ref().expect("a lock of mine");
+                            if !try_lock(lock, LOCK_EX) {
+                                continue;
+                            }
+                            if budget.waiting("") {
+                                unlock(lock);
+                                break;
+                            }
+                            budget.write_record(&format!("{}.rec", budget.slot_path(i)), false, &fields);
+                            held.push(i);
+                            let _ = writer.write_all(b"+");
+                        }
+                    }
+                }
+            } else {
+                child.wait().ok()
+            }
+        }
+    };
+    for &i in &held {
+        let _ = fs::remove_file(format!("{}.rec", budget.slot_path(i)));
+    }
+    let status = match status {
+        Some(status) => status,
+        None => exit(127),
+    };
+    if let Some(sig) = status.signal() {
+        for s in FORWARDED {
+            unsafe { signal(s, SIG_DFL) };
+        }
+        drop(locks);
+        unsafe { kill(std::process::id() as i32, sig) };
+        exit(128 + sig);
+    }
+    exit(status.code().unwrap_or(1))
+}
+BK_HOLDER_RS
+}
+
+# bk_rustc_holder DIR [RUSTC-FLAGS...]: compile DIR/holder.rs to DIR/holder, rustc's messages
+# appended to DIR/log
+bk_rustc_holder() {
+    (
+        bk_out=$1
+        shift
+        unset CARGO_MAKEFLAGS MAKEFLAGS MFLAGS
+        exec "$bk_rustc" --edition 2021 -O -C codegen-units=1 -C strip=symbols -C panic=abort "$@" \
+            --crate-name buildkit_holder -o "$bk_out/holder" "$bk_out/holder.rs"
+    ) >>"$1/log" 2>&1
+}
+
+# bk_build_holder PATH: compile the holder to PATH unless someone else is doing it; true when
+# PATH is ready
+bk_build_holder() {
+    bk_hdir=${1%/*}
+    if [ -e "$1.failed" ]; then
+        [ -n "$(find "$1.failed" -mtime +0 2>/dev/null)" ] || return 1
+        rm -f -- "$1.failed"
+    fi
+    if [ ! -d "$bk_hdir" ]; then (umask 077 && mkdir -p -- "$bk_hdir") 2>/dev/null || return 1; fi
+    # only in a folder of this user's own that nobody else may enter (what the holder demands)
+    [ -O "$bk_hdir" ] || return 1
+    case $(ls -ld -- "$bk_hdir" 2>/dev/null) in
+        d???------*) ;;
+        *) return 1 ;;
+    esac
+    # one build at a time, its lock a directory; one left by a killed build is cleared after
+    # ten minutes
+    if ! mkdir -m 700 -- "$1.build" 2>/dev/null; then
+        [ -n "$(find "$1.build" -prune -mmin +10 2>/dev/null)" ] && rm -rf -- "$1.build"
+        return 1
+    fi
+    # the rustc of the toolchain cargo runs (beside $CARGO), else the one on PATH
+    bk_rustc=${CARGO:+${CARGO%/*}/rustc}
+    if [ -z "$bk_rustc" ] || [ ! -x "$bk_rustc" ]; then bk_rustc=$(command -v rustc 2>/dev/null) || bk_rustc=''; fi
+    # static on Linux, so that a container or machine with an older C library that shares this
+    # home runs it too; where the C library has no static archive (Fedora without glibc-static),
+    # dynamic
+    bk_static=''
+    [ "$(uname -s 2>/dev/null)" = Linux ] && bk_static=1
+    if [ -n "$bk_rustc" ] && bk_holder_source >"$1.build/holder.rs" \
+        && { { [ -n "$bk_static" ] && bk_rustc_holder "$1.build" -C target-feature=+crt-static; } \
+            || bk_rustc_holder "$1.build"; } \
+        && "$1.build/holder" --version >>"$1.build/log" 2>&1; then
+        mv -f -- "$1.build/holder" "$1"
+    else
+        [ -n "$bk_rustc" ] || echo "no rustc beside \$CARGO (${CARGO:-unset}) nor on PATH" >>"$1.build/log"
+        mv -f -- "$1.build/log" "$1.failed" 2>/dev/null || : >"$1.failed"
+    fi
+    rm -rf -- "$1.build"
+    [ -x "$1" ]
+}
+
+# bk_holder_path: where this user's compiled holder is (or goes), in bk_holder; empty when the
+# budget's folder is not known without the password file (perl finds it then)
+bk_holder_path() {
+    bk_holder=''
+    [ "${BUILDKIT_ADMISSION_HOLDER:-}" != perl ] || return 0
+    if [ -n "${BUILDKIT_ADMISSION_DIR:-}" ]; then
+        bk_holder=$BUILDKIT_ADMISSION_DIR
+    else
+        case ${HOME:-} in
+            /*) bk_holder=$HOME/.cache/buildkit/admission ;;
+        esac
+    fi
+    case $bk_holder in
+        /*) bk_holder=${bk_holder%/}/holder-$bk_holder_id ;;
+        *) bk_holder='' ;;
+    esac
+}
+
 # bk_admit KIND JOBSERVER CMD [ARGS...]: run CMD holding a slot of the budget (exec: never
 # returns); JOBSERVER=1 gives it a jobserver of the slots it holds (a compile, rustdoc), 2 also
 # lends it free slots while nobody waits (a compile that generates code).
 bk_admit() {
-    if ! command -v perl >/dev/null 2>&1; then
-        printf '%s\n' "buildkit admission: perl is not on PATH, so builds here are not kept within the CPU budget; install perl (perl-base) or set admission.enabled: false" >&2
-        shift 2
-        exec "$@"
-    fi
     bk_kind=$1 bk_jobserver=$2
     shift 2
+    bk_holder_path
+    if [ -n "$bk_holder" ]; then
+        if { [ -O "$bk_holder" ] && [ -x "$bk_holder" ]; } || bk_build_holder "$bk_holder"; then
+            exec "$bk_holder" "$bk_kind" "$bk_jobs" "$bk_compile_only" "$bk_jobserver" "$@"
+        fi
+    fi
+    if ! command -v perl >/dev/null 2>&1; then
+        printf '%s\n' "buildkit admission: perl is not on PATH, so builds here are not kept within the CPU budget; install perl (perl-base) or set admission.enabled: false" >&2
+        exec "$@"
+    fi
     exec perl -e "$bk_admit_pl" "$bk_kind" "$bk_jobs" "$bk_compile_only" "$bk_jobserver" "$@"
 }
+
+# rustc-wrapper --buildkit-holder: build the compiled holder if it is missing and print its path
+# (provisioning and the tests run it); exit 1 when there is none (holder-<id>.failed says why)
+if [ "${1:-}" = --buildkit-holder ]; then
+    bk_holder_path
+    [ -n "$bk_holder" ] || { echo "buildkit: no budget folder without HOME, or BUILDKIT_ADMISSION_HOLDER=perl" >&2; exit 1; }
+    if { [ -O "$bk_holder" ] && [ -x "$bk_holder" ]; } || bk_build_holder "$bk_holder"; then
+        printf '%s\n' "$bk_holder"
+        exit 0
+    fi
+    echo "buildkit: the compiled holder could not be built: ${bk_holder}.failed says why" >&2
+    exit 1
+fi
 
 if [ "${1:-}" = --buildkit-run ]; then
     shift

@@ -9,12 +9,18 @@ BUILDKIT_ADMISSION_DIR (an `env -i` would drop it anyway).
 from __future__ import annotations
 
 import fcntl
+import functools
+import hashlib
 import os
+import re
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 from conftest import run_buildkit
 
@@ -66,13 +72,59 @@ def wait_for(what: str, condition: Callable[[], object], deadline: float = 60.0)
         time.sleep(0.02)
 
 
-def make_home(root: Path) -> Path:
+WRAPPER_TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "rustc-wrapper.sh"
+
+Holder = Literal["compiled", "perl", "none"]
+
+
+def holder_source() -> tuple[str, str]:
+    """The compiled holder's source in the wrapper template, and the id the template gives it."""
+    text = WRAPPER_TEMPLATE.read_text()
+    source = text.split("cat <<'BK_HOLDER_RS'\n", 1)[1].split("BK_HOLDER_RS\n", 1)[0]
+    found = re.search(r"^bk_holder_id=([0-9a-f]+)$", text, re.M)
+    assert found, "no bk_holder_id line in the wrapper template"
+    return source, found.group(1)
+
+
+def holder_id(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+@functools.cache
+def prebuilt_holder() -> Path:
+    """The compiled holder, built once per test session by the wrapper itself."""
+    folder = Path(tempfile.mkdtemp(prefix="bk-holder-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CARGO", "BUILDKIT_"))}
+    env["BUILDKIT_ADMISSION_DIR"] = str(folder)
+    done = subprocess.run(
+        ["sh", str(WRAPPER_TEMPLATE), "--buildkit-holder"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr + "".join(
+        p.read_text() for p in folder.glob("*.failed")
+    )
+    return Path(done.stdout.strip())
+
+
+def make_home(root: Path, holder: Holder = "compiled") -> Path:
+    """A private HOME. Its budget's folder gets the compiled holder built for the session
+    (``compiled``: building it is tested on its own), a fresh build failure, so that perl holds
+    the slots (``perl``), or nothing, so that the first compile builds it (``none``)."""
     home = root / "home"
     (home / ".cargo").mkdir(parents=True)
     (home / ".cargo" / "bin").symlink_to(CARGO_BIN)
     (home / ".rustup").symlink_to(RUSTUP_HOME)
     # what rustup's installer adds, so a login shell (`bash -lc`) finds cargo as on a laptop
     (home / ".profile").write_text('export PATH="$HOME/.cargo/bin:$PATH"\n')
+    if holder != "none":
+        folder = admission_dir(home)
+        folder.mkdir(parents=True, mode=0o700)
+        for part in (home / ".cache", home / ".cache/buildkit", folder):
+            part.chmod(0o700)
+        built = prebuilt_holder()
+        if holder == "compiled":
+            shutil.copy2(built, folder / built.name)
+        else:
+            (folder / f"{built.name}.failed").write_text("perl holds the slots in this test\n")
     return home
 
 

@@ -15,8 +15,11 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from admission.admission_helpers import (
     JOBS,
+    Holder,
     admission_dir,
     build_env,
     descendants,
@@ -49,8 +52,11 @@ def holders(home: Path) -> dict[int, str]:
     return found
 
 
-def test_kill_9_mid_compile_twenty_times_leaves_the_whole_budget(tmp_path: Path) -> None:
-    home = make_home(tmp_path)
+@pytest.mark.parametrize("holder", ["compiled", "perl"])
+def test_kill_9_mid_compile_twenty_times_leaves_the_whole_budget(
+    tmp_path: Path, holder: Holder
+) -> None:
+    home = make_home(tmp_path, holder)
     crate = rendered_crate(tmp_path, home)
     (crate / "src/lib.rs").write_text(SLOW_LIB + "\n")
     (crate / "src/main.rs").write_text("fn main() {}\n")

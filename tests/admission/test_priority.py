@@ -14,7 +14,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from admission.admission_helpers import (
+    Holder,
     admission_dir,
     build_env,
     make_home,
@@ -47,8 +50,11 @@ def records(home: Path, pattern: str) -> list[dict[str, str]]:
     return found
 
 
-def test_check_runs_while_tests_hold_and_wait_and_cq_status_shows_them(tmp_path: Path) -> None:
-    home = make_home(tmp_path)
+@pytest.mark.parametrize("holder", ["compiled", "perl"])
+def test_check_runs_while_tests_hold_and_wait_and_cq_status_shows_them(
+    tmp_path: Path, holder: Holder
+) -> None:
+    home = make_home(tmp_path, holder)
     crates = []
     for name in ("a", "b", "c"):
         crate = rendered_crate(tmp_path / name, home)

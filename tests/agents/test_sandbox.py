@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from admission.admission_helpers import prebuilt_holder
 from agents.agents_helpers import clean_env, read_runs
 from agents.conftest import shim_path
 from buildkit.render.agents import ADMISSION_PATH, CQ_STATE_PATH, SANDBOX_WRITE_PATHS
@@ -157,14 +158,20 @@ def test_allow_write_merges_with_the_users_paths_and_leaves_with_buildkit() -> N
     assert off.render(created) == "{}\n"  # only buildkit's paths were there: they go
 
 
+@pytest.mark.parametrize("holder", ["compiled", "perl"])
 def test_without_the_budget_path_the_build_fails_naming_the_folder_to_allow(
-    agents_repo: list[Path], tmp_path: Path
+    agents_repo: list[Path], tmp_path: Path, holder: str
 ) -> None:
     """Fail closed: a compile outside the CPU budget is not silently allowed; one line says
-    which folder the sandbox must allow."""
-    (tmp_path / "home/.cache/buildkit/admission").mkdir(parents=True, mode=0o700)
+    which folder the sandbox must allow. Either holder says it (perl: the compiled one is not
+    there, and cannot be built in a folder the sandbox keeps read-only)."""
+    folder = tmp_path / "home/.cache/buildkit/admission"
+    folder.mkdir(parents=True, mode=0o700)
     for part in ("home/.cache", "home/.cache/buildkit"):
         (tmp_path / part).chmod(0o700)
+    if holder == "compiled":
+        built = prebuilt_holder()
+        shutil.copy2(built, folder / built.name)
     ran, home, _ = _sandboxed_cargo_test(agents_repo[0], tmp_path, [CQ_STATE_PATH])
     assert ran.returncode != 0
     line = f"cannot write the CPU budget folder {home}/.cache/buildkit/admission "

@@ -1,0 +1,178 @@
+"""The compiled admission holder: built by the wrapper on first use, the one holding slots after,
+sharing one budget with the perl holder, and perl taking over wherever it cannot be built.
+
+The holder is the program that takes a slot and runs the compile, test binary or doctest while
+holding it (templates/rustc-wrapper.sh, "admission"). Which program holds a slot is read from
+the kernel: the executable of the pid in a slot or waiting record (/proc/PID/exe).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from admission.admission_helpers import (
+    admission_dir,
+    budget_held,
+    build_env,
+    holder_id,
+    holder_source,
+    make_home,
+    rendered_crate,
+    wait_for,
+)
+
+
+def record_pids(folder: Path, pattern: str) -> set[int]:
+    pids = set()
+    for record in folder.glob(pattern):
+        try:
+            text = record.read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("pid=") and line[4:].isdigit():
+                pids.add(int(line[4:]))
+    return pids
+
+
+def executable(pid: int) -> str:
+    try:
+        return str(Path(f"/proc/{pid}/exe").readlink())
+    except OSError:
+        return ""
+
+
+def held_by(pid: int) -> str:
+    """Which holder the process is: perl, compiled (holder-<id>) or something else."""
+    name = Path(executable(pid)).name
+    return "perl" if name.startswith("perl") else "compiled" if name.startswith("holder-") else name
+
+
+def test_the_holders_id_names_its_source() -> None:
+    """holder-<id> is rebuilt when the source changes only if <id> changes with it."""
+    source, ident = holder_source()
+    assert ident == holder_id(source), (
+        f"templates/rustc-wrapper.sh: set bk_holder_id={holder_id(source)} (the source changed)"
+    )
+    assert "fn main()" in source
+
+
+def test_the_first_compile_builds_the_holder_which_then_waits_and_holds(tmp_path: Path) -> None:
+    home = make_home(tmp_path, holder="none")
+    crate = rendered_crate(tmp_path, home)
+    env = build_env(home, tmp_path / "cq-state")
+    folder = admission_dir(home)
+    _, ident = holder_source()
+    holder = folder / f"holder-{ident}"
+    assert not holder.exists()
+    with budget_held(home):
+        proc = subprocess.Popen(
+            ["cargo", "build"], cwd=crate, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        try:
+            pids = wait_for("a compile to wait", lambda: record_pids(folder, "wait-*.rec"), 120)
+            assert isinstance(pids, set)
+            assert {executable(pid) for pid in pids} == {str(holder)}
+        except BaseException:
+            proc.kill()
+            raise
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert holder.is_file() and os.access(holder, os.X_OK)
+    assert not list(folder.glob("holder-*.failed")), "the build reported a failure"
+    assert not list(folder.glob("holder-*.build")), "the build left its lock behind"
+    assert folder.stat().st_mode & 0o077 == 0, "the holder sits in a folder others may enter"
+
+
+@pytest.mark.parametrize("first", ["perl", "compiled"])
+def test_perl_and_the_compiled_holder_share_one_budget(tmp_path: Path, first: str) -> None:
+    """A program run by one holder keeps the other's from running until it ends (`cargo run`'s
+    kind: with two slots and one kept for compiles, one program at a time)."""
+    home = make_home(tmp_path)
+    crate = rendered_crate(tmp_path, home)
+    env = build_env(home, tmp_path / "cq-state")
+    wrapper = crate / ".config/buildkit/bin/rustc-wrapper"
+    folder = admission_dir(home)
+    gate = tmp_path / "gate"
+    holding = ["sh", "-c", f'while [ ! -e "{gate}" ]; do sleep 0.05; done']
+    second = "compiled" if first == "perl" else "perl"
+
+    def run(which: str, command: list[str]) -> subprocess.Popen[bytes]:
+        own = dict(env)
+        if which == "perl":
+            own["BUILDKIT_ADMISSION_HOLDER"] = "perl"
+        return subprocess.Popen(["sh", str(wrapper), "--buildkit-run", *command], env=own)
+
+    holder = run(first, holding)
+    try:
+        held = wait_for("the first program to hold", lambda: record_pids(folder, "slot-*.rec"))
+        assert isinstance(held, set) and held == {holder.pid}
+        assert held_by(holder.pid) == first
+        waiter = run(second, ["true"])
+        try:
+            waiting = wait_for("the second to wait", lambda: record_pids(folder, "wait-*.rec"))
+            assert isinstance(waiting, set) and waiting == {waiter.pid}
+            assert held_by(waiter.pid) == second
+            assert waiter.poll() is None
+            gate.touch()
+            assert waiter.wait(timeout=30) == 0
+        finally:
+            waiter.kill()
+    finally:
+        gate.touch()
+        holder.wait(timeout=30)
+    assert holder.returncode == 0
+    assert not list(folder.glob("*.rec")), "records left behind"
+
+
+def test_where_the_holder_cannot_be_built_perl_holds_and_says_why_once(tmp_path: Path) -> None:
+    home = make_home(tmp_path, holder="none")
+    crate = rendered_crate(tmp_path, home)
+    env = build_env(home, tmp_path / "cq-state")
+    # a toolchain whose rustc cannot build the holder: cargo's own rustc for the crate (RUSTC),
+    # a failing one beside a cargo of its own (where the wrapper looks)
+    fake = tmp_path / "fake-toolchain"
+    fake.mkdir()
+    (fake / "rustc").write_text("#!/bin/sh\necho 'error: this rustc builds nothing' >&2\nexit 1\n")
+    (fake / "rustc").chmod(0o755)
+    real = subprocess.run(
+        ["rustc", "--print", "sysroot"], env=env, capture_output=True, text=True, check=True
+    )
+    (fake / "cargo").symlink_to(Path(real.stdout.strip()) / "bin" / "cargo")
+    wrapper = crate / ".config/buildkit/bin/rustc-wrapper"
+    folder = admission_dir(home)
+    _, ident = holder_source()
+    failed = folder / f"holder-{ident}.failed"
+    gate = tmp_path / "gate"
+    own = dict(env, CARGO=str(fake / "cargo"))
+    done = subprocess.run(
+        ["sh", str(wrapper), "--buildkit-holder"], env=own, capture_output=True, text=True
+    )
+    assert done.returncode == 1 and f"{failed}" in done.stderr, done.stderr
+    assert "this rustc builds nothing" in failed.read_text()
+    before = failed.stat().st_mtime_ns
+    proc = subprocess.Popen(
+        [
+            "sh",
+            str(wrapper),
+            "--buildkit-run",
+            "sh",
+            "-c",
+            f'while [ ! -e "{gate}" ]; do sleep 0.05; done',
+        ],
+        env=own,
+    )
+    try:
+        held = wait_for("perl to hold", lambda: record_pids(folder, "slot-*.rec"))
+        assert isinstance(held, set) and held == {proc.pid}
+        assert held_by(proc.pid) == "perl"
+    finally:
+        gate.touch()
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+    assert failed.stat().st_mtime_ns == before, "the failed build was tried again at once"
+    assert not (folder / f"holder-{ident}").exists()
