@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from buildkit.diagnose import cache, procs, queue, sharing, toolchains
+from buildkit.diagnose import admission, cache, procs, queue, sharing, toolchains
 from buildkit.diagnose.sizes import ProgressFn
 from buildkit.diagnose.targets import (
     TargetScan,
@@ -119,6 +119,8 @@ def run_doctor(
     findings += sharing.findings(shared)
     compiler_cache = cache.inspect(root)
     findings += cache.findings(compiler_cache)
+    budget = admission.inspect(root)
+    findings += admission.findings(budget)
     data: dict[str, Any] = {
         "root": str(root),
         "generated": iso(now()),
@@ -145,6 +147,7 @@ def run_doctor(
         "setup": setup,
         "sharing": shared,
         "cache": compiler_cache,
+        "admission": budget,
         "findings": findings,
         "reclaimable_bytes": sum(f["bytes"] for f in findings),
     }
@@ -516,6 +519,7 @@ def render_text(report: Report) -> str:
             lines += ["  " + line for line in _table(rows, {1})]
     lines += ["", sharing.describe(data["sharing"])]
     lines += ["", *cache.describe(data["cache"])]
+    lines += ["", *admission.describe(data["admission"])]
     if data["orphans"]:
         lines += ["", "orphaned build processes:"]
         rows = [["pid", "program", "cpu", "age", "cwd", "command"]]

@@ -1,0 +1,119 @@
+"""doctor's ``admission`` section: the CPU budget's folder and which program holds its slots.
+
+Every compile, test binary and doctest starts a slot holder (templates/rustc-wrapper.sh). The
+compiled one is built on a machine's first compile; where it could not be built, perl holds the
+slots and each of those processes pays perl's start (about 6 ms more). Read-only: nothing is
+built or removed here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from buildkit.profile import PROFILE_FILE, load_profile
+from buildkit.render.cache import WRAPPER
+from buildkit.resources import data_dir
+
+HOLDER_ID = re.compile(r"^bk_holder_id=([0-9a-f]+)$", re.M)
+
+
+def budget_dir() -> Path | None:
+    """The budget's folder as the wrapper finds it (None: HOME is not an absolute path)."""
+    named = os.environ.get("BUILDKIT_ADMISSION_DIR")
+    if named:
+        return Path(named)
+    home = os.environ.get("HOME", "")
+    return Path(home) / ".cache/buildkit/admission" if home.startswith("/") else None
+
+
+def holder_id(root: Path) -> str | None:
+    """The holder the repository's wrapper runs (the packaged wrapper's without one)."""
+    for wrapper in (root / WRAPPER, data_dir("templates") / "rustc-wrapper.sh"):
+        try:
+            found = HOLDER_ID.search(wrapper.read_text(encoding="utf-8"))
+        except OSError:
+            continue
+        if found:
+            return found.group(1)
+    return None
+
+
+def _enabled(root: Path) -> bool:
+    if not (root / PROFILE_FILE).is_file():
+        return True
+    try:
+        return load_profile(root).model.admission.enabled
+    except Exception:  # a broken profile is `buildkit check`'s business
+        return True
+
+
+def _reason(failed: Path) -> str:
+    """The first line of rustc's messages that says what went wrong."""
+    try:
+        lines = [line.strip() for line in failed.read_text(errors="replace").splitlines()]
+    except OSError:
+        return "unknown (the log cannot be read)"
+    errors = [line for line in lines if line.startswith("error")]
+    return (errors or [line for line in lines if line] or ["no message"])[0][:200]
+
+
+def inspect(root: Path) -> dict[str, Any]:
+    """The section's data (docs/doctor.md, ``admission``)."""
+    folder, ident = budget_dir(), holder_id(root)
+    holder = folder / f"holder-{ident}" if folder and ident else None
+    forced = os.environ.get("BUILDKIT_ADMISSION_HOLDER") == "perl"
+    failed = holder.with_name(holder.name + ".failed") if holder else None
+    if holder is None or forced:
+        runs = "perl"
+    elif holder.is_file() and os.access(holder, os.X_OK):
+        runs = "compiled"
+    elif failed and failed.is_file():
+        runs = "perl"
+    else:
+        runs = "compiled, once the next compile has built it"
+    return {
+        "enabled": _enabled(root),
+        "dir": str(folder) if folder else None,
+        "holder": str(holder) if holder else None,
+        "holder_runs": runs,
+        "forced_perl": forced,
+        "build_failed": _reason(failed) if failed and failed.is_file() else None,
+        "build_log": str(failed) if failed and failed.is_file() else None,
+    }
+
+
+def describe(section: dict[str, Any]) -> list[str]:
+    if not section["enabled"]:
+        return ["admission: off (admission.enabled: false)"]
+    lines = [f"admission: the CPU budget's folder is {section['dir'] or 'unknown (no HOME)'}"]
+    why = ""
+    if section["forced_perl"]:
+        why = " (BUILDKIT_ADMISSION_HOLDER=perl)"
+    elif section["build_failed"]:
+        why = f" (the compiled holder could not be built: {section['build_failed']})"
+    lines.append(f"  slots are held by: {section['holder_runs']}{why}")
+    return lines
+
+
+def findings(section: dict[str, Any]) -> list[dict[str, Any]]:
+    if not section["enabled"] or not section["build_failed"]:
+        return []
+    return [
+        {
+            "kind": "admission_holder_failed",
+            "path": section["build_log"],
+            "message": (
+                "the compiled admission holder could not be built "
+                f"({section['build_failed']}): perl holds the slots, about 6 ms more for "
+                "every compile, test binary and doctest"
+            ),
+            "recommendation": (
+                f"fix what the log says, then delete {section['build_log']}: the next compile "
+                "builds it (or run .config/buildkit/bin/rustc-wrapper --buildkit-holder)"
+            ),
+            "bytes": 0,
+        }
+    ]
