@@ -70,6 +70,23 @@ def test_init_sets_up_a_verified_workspace_hack(initialised: Path) -> None:
     assert "hakari verified" in ran.stdout
 
 
+def test_cargo_test_skips_the_workspace_hack_which_has_nothing_to_test(initialised: Path) -> None:
+    """Its [lib] settings, which cargo reads: no test binary, no doctest run, every turn."""
+    with (initialised / "workspace-hack" / "Cargo.toml").open("rb") as handle:
+        lib = tomllib.load(handle)["lib"]
+    assert lib == {"test": False, "doctest": False, "bench": False}
+    ran = subprocess.run(
+        ["cargo", "test", "-p", "workspace-hack", "-p", "app-core"],
+        cwd=initialised,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "Doc-tests app_core" in ran.stderr, "the control: app-core's doctests run"
+    assert "workspace_hack" not in ran.stderr, ran.stderr
+
+
 def test_rerunning_render_rewrites_nothing(initialised: Path) -> None:
     before = snapshot(initialised)
     ran = run_buildkit("render", initialised)

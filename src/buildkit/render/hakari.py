@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import tomllib
@@ -232,6 +233,7 @@ class HakariStep:
             lines.append(
                 f"cargo hakari init {self.path} --package-name {self.package} --skip-config --yes"
             )
+            lines.append(f"add [lib] test = false, doctest = false to {self.path}/Cargo.toml")
         config = root / HAKARI_CONFIG
         current = config.read_text(encoding="utf-8") if config.is_file() else None
         if lines or current != self.config:
@@ -295,7 +297,8 @@ class HakariStep:
             _hakari(
                 root, "init", self.path, "--package-name", self.package, "--skip-config", "--yes"
             )
-            done.append(f"created the {self.package} crate in {self.path}/")
+            add_lib_settings(root / self.path / "Cargo.toml")
+            done.append(f"created the {self.package} crate in {self.path}/ (no tests to run)")
         if _hakari(root, "generate", "--diff", ok=(0, 1)).returncode == 1:
             _hakari(root, "generate")
             done.append(f"regenerated {self.path}/Cargo.toml")
@@ -330,6 +333,28 @@ class HakariStep:
 
     def _crate_exists(self, root: Path) -> bool:
         return (root / self.path / "Cargo.toml").is_file()
+
+
+# The workspace-hack has no code: left to its defaults, every `cargo test` in the workspace
+# would build and run its empty test binary and run rustdoc on it for doctests (about 30 ms a
+# time on logsift, paid by each turn of an edit-test loop). Set once, when buildkit creates the
+# crate; hakari rewrites only its own section, so they stay, and they are the user's after.
+LIB_SETTINGS = """
+# buildkit: the crate has no code to test, so `cargo test` skips it
+[lib]
+test = false
+doctest = false
+bench = false
+"""
+
+
+def add_lib_settings(manifest: Path) -> None:
+    """Append LIB_SETTINGS to a workspace-hack manifest ``cargo hakari init`` just wrote,
+    unless it already has a ``[lib]`` table."""
+    text = manifest.read_text(encoding="utf-8")
+    if re.search(r"^\s*\[lib\]", text, re.M):
+        return
+    manifest.write_text(text.rstrip("\n") + "\n" + LIB_SETTINGS, encoding="utf-8")
 
 
 def hakari_installed(root: Path) -> bool:
