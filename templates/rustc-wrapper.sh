@@ -20,7 +20,9 @@
 # state is $BUILDKIT_ADMISSION_DIR, else $HOME/.cache/buildkit/admission (HOME from the
 # environment, else the password file): not XDG_RUNTIME_DIR, which `env -i` or a login shell
 # may drop or change, splitting the budget in two.
-# Portable: POSIX sh (dash, bash 3.2) and core perl (perl-base; macOS ships it) for the locks.
+# BUILDKIT_ADMISSION_HOLDER=perl makes perl hold the slots instead of the compiled holder.
+# Portable: POSIX sh (dash, bash 3.2); the slot holder is a small Rust program built on first use
+# with the toolchain's rustc, else core perl (perl-base; macOS ships it).
 set -u
 
 # >>> profile values >>>
@@ -81,10 +83,10 @@ bk_cacheable() {
 }
 
 # -- admission ---------------------------------------------------------------------------------
-# The lock holder is perl: it may open any number of slots on descriptors of its own (a shell
-# has only 3-9, and cargo's jobserver already uses some of them), marks them close-on-exec so
-# no child (sccache's server, a test's daemon) can carry a slot away, waits for the admitted
-# command and exits with its status. Slot i is <dir>/slot-<i>.lock; <dir>/slot-<i>.rec says who
+# The lock holder (this perl program, or the same compiled: below) may open any number of slots
+# on descriptors of its own (a shell has only 3-9, and cargo's jobserver already uses some of
+# them), marks them close-on-exec so no child (sccache's server, a test's daemon) can carry a
+# slot away, waits for the admitted command and exits with its status. Slot i is <dir>/slot-<i>.lock; <dir>/slot-<i>.rec says who
 # holds it; <dir>/wait-<kind>-<pid>.rec says who waits (locked shared while its waiter lives).
 # Kinds: light (a metadata-only compile: check, clippy) is served before anything else;
 # heavy (a compile that generates code); test (a test binary: it may take more slots, free at
