@@ -383,7 +383,7 @@ exit $rc >> 8;
 # folder as holder-<id>, <id> naming its source (tests/admission/test_holder.py checks it);
 # perl holds the slots while it is being built, where it cannot be built (holder-<id>.failed
 # says why; retried a day later) and when BUILDKIT_ADMISSION_HOLDER=perl.
-bk_holder_id=498c180865a155fd
+bk_holder_id=5be330309f3dfc0e
 bk_holder_source() {
     cat <<'BK_HOLDER_RS'
 // buildkit's admission holder, compiled: the perl program bk_admit_pl above, with the same
@@ -860,19 +860,22 @@ fn main() {
         let held = budget.write_record(&path, true, &fields);
         wait_record = Some((path, held));
         // every waiter polls (a poll is a few system calls): a free slot is taken within 5-10
-        // ms in the first two seconds (most waits of an edit-test loop are that short: a
-        // compile waiting for the slot a lone compile lent itself), and within 20-40 ms after;
-        // a light one (served first) always within 5-10 ms
-        let poll_until = Instant::now() + Duration::from_secs(2);
+        // ms in the first half second (most waits of an edit-test loop are that short: a
+        // compile waiting for the slot a lone compile lent itself), then within 40-80 ms (20-40
+        // for a light one, served first). On a saturated machine every wake-up waits for a
+        // core, so many waiters polling fast would crowd the run queue.
+        let poll_until = Instant::now() + Duration::from_millis(500);
         loop {
             got = budget.take_one(&mine, &locks);
             if got.is_some() {
                 break;
             }
-            let pause = if kind == "light" || Instant::now() < poll_until {
+            let pause = if Instant::now() < poll_until {
                 jitter.millis(5, 5)
-            } else {
+            } else if kind == "light" {
                 jitter.millis(20, 20)
+            } else {
+                jitter.millis(40, 40)
             };
             thread::sleep(pause);
         }
@@ -970,8 +973,10 @@ fn main() {
                 });
                 loop {
                     // a waiter gets a lent slot back within 10 ms (a look is a directory read);
-                    // the compile's end is seen at once
-                    match ended.recv_timeout(Duration::from_millis(10)) {
+                    // with nothing lent, a look every 50 ms is enough to lend again; the
+                    // compile's end is seen at once
+                    let look = if held.len() > 1 { 10 } else { 50 };
+                    match ended.recv_timeout(Duration::from_millis(look)) {
                         Ok(result) => break result.ok(),
                         Err(mpsc::RecvTimeoutError::Disconnected) => break None,
                         Err(mpsc::RecvTimeoutError::Timeout) => {}
