@@ -1104,17 +1104,22 @@ bk_holder_path() {
     esac
 }
 
+# bk_holder_ready: true when this user's compiled holder (in bk_holder) can run, built now if
+# it is missing and may be
+bk_holder_ready() {
+    bk_holder_path
+    [ -n "$bk_holder" ] || return 1
+    { [ -O "$bk_holder" ] && [ -x "$bk_holder" ]; } || bk_build_holder "$bk_holder"
+}
+
 # bk_admit KIND JOBSERVER CMD [ARGS...]: run CMD holding a slot of the budget (exec: never
 # returns); JOBSERVER=1 gives it a jobserver of the slots it holds (a compile, rustdoc), 2 also
 # lends it free slots while nobody waits (a compile that generates code).
 bk_admit() {
     bk_kind=$1 bk_jobserver=$2
     shift 2
-    bk_holder_path
-    if [ -n "$bk_holder" ]; then
-        if { [ -O "$bk_holder" ] && [ -x "$bk_holder" ]; } || bk_build_holder "$bk_holder"; then
-            exec "$bk_holder" "$bk_kind" "$bk_jobs" "$bk_compile_only" "$bk_jobserver" "$@"
-        fi
+    if bk_holder_ready; then
+        exec "$bk_holder" "$bk_kind" "$bk_jobs" "$bk_compile_only" "$bk_jobserver" "$@"
     fi
     if ! command -v perl >/dev/null 2>&1; then
         printf '%s\n' "buildkit admission: perl is not on PATH, so builds here are not kept within the CPU budget; install perl (perl-base) or set admission.enabled: false" >&2
@@ -1126,12 +1131,11 @@ bk_admit() {
 # rustc-wrapper --buildkit-holder: build the compiled holder if it is missing and print its path
 # (provisioning and the tests run it); exit 1 when there is none (holder-<id>.failed says why)
 if [ "${1:-}" = --buildkit-holder ]; then
-    bk_holder_path
-    [ -n "$bk_holder" ] || { echo "buildkit: no budget folder without HOME, or BUILDKIT_ADMISSION_HOLDER=perl" >&2; exit 1; }
-    if { [ -O "$bk_holder" ] && [ -x "$bk_holder" ]; } || bk_build_holder "$bk_holder"; then
+    if bk_holder_ready; then
         printf '%s\n' "$bk_holder"
         exit 0
     fi
+    [ -n "$bk_holder" ] || { echo "buildkit: no budget folder without HOME, or BUILDKIT_ADMISSION_HOLDER=perl" >&2; exit 1; }
     echo "buildkit: the compiled holder could not be built: ${bk_holder}.failed says why" >&2
     exit 1
 fi

@@ -12,7 +12,6 @@ import fcntl
 import functools
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -22,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
+from buildkit.diagnose.admission import HOLDER_ID
 from conftest import run_buildkit
 
 REAL_HOME = Path("~").expanduser()
@@ -81,7 +81,7 @@ def holder_source() -> tuple[str, str]:
     """The compiled holder's source in the wrapper template, and the id the template gives it."""
     text = WRAPPER_TEMPLATE.read_text()
     source = text.split("cat <<'BK_HOLDER_RS'\n", 1)[1].split("BK_HOLDER_RS\n", 1)[0]
-    found = re.search(r"^bk_holder_id=([0-9a-f]+)$", text, re.M)
+    found = HOLDER_ID.search(text)
     assert found, "no bk_holder_id line in the wrapper template"
     return source, found.group(1)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from buildkit.profile import PROFILE_FILE, load_profile
+from buildkit.render.agents import ADMISSION_PATH
 from buildkit.render.cache import WRAPPER
 from buildkit.resources import data_dir
 
@@ -26,7 +27,7 @@ def budget_dir() -> Path | None:
     if named:
         return Path(named)
     home = os.environ.get("HOME", "")
-    return Path(home) / ".cache/buildkit/admission" if home.startswith("/") else None
+    return Path(home) / ADMISSION_PATH.removeprefix("~/") if home.startswith("/") else None
 
 
 def holder_id(root: Path) -> str | None:
