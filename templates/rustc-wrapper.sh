@@ -1174,6 +1174,50 @@ if [ "${1:-}" = --buildkit-rustdoc ]; then
     bk_admit "$bk_kind" 1 "$bk_rustdoc" "$@"
 fi
 
+# -- compiled dependencies, kept by their key ---------------------------------------------------
+# A crates.io or git dependency compiles alike in every worktree and repository of this user:
+# its sources are the registry's, which cargo itself never checks again once unpacked (it
+# judges such a unit by its version, features, profile and compiler, all in the arguments).
+# Its outputs are kept in <cache dir>/keyed/ under a key of the compile as any worktree runs it
+# (the arguments without this target dir's paths, each --extern library by its sha-256, the
+# package's variables), with what else it read: a file its build script generated (OUT_DIR, by
+# content) and the variables it read (env!), checked before a hit. A hit puts the outputs back
+# in a few milliseconds, with no CPU slot, no rustc and no server: the .rlib as a link to the one
+# copy, the rest as this worktree's own files. The program is the perl at the end of this file
+# (`perl -x`: sh never reads it). Proc-macros and build scripts are kept too.
+# bk_keyed_dir: true when this compile may use the store (then in bk_kdir)
+bk_keyed_dir() {
+    case ${BUILDKIT_CACHE:-on} in
+        off | 0 | false | no) return 1 ;;
+    esac
+    [ "$bk_engine" = sccache ] || return 1
+    case ${CARGO_MANIFEST_DIR:-} in
+        */registry/src/*/* | */git/checkouts/*/*) ;;
+        *) return 1 ;;
+    esac
+    command -v perl >/dev/null 2>&1 || return 1
+    bk_cdir=${BUILDKIT_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/buildkit/sccache}
+    if [ ! -d "$bk_cdir" ]; then (umask 077 && mkdir -p -- "$bk_cdir") 2>/dev/null || return 1; fi
+    { [ -O "$bk_cdir" ] && [ -w "$bk_cdir" ]; } || return 1
+    bk_kdir=$bk_cdir/keyed
+    case $0 in
+        /*) bk_self=$0 ;;
+        *) bk_self=$(pwd -P)/$0 ;;
+    esac
+}
+
+# looked up before admission: a hit needs no CPU slot; a miss carries its key to the compile
+if [ "${1:-}" != --buildkit-admitted ] && [ "${1:-}" != --stats ] && bk_keyed_dir; then
+    bk_key=$(perl -x "$bk_self" lookup "$bk_kdir" - "$@")
+    case $? in
+        0) exit 0 ;;
+        1)
+            BUILDKIT_UNIT_KEY=$bk_key
+            export BUILDKIT_UNIT_KEY
+            ;;
+    esac
+fi
+
 if [ "${1:-}" = --buildkit-admitted ]; then
     shift
 elif [ "$bk_admission" = 1 ] && [ "${1:-}" != --stats ]; then
@@ -1193,7 +1237,7 @@ elif [ "$bk_admission" = 1 ] && [ "${1:-}" != --stats ]; then
     # a compile that generates code may lend itself free slots (2); a metadata-only one needs one
     bk_lend=1
     [ "$bk_kind" = light ] || bk_lend=2
-    bk_cacheable "$@" || bk_admit "$bk_kind" "$bk_lend" "$@"
+    [ -n "${BUILDKIT_UNIT_KEY:-}" ] || bk_cacheable "$@" || bk_admit "$bk_kind" "$bk_lend" "$@"
     bk_admit "$bk_kind" "$bk_lend" /bin/sh "$bk_self" --buildkit-admitted "$@"
 fi
 
@@ -1211,6 +1255,18 @@ case ${BUILDKIT_CACHE:-on} in
     off | 0 | false | no) bk_direct "$@" ;;
 esac
 [ "$bk_engine" = sccache ] || bk_direct "$@"
+
+# a dependency the store did not have (looked up above): compiled, then kept. Through sccache
+# only for the team's store; locally the store above is the cache, so the compile is rustc's
+# alone (sccache would first run rustc once more to list the sources, then keep a second copy)
+bk_key=${BUILDKIT_UNIT_KEY:-}
+unset BUILDKIT_UNIT_KEY
+if [ -n "$bk_key" ] && bk_keyed_dir && { [ "$bk_remote_kind" = none ] || ! bk_cacheable "$@"; }; then
+    "$@"
+    bk_rc=$?
+    if [ "$bk_rc" = 0 ]; then perl -x "$bk_self" save "$bk_kdir" "$bk_key" "$@"; fi
+    exit "$bk_rc"
+fi
 
 if [ "${1:-}" != --stats ]; then bk_cacheable "$@" || exec "$@"; fi
 
@@ -1422,7 +1478,11 @@ bk_share() {
 
 "$bk_sc" "$@"
 bk_rc=$?
-if [ "$bk_rc" = 0 ] && [ -n "$bk_rlib" ]; then bk_share "$bk_rlib"; fi
+if [ "$bk_rc" = 0 ] && [ -n "$bk_key" ] && bk_keyed_dir; then
+    perl -x "$bk_self" save "$bk_kdir" "$bk_key" "$@"
+elif [ "$bk_rc" = 0 ] && [ -n "$bk_rlib" ]; then
+    bk_share "$bk_rlib"
+fi
 # sccache exits 2 when it could not serve the compile at all (its server failed to start, its
 # store is broken); rustc never exits 2. Compile directly: the line sccache printed says why.
 if [ "$bk_rc" = 2 ]; then
@@ -1434,3 +1494,278 @@ if [ "$bk_rc" = 2 ]; then
     bk_direct "$@"
 fi
 exit "$bk_rc"
+
+# The store of compiled dependencies (above: "compiled dependencies, kept by their key"), run as
+# `perl -x rustc-wrapper lookup|save STORE KEY RUSTC ARGS...`: perl starts at the line below
+# that names it and stops at __END__. Core perl only; Digest::SHA when it is there, else
+# sha256sum or shasum. sh never gets here (exit above).
+# shellcheck disable=SC2317 # never run: the text perl -x reads
+: <<'BK_UNITS_PL'
+#!perl
+use strict;
+BEGIN { $^W = 1 if $ENV{BUILDKIT_PERL_WARNINGS} }
+use Fcntl ();
+# MODE lookup: exit 0 restored (artifact messages printed), 1 not there (the key on stdout, the
+# unit outputs removed), 2 not a unit this store keeps. MODE save: publish what the compile wrote.
+my ($mode, $store, $key, @cmd) = @ARGV;
+my $out_env = $ENV{OUT_DIR};
+my $plain = qr{^[A-Za-z0-9._/+=,~@-]+$};
+sub skip { exit($mode eq "lookup" ? 2 : 0) }
+
+my $have_digest = eval { require Digest::SHA; 1 };
+sub sha_file {
+    my ($path) = @_;
+    if ($have_digest) {
+        my $d = Digest::SHA->new(256);
+        open my $fh, "<", $path or return undef;
+        binmode $fh;
+        $d->addfile($fh);
+        return $d->hexdigest;
+    }
+    for my $tool (["sha256sum", "--"], ["shasum", "-a", "256", "--"]) {
+        open my $fh, "-|", @$tool, $path or next;
+        my $line = <$fh>;
+        close $fh or next;
+        return $1 if defined $line && $line =~ /^([0-9a-f]{64})\b/;
+    }
+    return undef;
+}
+sub sha_text {
+    my ($text) = @_;
+    return Digest::SHA::sha256_hex($text) if $have_digest;
+    mkdir $store, 0700;
+    my $tmp = "$store/.key-$$";
+    open my $fh, ">", $tmp or skip();
+    print $fh $text;
+    close $fh or skip();
+    my $sum = sha_file($tmp);
+    unlink $tmp;
+    return $sum;
+}
+
+# -- what the compile is, from its arguments -------------------------------------------------
+my ($name, $extra, $out, $artifacts, @norm, @emit) = ("", "", "");
+my $argc = @cmd;
+for (my $i = 1; $i < $argc; $i++) {
+    my $a = $cmd[$i];
+    my ($opt, $val) = ($a, undef);
+    if ($a =~ /^(--out-dir|--extern|--crate-name|--emit|-L|-C|-o)=?(.*)$/s && length $2) { ($opt, $val) = ($1, $2) }
+    elsif ($a =~ /^(--out-dir|--extern|--crate-name|--emit|-L|-C|-o)$/) { ($opt, $val) = ($a, $cmd[++$i]) }
+    skip() unless defined $val || $opt eq $a;
+    if ($opt eq "--out-dir") { $out = $val; push @norm, "--out-dir" }
+    elsif ($opt eq "-L") { skip() unless $val =~ /^dependency=/ }
+    elsif ($opt eq "-o" || $a eq "--test" || $a =~ /^@/) { skip() }
+    elsif ($opt eq "--extern") {
+        if ($val =~ /^([^=]+)=(.+)$/s) {
+            my ($crate, $path) = ($1, $2);
+            my $sum = sha_file($path);
+            skip() unless defined $sum;
+            (my $base = $path) =~ s{.*/}{};
+            push @norm, "--extern", "$crate=$base=$sum";
+        } else { push @norm, "--extern", $val }
+    }
+    elsif ($opt eq "--crate-name") { $name = $val; push @norm, $opt, $val }
+    elsif ($opt eq "--emit") { push @emit, split /,/, $val; push @norm, $opt, $val }
+    elsif ($opt eq "-C") {
+        skip() if $val =~ /^incremental=/;
+        $extra = $1 if $val =~ /^extra-filename=(.*)$/s;
+        push @norm, $opt, $val;
+    }
+    elsif ($a =~ /^--(?:diagnostic-width|color)(?:=|$)/) {
+        # how diagnostics are drawn (cargo passes the width of its terminal): not the output
+        $i++ unless $a =~ /=/;
+    }
+    else {
+        $artifacts = 1 if $a =~ /^--json=.*artifacts/;
+        push @norm, $a;
+    }
+}
+skip() unless length $name && length $extra && length $out && @emit && $out =~ $plain && $out =~ m{^/};
+skip() if defined $out_env && length $out_env && $out_env !~ $plain;
+# a path of this target dir left in the arguments (a build script native library) keys nothing
+# that is the same in another worktree, and may name content this key does not cover
+for my $n (@norm) {
+    skip() if index($n, $out) >= 0 || (defined $out_env && length $out_env && index($n, $out_env) >= 0);
+}
+my $md = $ENV{CARGO_MANIFEST_DIR} // "";
+my $trusted;
+$trusted = $1 if $md =~ m{^(/.*?/registry/src/[^/]+/)} || $md =~ m{^(/.*?/git/checkouts/[^/]+/[^/]+/)};
+skip() unless defined $trusted;
+
+my $unit = qr{^(?:lib)?\Q$name$extra\E(?:\..+)?$}s;
+sub outputs {
+    opendir my $dh, $out or return ();
+    return sort grep { $_ =~ $unit && -f "$out/$_" && !-l "$out/$_" } readdir $dh;
+}
+
+# -- the key: the compile as any worktree runs it ------------------------------------------------
+if ($mode eq "lookup") {
+    my @env = map { "$_=$ENV{$_}" } sort grep { /^(CARGO_PKG_\w+|CARGO_CRATE_NAME|CARGO_MANIFEST_DIR|CARGO_MANIFEST_LINKS|CARGO_PRIMARY_PACKAGE|RUSTC_BOOTSTRAP)$/ } keys %ENV;
+    $key = sha_text(join "\0", "buildkit-unit-1", $cmd[0], @norm, "", @env);
+    skip() unless defined $key;
+}
+skip() unless $key =~ /^[0-9a-f]{64}$/;
+my $entry = "$store/" . substr($key, 0, 2) . "/$key";
+
+# rustc writes `\n`, `\r` and `\\` escaped in env-dep lines
+sub dep_escape { my ($v) = @_; $v =~ s/\\/\\\\/g; $v =~ s/\n/\\n/g; $v =~ s/\r/\\r/g; return $v }
+
+sub copy_file {
+    my ($from, $to, $perm) = @_;
+    open my $in, "<", $from or return 0;
+    binmode $in;
+    unlink $to;
+    sysopen my $o, $to, Fcntl::O_WRONLY() | Fcntl::O_CREAT() | Fcntl::O_EXCL(), $perm or return 0;
+    binmode $o;
+    my $buf;
+    while (1) {
+        my $n = sysread $in, $buf, 1 << 20;
+        return 0 unless defined $n;
+        last unless $n;
+        my $off = 0;
+        while ($off < $n) { my $w = syswrite $o, $buf, $n - $off, $off; return 0 unless $w; $off += $w }
+    }
+    return close $o;
+}
+
+if ($mode eq "lookup") {
+    my $hit = 0;
+    my (@files, $old_out, $old_env);
+    if (open my $mf, "<", "$entry/manifest") {
+        $hit = 1;
+        while (my $line = <$mf>) {
+            chomp $line;
+            my @f = split /\t/, $line, -1;
+            if ($f[0] eq "out") { $old_out = $f[1] }
+            elsif ($f[0] eq "out-env") { $old_env = $f[1] }
+            elsif ($f[0] eq "file") { push @files, [$f[1], oct $f[2]] }
+            elsif ($f[0] eq "env") {
+                my $now = exists $ENV{$f[1]} ? "1\t" . dep_escape($ENV{$f[1]}) : "0\t";
+                $hit = 0 unless $now eq "$f[2]\t$f[3]";
+            }
+            elsif ($f[0] eq "dep-out") {
+                my $sum = defined $out_env && length $out_env ? sha_file("$out_env/$f[1]") : undef;
+                $hit = 0 unless defined $sum && $sum eq $f[2];
+            }
+            elsif ($f[0] eq "dep") {
+                my $sum = sha_file($f[1]);
+                $hit = 0 unless defined $sum && $sum eq $f[2];
+            }
+            elsif ($f[0] ne "end") { $hit = 0 }
+            $hit = 2 if $hit && $f[0] eq "end";
+            last unless $hit;
+        }
+    }
+    $hit = 0 unless $hit == 2 && @files && defined $old_out;
+    my @placed;
+    if ($hit) {
+        my $meta = grep { $_ eq "metadata" } @emit;
+        for my $f (@files) {
+            my ($file, $perm) = @$f;
+            my $tmp = "$out/.$file.bk-$$";
+            my $ok;
+            if ($file =~ /\.d$/) {
+                # the dep-info names this worktree paths (cargo reads it)
+                local $/;
+                if (open my $in, "<", "$entry/f/$file") {
+                    my $text = <$in>;
+                    $text =~ s/\Q$old_out\E/$out/g;
+                    $text =~ s/\Q$old_env\E/$out_env/g if defined $old_env && length $old_env && defined $out_env;
+                    if (open my $o, ">", $tmp) { print $o $text; $ok = close $o }
+                }
+            } elsif ($file =~ /\.rlib$/ && $meta) {
+                # the one copy: its fresh .rmeta keeps the unit as new as its dependencies
+                $ok = link "$entry/f/$file", $tmp;
+            }
+            $ok ||= copy_file("$entry/f/$file", $tmp, $perm);
+            if (!$ok) { unlink $tmp; $hit = 0; last }
+            chmod $perm, $tmp;
+            push @placed, [$tmp, "$out/$file"];
+        }
+    }
+    if ($hit) {
+        for my $p (@placed) { rename $p->[0], $p->[1] or $hit = 0 }
+    }
+    if (!$hit) {
+        unlink map { $_->[0] } @placed;
+        # a miss: the outputs of an earlier compile go first, so that whatever writes the new
+        # ones never writes into a file this store shares
+        unlink map { "$out/$_" } outputs();
+        print "$key\n";
+        exit 1;
+    }
+    utime undef, undef, "$entry/manifest";
+    if ($artifacts) {
+        my %kind = (rmeta => "metadata", rlib => "link", d => "dep-info");
+        for my $f (sort { ($a->[0] =~ /\.rmeta$/ ? 0 : 1) <=> ($b->[0] =~ /\.rmeta$/ ? 0 : 1) } @files) {
+            my ($ext) = $f->[0] =~ /\.([^.]+)$/;
+            my $emit = defined $ext ? $kind{$ext} : undef;
+            $emit = "link" if !defined $emit && $f->[0] !~ /\.(?:o|dwo|pdb)$/;
+            next unless defined $emit;
+            (my $path = "$out/$f->[0]") =~ s/(["\\])/\\$1/g;
+            print STDERR qq({"\$message_type":"artifact","artifact":"$path","emit":"$emit"}\n);
+        }
+    }
+    exit 0;
+}
+
+# -- save: after a compile that succeeded --------------------------------------------------------
+exit 0 unless $mode eq "save";
+my @files = outputs();
+my ($depinfo) = grep { /\.d$/ } @files;
+exit 0 unless @files && defined $depinfo;
+my (@manifest, %seen);
+{
+    open my $in, "<", "$out/$depinfo" or exit 0;
+    while (my $line = <$in>) {
+        chomp $line;
+        if ($line =~ /^# env-dep:([^=]+)(?:=(.*))?$/s) {
+            next if $1 eq "OUT_DIR";    # this worktree own, as every worktree has one
+            push @manifest, join "\t", "env", $1, defined $2 ? (1, $2) : (0, "");
+            next;
+        }
+        next unless $line =~ /^(.+?)(?<!\\):(?:\s|$)/;
+        (my $path = $1) =~ s/\\ / /g;
+        next if $seen{$path}++ || index($path, "$out/") == 0;
+        $path = "$md/$path" unless $path =~ m{^/};
+        next if index($path, $trusted) == 0;
+        exit 0 if $path =~ /[\t\n]/;
+        my $sum = sha_file($path);
+        exit 0 unless defined $sum;
+        if (defined $out_env && length $out_env && index($path, "$out_env/") == 0) {
+            push @manifest, join "\t", "dep-out", substr($path, length($out_env) + 1), $sum;
+        } else {
+            push @manifest, join "\t", "dep", $path, $sum;
+        }
+    }
+}
+exit 0 if grep { /\n/ } @manifest;
+my $tmp = "$store/.new-$key-$$";
+mkdir $store, 0700;
+mkdir "$store/" . substr($key, 0, 2), 0700;
+mkdir $tmp, 0700 or exit 0;
+mkdir "$tmp/f", 0700 or exit 0;
+sub give_up { system "rm", "-rf", "--", $tmp; exit 0 }
+push @manifest, "out\t$out";
+push @manifest, "out-env\t$out_env" if defined $out_env && length $out_env;
+for my $file (@files) {
+    my @st = stat "$out/$file" or give_up();
+    my $perm = $st[2] & 0777;
+    # the .rlib, most of the bytes, is one file with this worktree own (see lookup)
+    ($file =~ /\.rlib$/ && link "$out/$file", "$tmp/f/$file") || copy_file("$out/$file", "$tmp/f/$file", $perm) or give_up();
+    push @manifest, sprintf "file\t%s\t%o", $file, $perm;
+}
+push @manifest, "end";
+open my $mf, ">", "$tmp/manifest" or give_up();
+print $mf map { "$_\n" } @manifest;
+close $mf or give_up();
+if (!rename $tmp, $entry) {
+    # an entry of the same key (another worktree raced us, or its sources changed): replaced
+    my $old = "$store/.old-$key-$$";
+    rename $entry, $old;
+    rename $tmp, $entry or give_up();
+    system "rm", "-rf", "--", $old;
+}
+exit 0;
+__END__
+BK_UNITS_PL

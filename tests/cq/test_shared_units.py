@@ -1,9 +1,10 @@
 """One file for a dependency's compiled unit, however many worktrees build it (issue 21).
 
-The rustc wrapper turns a crates.io unit's `.rlib` into a hard link to one copy in
-`<cache dir>/units/`, and keeps its `.rmeta` the worktree's own file so that cargo's
-freshness decisions (by the newest output's modification time) stay what they would be without
-the link. Real cargo, the rendered wrapper and sccache, on cargo 1.95's layout and on the new one.
+The rustc wrapper keeps a crates.io unit's outputs in `<cache dir>/keyed/` and puts them back in
+another worktree: the `.rlib` as a hard link to the one copy, the `.rmeta` as the worktree's own
+file so that cargo's freshness decisions (by the newest output's modification time) stay what
+they would be without the link. Real cargo and the rendered wrapper, on cargo 1.95's layout and
+on the new one (tests/cq/test_keyed_units.py has what the key covers).
 The shared unit is anyhow: a crates.io crate with a build script, whose run (each worktree's own)
 is a dependency of the unit, so a wrong modification time on the unit shows as a rebuild.
 """
@@ -105,7 +106,7 @@ def _built_in_both(tmp_path: Path, layout: str = "current") -> tuple[Rig, Path, 
 def test_a_dependency_built_in_two_worktrees_is_one_file(tmp_path: Path, layout: str) -> None:
     rig, main_rlib, twin_rlib = _built_in_both(tmp_path, layout)
     assert main_rlib.stat().st_ino == twin_rlib.stat().st_ino, "anyhow's .rlib is two files"
-    copies = list((Path(os.environ["BUILDKIT_CACHE_DIR"]) / "units").rglob("*"))
+    copies = list((Path(os.environ["BUILDKIT_CACHE_DIR"]) / "keyed").rglob("*"))
     assert any(p.is_file() and p.stat().st_ino == main_rlib.stat().st_ino for p in copies)
     # the .rmeta stays each worktree's own, and so nothing is rebuilt, in either order
     (main_rmeta,) = _unit_files(rig.checkouts["main"], ".rmeta")
@@ -134,7 +135,7 @@ def test_a_recompile_never_writes_into_the_shared_copy(tmp_path: Path) -> None:
     rig, main_rlib, twin_rlib = _built_in_both(tmp_path)
     before = (main_rlib.stat().st_ino, main_rlib.read_bytes())
     # the twin compiles anyhow again (`cargo clean -p` drops its unit), through the cache (a
-    # hit, restored by sccache) and then past it (rustc itself)
+    # hit, put back from the keyed store) and then past it (rustc itself)
     for cache in ("on", "off"):
         assert rig.cargo("twin", "clean", "-q", "-p", "anyhow").returncode == 0
         assert not twin_rlib.exists()
@@ -155,42 +156,34 @@ def own_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def test_gc_removes_a_copy_no_target_dir_links_to(tmp_path: Path, own_cache: Path) -> None:
+def test_gc_removes_an_entry_not_used_for_the_period_and_nothing_a_build_uses(
+    tmp_path: Path, own_cache: Path
+) -> None:
     rig, main_rlib, _twin_rlib = _built_in_both(tmp_path)
-    units = own_cache / "units"
+    keyed = own_cache / "keyed"
     inode = main_rlib.stat().st_ino
-    (copy,) = [p for p in units.rglob("*") if p.is_file() and p.stat().st_ino == inode]
+    (copy,) = [p for p in keyed.rglob("*.rlib") if p.stat().st_ino == inode]
+    entry = copy.parent.parent
     doctor = run_buildkit("doctor", "--json", rig.checkouts["main"])
     assert doctor.exit_code == 0, doctor.stderr
     cache = json.loads(doctor.stdout)["cache"]
-    assert (cache["units_files"], cache["units_links"]) == (1, 2)
-    assert cache["units_bytes"] >= copy.stat().st_size
+    assert cache["keyed_entries"] >= 2  # anyhow and its build script
     ran = run_buildkit("gc", "--no-queue", rig.checkouts["main"])
     assert ran.exit_code == 0, ran.stderr
-    assert copy.exists(), "gc removed a copy two target dirs link to"
-    for checkout in rig.checkouts.values():
-        subprocess.run(["rm", "-rf", str(checkout / "target")], check=True)
+    assert copy.exists(), "gc removed an entry the last build used"
+    # not used for the period (a hit touches the manifest)
+    for manifest in keyed.glob("*/*/manifest"):
+        os.utime(manifest, (1_000_000_000, 1_000_000_000))
     dry = run_buildkit("gc", "--no-queue", "--dry-run", rig.checkouts["main"])
     assert dry.exit_code == 0 and copy.exists()
-    assert str(copy) in dry.stdout
+    assert str(entry) in dry.stdout
     ran = run_buildkit("gc", "--no-queue", rig.checkouts["main"])
     assert ran.exit_code == 0, ran.stderr
-    assert not copy.exists()
-
-
-def _rust_stats(rig: Rig) -> dict[str, int]:
-    """Hits and misses of the sccache server this repository's builds use (its own store)."""
-    wrapper = rig.checkouts["main"] / ".config" / "buildkit" / "bin" / "rustc-wrapper"
-    shown = subprocess.run(
-        [str(wrapper), "--stats"], env=rig.env, capture_output=True, text=True, timeout=60
-    )
-    assert shown.returncode == 0, shown.stderr
-    counts = {}
-    for line in shown.stdout.splitlines():
-        for name in ("Cache hits (Rust)", "Cache misses (Rust)"):
-            if line.startswith(name):
-                counts[name.split()[1]] = int(line[len(name) :].split()[0])
-    return counts
+    assert not entry.exists()
+    # the worktrees' own links stay, and both still build without compiling anything
+    assert main_rlib.exists() and main_rlib.stat().st_ino == inode
+    assert _not_fresh(rig, "main") == []
+    assert _not_fresh(rig, "twin") == []
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
@@ -201,18 +194,18 @@ def test_a_dependencys_check_is_compiled_once_for_both_worktrees(
     rig.env["BUILDKIT_CACHE_DIR"] = str(own_cache)
     done = rig.cargo("main", "check", "-q")
     assert done.returncode == 0, done.stderr
-    first = _rust_stats(rig)
-    assert first.get("hits", 0) == 0 and first["misses"] >= 1  # anyhow, metadata only
+    manifests = list((own_cache / "keyed").glob("*/*/manifest"))
+    kept = [m for m in manifests if "file\tlibanyhow-" in m.read_text()]
+    assert len(kept) == 1  # anyhow, metadata only
+    os.utime(kept[0], (1_000_000_000, 1_000_000_000))
     done = rig.cargo("twin", "check", "-q")
     assert done.returncode == 0, done.stderr
-    second = _rust_stats(rig)
-    assert second["hits"] >= first["misses"], (first, second)
-    assert second["misses"] == first["misses"], "the twin compiled anyhow again"
+    assert kept[0].stat().st_mtime > 1_000_000_000, "the twin compiled anyhow again"
+    assert len(list((own_cache / "keyed").glob("*/*/manifest"))) == len(manifests)
     # each worktree has its own .rmeta of it: nothing is linked, and both stay fresh
     (main_rmeta,) = _unit_files(rig.checkouts["main"], ".rmeta")
     (twin_rmeta,) = _unit_files(rig.checkouts["twin"], ".rmeta")
     assert main_rmeta.stat().st_ino != twin_rmeta.stat().st_ino
-    assert not (own_cache / "units").exists()
     for name in rig.checkouts:
         verbose = rig.cargo(name, "check", "-v")
         assert "Compiling" not in verbose.stderr and "Dirty" not in verbose.stderr, name

@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from buildkit.diagnose import cache_store
 from buildkit.diagnose.sizes import BLOCK, Walker
 from buildkit.profile import PROFILE_FILE, load_profile
 from buildkit.render import cache as engine
@@ -35,6 +36,7 @@ def inspect(root: Path) -> dict[str, Any]:
     servers = [_server(binary, sock) for sock in _live_sockets(directory)] if binary else []
     return {
         **_units(directory / "units"),
+        **_keyed(directory / "keyed"),
         "wanted": _wanted(root),
         "engine": str(binary) if binary else None,
         "version": engine.sccache_version(),
@@ -61,6 +63,12 @@ def _units(units: Path) -> dict[str, int]:
                 links += st.st_nlink - 1
                 size += st.st_blocks * BLOCK
     return {"units_files": copies, "units_links": links, "units_bytes": size}
+
+
+def _keyed(keyed: Path) -> dict[str, int]:
+    """The compiled dependencies kept by their key: entries, and the bytes only they hold."""
+    entries = cache_store.keyed_entries(keyed)
+    return {"keyed_entries": len(entries), "keyed_bytes": sum(e.bytes for e in entries)}
 
 
 def _wanted(root: Path) -> bool:
@@ -186,7 +194,8 @@ def describe(section: dict[str, Any]) -> list[str]:
         lines.append(f"compiler cache: sccache at {section['engine']}")
     else:
         lines.append(
-            "compiler cache: sccache not found, every worktree compiles everything itself; "
+            "compiler cache: sccache not found, so the team's store and the workspace's own "
+            "non-incremental compiles are not cached (dependencies still are, by key); "
             + INSTALL_HINT
         )
     lines.append(
@@ -198,6 +207,11 @@ def describe(section: dict[str, Any]) -> list[str]:
             f"  units: {section['dir']}/units, {section['units_files']} dependency .rlib "
             f"files ({human_bytes(section['units_bytes'])}) shared by "
             f"{section['units_links']} links from target dirs"
+        )
+    if section["keyed_entries"]:
+        lines.append(
+            f"  keyed: {section['dir']}/keyed, {section['keyed_entries']} compiled dependencies "
+            f"({human_bytes(section['keyed_bytes'])} of their own)"
         )
     for server in section["servers"]:
         if "error" in server:

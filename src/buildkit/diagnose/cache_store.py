@@ -9,6 +9,12 @@ Beside the store, ``<cache dir>/units`` holds the one copy of each dependency's 
 worktrees link to (the wrapper's "one file for identical units"). A copy whose link count is 1
 is linked from no target dir any more: gc removes it. One still linked frees nothing when
 removed, so gc leaves it: the target dirs' own removals release it.
+
+``<cache dir>/keyed/<2 hex>/<key>/`` holds a dependency's compiled outputs under the key of its
+compile (the wrapper's "compiled dependencies, kept by their key"): a ``manifest`` (touched at
+every hit) and the files. A worktree's files are its own copies, or for an ``.rlib`` a link to
+the entry's, so removing an entry turns a future hit into a compile and never removes a file a
+build uses. What an entry frees is its files no target dir links to.
 """
 
 from __future__ import annotations
@@ -35,6 +41,37 @@ def store_dir() -> Path:
 
 def units_dir() -> Path:
     return cache_dir() / "units"
+
+
+def keyed_dir() -> Path:
+    return cache_dir() / "keyed"
+
+
+def keyed_entries(top: Path | None = None) -> list[StoreEntry]:
+    """Every entry of the keyed store (a directory), least recently used first; its bytes are
+    those of its files linked from nowhere else."""
+    top = keyed_dir() if top is None else top
+    found = []
+    for shard in _listdir(top):
+        for name in _listdir(top / shard):
+            entry = top / shard / name
+            if len(name) != 64 or not entry.is_dir() or entry.is_symlink():
+                continue
+            try:
+                st = (entry / "manifest").lstat()
+                used = max(st.st_atime, st.st_mtime)
+            except OSError:
+                used = 0.0  # a half-written entry: the first to go
+            size = sum(e.bytes for e in _files(entry, only_unlinked=True))
+            found.append(StoreEntry(entry, used, size))
+    return sorted(found, key=lambda e: (e.used, str(e.path)))
+
+
+def _listdir(path: Path) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
 
 
 def unlinked_units(units: Path | None = None) -> list[StoreEntry]:

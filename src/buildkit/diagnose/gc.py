@@ -4,7 +4,8 @@ What goes: incremental directories beyond the newest N per (profile, crate), inc
 directories and compiled units not used for DURATION, units built by toolchains no longer
 installed, target directories of worktrees that no longer exist, and, with a size budget,
 least-recently-used whole units until the target and build dirs fit, then the compiler
-cache's least-recently-used store entries until everything buildkit makes fits. Every removal
+cache's least-recently-used store entries and the keyed store's compiled dependencies until
+everything buildkit makes fits; compiled dependencies not used for DURATION go too. Every removal
 is checked to lie inside a target directory; a symbolic link is removed as a link and never
 followed.
 
@@ -217,11 +218,19 @@ def collect(
     scans = [scan_target(loc, progress) for loc in repository_targets(root, list_worktrees(root))]
     store = cache_store.entries()
     orphan_units = cache_store.unlinked_units()
+    keyed = cache_store.keyed_entries()
     result.size_before = (
         sum(scan.bytes for scan in scans)
         + sum(e.bytes for e in store)
         + sum(e.bytes for e in orphan_units)
+        + sum(e.bytes for e in keyed)
     )
+    # compiled dependencies no build asked for in DURATION, like the target dirs' units
+    stale_keyed = [e for e in keyed if e.used < cutoff]
+    keyed = [e for e in keyed if e.used >= cutoff]
+    for entry in stale_keyed:
+        reason = "compiled dependency (keyed store) not used for the period"
+        _remove_cache_file(entry, cache_store.keyed_dir(), reason, result, dry_run=dry_run)
     counter = FreedCounter()
     plans: list[tuple[TargetScan, list[Removal]]] = []
     for scan in scans:
@@ -234,6 +243,7 @@ def collect(
     if max_size is not None:
         freed = sum(r.bytes for _, planned in plans for r in planned)
         freed += sum(e.bytes for e in orphan_units)
+        freed += sum(e.bytes for e in stale_keyed)
         over = result.size_before - freed - max_size
         # least recently used first across every target and build dir of the repository
         candidates = [
@@ -256,6 +266,17 @@ def collect(
                 entry,
                 cache_store.store_dir(),
                 "compiler cache: least recently used, over budget",
+                result,
+                dry_run=dry_run,
+            )
+        # and the keyed store's entries: each a compile to redo, never a file a build uses
+        for entry in keyed:
+            if over <= 0:
+                break
+            over -= _remove_cache_file(
+                entry,
+                cache_store.keyed_dir(),
+                "compiled dependency (keyed store): least recently used, over budget",
                 result,
                 dry_run=dry_run,
             )
@@ -288,7 +309,10 @@ def _remove_cache_file(
     removal = Removal(str(entry.path), str(top), reason, entry.bytes)
     if not dry_run:
         try:
-            entry.path.unlink()
+            if entry.path.is_dir() and not entry.path.is_symlink():
+                shutil.rmtree(entry.path)
+            else:
+                entry.path.unlink()
         except FileNotFoundError:
             removal.bytes = 0
         except OSError as exc:
