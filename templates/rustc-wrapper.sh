@@ -1647,10 +1647,6 @@ if ($mode eq "lookup") {
                 my $sum = defined $out_env && length $out_env ? sha_file("$out_env/$f[1]") : undef;
                 $hit = 0 unless defined $sum && $sum eq $f[2];
             }
-            elsif ($f[0] eq "dep") {
-                my $sum = sha_file($f[1]);
-                $hit = 0 unless defined $sum && $sum eq $f[2];
-            }
             elsif ($f[0] ne "end") { $hit = 0 }
             $hit = 2 if $hit && $f[0] eq "end";
             last unless $hit;
@@ -1732,11 +1728,10 @@ my (@manifest, %seen);
         exit 0 if $path =~ /[\t\n]/;
         my $sum = sha_file($path);
         exit 0 unless defined $sum;
-        if (defined $out_env && length $out_env && index($path, "$out_env/") == 0) {
-            push @manifest, join "\t", "dep-out", substr($path, length($out_env) + 1), $sum;
-        } else {
-            push @manifest, join "\t", "dep", $path, $sum;
-        }
+        # a file of this worktree other than its OUT_DIR (or of another worktree, or anywhere
+        # else) has no name every worktree shares: such a compile is not kept
+        exit 0 unless defined $out_env && length $out_env && index($path, "$out_env/") == 0;
+        push @manifest, join "\t", "dep-out", substr($path, length($out_env) + 1), $sum;
     }
 }
 exit 0 if grep { /\n/ } @manifest;

@@ -174,12 +174,20 @@ def test_gc_removes_an_entry_not_used_for_the_period_and_nothing_a_build_uses(
     # not used for the period (a hit touches the manifest)
     for manifest in keyed.glob("*/*/manifest"):
         os.utime(manifest, (1_000_000_000, 1_000_000_000))
+    # and what a save killed half-way left, once an hour old (a younger one may be in progress)
+    leftovers = [keyed / ".new-0123-1", keyed / ".new-4567-2"]
+    for leftover in leftovers:
+        (leftover / "f").mkdir(parents=True)
+        (leftover / "f" / "libx.rmeta").write_bytes(b"x" * 10_000)
+    os.utime(leftovers[0], (1_000_000_000, 1_000_000_000))
     dry = run_buildkit("gc", "--no-queue", "--dry-run", rig.checkouts["main"])
     assert dry.exit_code == 0 and copy.exists()
-    assert str(entry) in dry.stdout
+    assert str(entry) in dry.stdout and str(leftovers[0]) in dry.stdout
+    assert str(leftovers[1]) not in dry.stdout
     ran = run_buildkit("gc", "--no-queue", rig.checkouts["main"])
     assert ran.exit_code == 0, ran.stderr
     assert not entry.exists()
+    assert not leftovers[0].exists() and leftovers[1].exists()
     # the worktrees' own links stay, and both still build without compiling anything
     assert main_rlib.exists() and main_rlib.stat().st_ino == inode
     assert _not_fresh(rig, "main") == []

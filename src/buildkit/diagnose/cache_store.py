@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,9 @@ def keyed_entries(top: Path | None = None) -> list[StoreEntry]:
     top = keyed_dir() if top is None else top
     found = []
     for shard in _listdir(top):
+        if shard.startswith((".new-", ".old-", ".key-")):
+            found.append(_leftover(top / shard))
+            continue
         for name in _listdir(top / shard):
             entry = top / shard / name
             if len(name) != 64 or not entry.is_dir() or entry.is_symlink():
@@ -65,6 +69,19 @@ def keyed_entries(top: Path | None = None) -> list[StoreEntry]:
             size = sum(e.bytes for e in _files(entry, only_unlinked=True))
             found.append(StoreEntry(entry, used, size))
     return sorted(found, key=lambda e: (e.used, str(e.path)))
+
+
+def _leftover(path: Path) -> StoreEntry:
+    """What a save killed half-way left (an entry being written or replaced): gone once it is
+    an hour old, like an entry not used for the period; a younger one may be a save going on."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return StoreEntry(path, time.time(), 0)
+    files = _files(path, only_unlinked=True) if stat.S_ISDIR(st.st_mode) else []
+    size = sum(e.bytes for e in files) if files else st.st_blocks * BLOCK
+    used = 0.0 if time.time() - st.st_mtime > 3600 else time.time()
+    return StoreEntry(path, used, size)
 
 
 def _listdir(path: Path) -> list[str]:
