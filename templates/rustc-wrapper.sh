@@ -1746,8 +1746,11 @@ push @manifest, "out-env\t$out_env" if defined $out_env && length $out_env;
 for my $file (@files) {
     my @st = stat "$out/$file" or give_up();
     my $perm = $st[2] & 0777;
-    # the .rlib, most of the bytes, is one file with this worktree own (see lookup)
-    ($file =~ /\.rlib$/ && link "$out/$file", "$tmp/f/$file") || copy_file("$out/$file", "$tmp/f/$file", $perm) or give_up();
+    # The .rlib and .rmeta are kept as this worktree own files (links): rustc replaces them by
+    # renaming a new file over them, never by writing into them, and this worktree keeps their
+    # modification time, which no other worktree shares (a hit links only the .rlib, see
+    # lookup). A linker may write into its output: proc-macros and build scripts are copied.
+    ($file =~ /\.r(?:lib|meta)$/ && link "$out/$file", "$tmp/f/$file") || copy_file("$out/$file", "$tmp/f/$file", $perm) or give_up();
     push @manifest, sprintf "file\t%s\t%o", $file, $perm;
 }
 push @manifest, "end";

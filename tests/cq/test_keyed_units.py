@@ -170,6 +170,11 @@ def test_a_second_worktree_gets_the_dependencies_without_compiling(
     (main_rlib,) = _outputs(rig.checkouts["main"], "libgdep-*.rlib")
     (twin_rlib,) = _outputs(rig.checkouts["twin"], "libgdep-*.rlib")
     assert main_rlib.stat().st_ino == twin_rlib.stat().st_ino
+    # the store keeps the first worktree's .rlib and .rmeta themselves (links), not copies
+    (main_rmeta,) = _outputs(rig.checkouts["main"], "libgdep-*.rmeta")
+    kept = {p.name: p.stat().st_ino for p in rig.store.glob("*/*/f/libgdep-*")}
+    assert kept[main_rlib.name] == main_rlib.stat().st_ino
+    assert kept[main_rmeta.name] == main_rmeta.stat().st_ino
     for pattern in ("libgdep-*.rmeta", "libgmacro-*.so"):
         (main_file,) = _outputs(rig.checkouts["main"], pattern)
         (twin_file,) = _outputs(rig.checkouts["twin"], pattern)

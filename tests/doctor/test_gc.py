@@ -296,3 +296,39 @@ def test_max_size_counts_the_compiler_cache_and_trims_its_oldest_entries(
     assert du(target) + du(store) <= budget
     # what the last builds use is still there: they compile nothing
     assert _compiled(built, "build") == []
+
+
+@pytest.fixture
+def keyed(tmp_path: Path) -> Path:
+    """A keyed store of compiled dependencies of this test's own: six entries of 1 MiB, used
+    (a hit touches the manifest) an hour apart, the oldest first; all within the period."""
+    keyed = tmp_path / "cache" / "keyed"
+    now = time.time()
+    for n in range(6):
+        entry = keyed / f"{n:02x}" / (f"{n:02x}" * 32)
+        (entry / "f").mkdir(parents=True)
+        (entry / "f" / f"libdep{n}-0123.rmeta").write_bytes(os.urandom(1 << 20))
+        (entry / "manifest").write_text("out\t/x\nend\n")
+        used = now - (6 - n) * 3600
+        os.utime(entry / "manifest", (used, used))
+    return keyed
+
+
+def test_max_size_counts_the_keyed_store_and_trims_its_least_recently_used_entries(
+    built: Path, keyed: Path
+) -> None:
+    target = built / "target"
+    dry = gc_json(built, "--max-size", "1", "--dry-run")["removals"]
+    from_targets = sum(r["bytes"] for r in dry if "keyed store" not in r["reason"])  # type: ignore[union-attr, index]
+    protected = du(target) - from_targets
+    budget = protected + du(keyed) - 2 * (1 << 20)  # room for all but two entries
+    result = gc_json(built, "--max-size", str(budget))
+    gone = sorted(r["path"] for r in result["removals"] if "keyed store" in r["reason"])  # type: ignore[union-attr, index]
+    assert gone == [str(keyed / "00" / ("00" * 32)), str(keyed / "01" / ("01" * 32))]
+    assert sorted(p.name[:2] for p in keyed.glob("*/*") if p.is_dir()) == [
+        f"{n:02x}" for n in range(2, 6)
+    ]
+    # without a budget, entries used within the period stay
+    again = gc_json(built)
+    assert not [r for r in again["removals"] if "keyed store" in r["reason"]]  # type: ignore[index]
+    assert _compiled(built, "build") == []
