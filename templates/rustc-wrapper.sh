@@ -14,7 +14,8 @@
 #    cache is off, not installed or cannot start: a build never depends on the cache.
 # `rustc-wrapper --stats` prints the statistics of the server this repository's builds use
 # here (the workflow's job summary shows them), without starting one.
-# Environment: BUILDKIT_CACHE=off skips the cache; BUILDKIT_CACHE_REMOTE (read-write, read-only,
+# Environment: BUILDKIT_CACHE=off skips the cache; BUILDKIT_KEYED=off skips the store of
+# compiled dependencies (below), sending them to sccache; BUILDKIT_CACHE_REMOTE (read-write, read-only,
 # off) says how this machine uses the team's store (cache.remote); BUILDKIT_CACHE_DIR moves its store and socket;
 # BUILDKIT_SCCACHE names the sccache binary; SCCACHE_* settings of yours are kept. The budget's
 # state is $BUILDKIT_ADMISSION_DIR, else $HOME/.cache/buildkit/admission (HOME from the
@@ -1187,8 +1188,8 @@ fi
 # (`perl -x`: sh never reads it). Proc-macros and build scripts are kept too.
 # bk_keyed_dir: true when this compile may use the store (then in bk_kdir)
 bk_keyed_dir() {
-    case ${BUILDKIT_CACHE:-on} in
-        off | 0 | false | no) return 1 ;;
+    case ${BUILDKIT_CACHE:-on}-${BUILDKIT_KEYED:-on} in
+        off-* | 0-* | false-* | no-* | *-off | *-0 | *-false | *-no) return 1 ;;
     esac
     [ "$bk_engine" = sccache ] || return 1
     case ${CARGO_MANIFEST_DIR:-} in

@@ -140,6 +140,7 @@ def test_a_dependencys_check_goes_to_sccache_and_leaves_its_rlib_alone(
         shell,
         wrapper,
         check,
+        BUILDKIT_KEYED="off",  # the path without the keyed store (also: no perl)
         BUILDKIT_SCCACHE=str(fake),
         BUILDKIT_CACHE_DIR=str(tmp_path / "c"),
         CARGO_MANIFEST_DIR="/h/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/dep-1.0.0",
@@ -216,6 +217,7 @@ def test_a_dependency_rlib_becomes_one_file_for_every_target_dir(
             shell,
             wrapper,
             lib_compile(out),
+            BUILDKIT_KEYED="off",  # the path without the keyed store (also: no perl)
             BUILDKIT_SCCACHE=str(fake),
             BUILDKIT_CACHE_DIR=str(cache),
             CARGO_MANIFEST_DIR=manifest_dir,
@@ -237,6 +239,7 @@ def test_a_compile_never_writes_into_the_shared_copy(
 ) -> None:
     cache = tmp_path / "c"
     env = {
+        "BUILDKIT_KEYED": "off",  # the path without the keyed store (also: no perl)
         "BUILDKIT_CACHE_DIR": str(cache),
         "CARGO_MANIFEST_DIR": "/h/.cargo/registry/src/index/dep-1.0.0",
     }
@@ -273,6 +276,7 @@ def test_without_a_hashing_tool_outputs_stay_copies(
         shell,
         wrapper,
         lib_compile(out),
+        BUILDKIT_KEYED="off",  # the path without the keyed store (also: no perl)
         BUILDKIT_SCCACHE=str(compiling_stand_in(tmp_path)),
         BUILDKIT_CACHE_DIR=str(tmp_path / "c"),
         CARGO_MANIFEST_DIR="/h/.cargo/registry/src/index/dep-1.0.0",
