@@ -61,6 +61,7 @@ bk_cacheable() {
         off | 0 | false | no) return 1 ;;
     esac
     [ "$bk_engine" = sccache ] || return 1
+    [ -z "${bk_unkept:-}" ] || return 1
     bk_prev='' bk_link='' bk_meta=''
     for bk_a in "$@"; do
         case $bk_prev in
@@ -1215,6 +1216,18 @@ if [ "${1:-}" != --buildkit-admitted ] && [ "${1:-}" != --stats ] && bk_keyed_di
         1)
             BUILDKIT_UNIT_KEY=$bk_key
             export BUILDKIT_UNIT_KEY
+            ;;
+        # not one the store keeps: a build script probing rustc (metadata only, into its
+        # OUT_DIR) would cost sccache a second rustc run, and its server a start, for a key of
+        # this worktree's paths; rustc alone, unless the team's store is set. (One that links,
+        # with a native library's path, still goes to sccache: its .rlib becomes one file.)
+        2)
+            if [ "$bk_remote_kind" = none ]; then
+                bk_unkept=1
+                for bk_a in "$@"; do
+                    case $bk_a in --emit=*link*) bk_unkept='' ;; esac
+                done
+            fi
             ;;
     esac
 fi

@@ -210,6 +210,9 @@ def test_a_dependencys_check_is_compiled_once_for_both_worktrees(
     assert done.returncode == 0, done.stderr
     assert kept[0].stat().st_mtime > 1_000_000_000, "the twin compiled anyhow again"
     assert len(list((own_cache / "keyed").glob("*/*/manifest"))) == len(manifests)
+    # anyhow's build script probes rustc through the wrapper (RUSTC_WRAPPER): a compile the
+    # store does not keep, which goes to rustc alone, so no sccache server was started
+    assert not list(own_cache.glob("sock*")), "a compile went to sccache"
     # each worktree has its own .rmeta of it: nothing is linked, and both stay fresh
     (main_rmeta,) = _unit_files(rig.checkouts["main"], ".rmeta")
     (twin_rmeta,) = _unit_files(rig.checkouts["twin"], ".rmeta")
