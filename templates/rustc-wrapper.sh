@@ -1202,6 +1202,11 @@ bk_keyed_dir() {
     if [ ! -d "$bk_cdir" ]; then (umask 077 && mkdir -p -- "$bk_cdir") 2>/dev/null || return 1; fi
     { [ -O "$bk_cdir" ] && [ -w "$bk_cdir" ]; } || return 1
     bk_kdir=$bk_cdir/keyed
+    bk_self_path
+}
+
+# bk_self_path: this script's absolute path, in bk_self (perl -x reads it; admission reruns it)
+bk_self_path() {
     case $0 in
         /*) bk_self=$0 ;;
         *) bk_self=$(pwd -P)/$0 ;;
@@ -1244,10 +1249,7 @@ elif [ "$bk_admission" = 1 ] && [ "${1:-}" != --stats ]; then
             --emit=*) bk_kind=light ;;
         esac
     done
-    case $0 in
-        /*) bk_self=$0 ;;
-        *) bk_self=$(pwd -P)/$0 ;;
-    esac
+    bk_self_path
     # a compile that generates code may lend itself free slots (2); a metadata-only one needs one
     bk_lend=1
     [ "$bk_kind" = light ] || bk_lend=2

@@ -81,30 +81,25 @@ class Rig:
     toolchain: list[str]
     store: Path
 
+    def cargo(self, name: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            ["cargo", *self.toolchain, *args],
+            cwd=self.checkouts[name],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
     def run(self, name: str, **env: str) -> str:
         """Build and run the app in one worktree; what it printed."""
-        done = subprocess.run(
-            ["cargo", *self.toolchain, "run", "-q"],
-            cwd=self.checkouts[name],
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip()
+        return self.cargo(name, "run", "-q", **env).stdout.strip()
 
     def rebuilt(self, name: str, **env: str) -> list[str]:
-        done = subprocess.run(
-            ["cargo", *self.toolchain, "build", "-v"],
-            cwd=self.checkouts[name],
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stderr
-        return [ln for ln in done.stderr.splitlines() if "Dirty" in ln or "Compiling" in ln]
+        stderr = self.cargo(name, "build", "-v", **env).stderr
+        return [ln for ln in stderr.splitlines() if "Dirty" in ln or "Compiling" in ln]
 
     def entries(self, prefix: str) -> list[Path]:
         """The store's entries of one crate's outputs (by file name)."""

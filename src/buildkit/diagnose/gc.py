@@ -258,28 +258,23 @@ def collect(
                 removal.bytes = counter.remove(removal.path)
                 over -= removal.bytes
             plans[n][1].extend(removals)
-        # then the compiler cache's store: an entry is a copy, so losing one costs a compile
-        for entry in store:
-            if over <= 0:
-                break
-            over -= _remove_cache_file(
-                entry,
-                cache_store.store_dir(),
-                "compiler cache: least recently used, over budget",
-                result,
-                dry_run=dry_run,
-            )
-        # and the keyed store's entries: each a compile to redo, never a file a build uses
-        for entry in keyed:
-            if over <= 0:
-                break
-            over -= _remove_cache_file(
-                entry,
+        # then the compiler cache's store and the keyed store: each entry a compile to redo,
+        # never a file a build uses
+        cache_entries = [
+            (e, cache_store.store_dir(), "compiler cache: least recently used, over budget")
+            for e in store
+        ] + [
+            (
+                e,
                 cache_store.keyed_dir(),
                 "compiled dependency (keyed store): least recently used, over budget",
-                result,
-                dry_run=dry_run,
             )
+            for e in keyed
+        ]
+        for entry, top, reason in cache_entries:
+            if over <= 0:
+                break
+            over -= _remove_cache_file(entry, top, reason, result, dry_run=dry_run)
         if over > 0:
             result.skipped.append(
                 f"budget {max_size} B not reached ({over} B over): the rest is what the most "
