@@ -10,6 +10,8 @@ case $0 in
 esac
 # read by this shell rather than a second one (half a millisecond for every test process):
 # the wrapper ends in exec or exit, so nothing below this line runs
+# shellcheck disable=SC2034 # read by the wrapper (bk_self_path)
+bk_wrapper_file=$bk_bin/rustc-wrapper
 set -- --buildkit-run "$@"
 # shellcheck source=/dev/null
 . "$bk_bin/rustc-wrapper"

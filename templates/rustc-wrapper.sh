@@ -84,18 +84,795 @@ bk_cacheable() {
     return 1
 }
 
+# bk_self_path: this script's absolute path, in bk_self (perl -x and sed read it; admission
+# reruns it). The runner and the rustdoc script, which read this file into their own shell, name
+# it in bk_wrapper_file ($0 is theirs).
+bk_self_path() {
+    bk_self=${bk_wrapper_file:-$0}
+    case $bk_self in
+        /*) ;;
+        *) bk_self=$(pwd -P)/$bk_self ;;
+    esac
+}
+
 # -- admission ---------------------------------------------------------------------------------
-# The lock holder (this perl program, or the same compiled: below) may open any number of slots
-# on descriptors of its own (a shell has only 3-9, and cargo's jobserver already uses some of
-# them), marks them close-on-exec so no child (sccache's server, a test's daemon) can carry a
-# slot away, waits for the admitted command and exits with its status. Slot i is <dir>/slot-<i>.lock; <dir>/slot-<i>.rec says who
-# holds it; <dir>/wait-<kind>-<pid>.rec says who waits (locked shared while its waiter lives).
-# Kinds: light (a metadata-only compile: check, clippy) is served before anything else;
-# heavy (a compile that generates code); test (a test binary: it may take more slots, free at
-# that moment, and gets RUST_TEST_THREADS to match); run (`cargo run`'s program). Test and run
-# never hold the first `compile_only` slots, so a compile is never stuck behind a long test run.
-# shellcheck disable=SC2016 # perl code, expanded by perl
-bk_admit_pl='
+# The lock holder (a perl program, BK_ADMIT_PL at the end of this file, or the same compiled:
+# below) may open any number of slots on descriptors of its own (a shell has only 3-9, and cargo's
+# jobserver already uses some of them), marks them close-on-exec so no child (sccache's server, a
+# test's daemon) can carry a slot away, waits for the admitted command and exits with its status.
+# Slot i is <dir>/slot-<i>.lock; <dir>/slot-<i>.rec says who holds it; <dir>/wait-<kind>-<pid>.rec
+# says who waits (locked shared while its waiter lives). Kinds: light (a metadata-only compile:
+# check, clippy) is served before anything else; heavy (a compile that generates code); test (a
+# test binary: it may take more slots, free at that moment, and gets RUST_TEST_THREADS to match);
+# run (`cargo run`'s program). Test and run never hold the first `compile_only` slots, so a
+# compile is never stuck behind a long test run.
+
+# The compiled holder: the same program in Rust, which starts in about 1.5 ms against perl's 7
+# (every compile, test binary and doctest pays it). The wrapper compiles it once per machine and
+# version, with the toolchain's own rustc (std only: no cargo, no crates), into the budget's
+# folder as holder-<id>, <id> naming its source (tests/admission/test_holder.py checks it);
+# perl holds the slots while it is being built, where it cannot be built (holder-<id>.failed
+# says why; retried a day later) and when BUILDKIT_ADMISSION_HOLDER=perl.
+bk_holder_id=74563e7e7dace9c6
+bk_holder_source() {
+    bk_self_path
+    sed -e "1,/^: <<'BK_HOLDER_RS'\$/d" -e '/^BK_HOLDER_RS$/,$d' -- "$bk_self"
+}
+
+# bk_rustc_holder DIR [RUSTC-FLAGS...]: compile DIR/holder.rs to DIR/holder, rustc's messages
+# appended to DIR/log
+bk_rustc_holder() {
+    (
+        bk_out=$1
+        shift
+        unset CARGO_MAKEFLAGS MAKEFLAGS MFLAGS
+        exec "$bk_rustc" --edition 2021 -O -C codegen-units=1 -C strip=symbols -C panic=abort "$@" \
+            --crate-name buildkit_holder -o "$bk_out/holder" "$bk_out/holder.rs"
+    ) >>"$1/log" 2>&1
+}
+
+# bk_build_holder PATH: compile the holder to PATH unless someone else is doing it; true when
+# PATH is ready
+bk_build_holder() {
+    bk_hdir=${1%/*}
+    if [ -e "$1.failed" ]; then
+        [ -n "$(find "$1.failed" -mtime +0 2>/dev/null)" ] || return 1
+        rm -f -- "$1.failed"
+    fi
+    if [ ! -d "$bk_hdir" ]; then (umask 077 && mkdir -p -- "$bk_hdir") 2>/dev/null || return 1; fi
+    # only in a folder of this user's own that nobody else may enter (what the holder demands)
+    [ -O "$bk_hdir" ] || return 1
+    case $(ls -ld -- "$bk_hdir" 2>/dev/null) in
+        d???------*) ;;
+        *) return 1 ;;
+    esac
+    # one build at a time, its lock a directory; one left by a killed build is cleared after
+    # ten minutes
+    if ! mkdir -m 700 -- "$1.build" 2>/dev/null; then
+        [ -n "$(find "$1.build" -prune -mmin +10 2>/dev/null)" ] && rm -rf -- "$1.build"
+        return 1
+    fi
+    # the rustc of the toolchain cargo runs (beside $CARGO), else the one on PATH
+    bk_rustc=${CARGO:+${CARGO%/*}/rustc}
+    if [ -z "$bk_rustc" ] || [ ! -x "$bk_rustc" ]; then bk_rustc=$(command -v rustc 2>/dev/null) || bk_rustc=''; fi
+    # static on Linux, so that a container or machine with an older C library that shares this
+    # home runs it too; where the C library has no static archive (Fedora without glibc-static),
+    # dynamic
+    bk_static=''
+    [ "$(uname -s 2>/dev/null)" = Linux ] && bk_static=1
+    if [ -n "$bk_rustc" ] && bk_holder_source >"$1.build/holder.rs" \
+        && { { [ -n "$bk_static" ] && bk_rustc_holder "$1.build" -C target-feature=+crt-static; } \
+            || bk_rustc_holder "$1.build"; } \
+        && "$1.build/holder" --version >>"$1.build/log" 2>&1; then
+        mv -f -- "$1.build/holder" "$1"
+    else
+        [ -n "$bk_rustc" ] || echo "no rustc beside \$CARGO (${CARGO:-unset}) nor on PATH" >>"$1.build/log"
+        mv -f -- "$1.build/log" "$1.failed" 2>/dev/null || : >"$1.failed"
+    fi
+    rm -rf -- "$1.build"
+    [ -x "$1" ]
+}
+
+# bk_holder_path: where this user's compiled holder is (or goes), in bk_holder; empty when the
+# budget's folder is not known without the password file (perl finds it then)
+bk_holder_path() {
+    bk_holder=''
+    [ "${BUILDKIT_ADMISSION_HOLDER:-}" != perl ] || return 0
+    if [ -n "${BUILDKIT_ADMISSION_DIR:-}" ]; then
+        bk_holder=$BUILDKIT_ADMISSION_DIR
+    else
+        case ${HOME:-} in
+            /*) bk_holder=$HOME/.cache/buildkit/admission ;;
+        esac
+    fi
+    case $bk_holder in
+        /*) bk_holder=${bk_holder%/}/holder-$bk_holder_id ;;
+        *) bk_holder='' ;;
+    esac
+}
+
+# bk_holder_ready: true when this user's compiled holder (in bk_holder) can run, built now if
+# it is missing and may be
+bk_holder_ready() {
+    bk_holder_path
+    [ -n "$bk_holder" ] || return 1
+    { [ -O "$bk_holder" ] && [ -x "$bk_holder" ]; } || bk_build_holder "$bk_holder"
+}
+
+# bk_admit KIND JOBSERVER CMD [ARGS...]: run CMD holding a slot of the budget (exec: never
+# returns); JOBSERVER=1 gives it a jobserver of the slots it holds (a compile, rustdoc), 2 also
+# lends it free slots while nobody waits (a compile that generates code).
+bk_admit() {
+    bk_kind=$1 bk_jobserver=$2
+    shift 2
+    if bk_holder_ready; then
+        exec "$bk_holder" "$bk_kind" "$bk_jobs" "$bk_compile_only" "$bk_jobserver" "$@"
+    fi
+    if ! command -v perl >/dev/null 2>&1; then
+        printf '%s\n' "buildkit admission: perl is not on PATH, so builds here are not kept within the CPU budget; install perl (perl-base) or set admission.enabled: false" >&2
+        exec "$@"
+    fi
+    bk_self_path
+    bk_admit_pl=$(sed -e "1,/^: <<'BK_ADMIT_PL'\$/d" -e '/^BK_ADMIT_PL$/,$d' -- "$bk_self") \
+        || bk_admit_pl=''
+    if [ -z "$bk_admit_pl" ]; then
+        printf '%s\n' "buildkit admission: cannot read the perl holder from $bk_self, so this runs outside the CPU budget; reinstall it (buildkit render --force)" >&2
+        exec "$@"
+    fi
+    exec perl -e "$bk_admit_pl" "$bk_kind" "$bk_jobs" "$bk_compile_only" "$bk_jobserver" "$@"
+}
+
+# rustc-wrapper --buildkit-holder: build the compiled holder if it is missing and print its path
+# (provisioning and the tests run it); exit 1 when there is none (holder-<id>.failed says why)
+if [ "${1:-}" = --buildkit-holder ]; then
+    if bk_holder_ready; then
+        printf '%s\n' "$bk_holder"
+        exit 0
+    fi
+    [ -n "$bk_holder" ] || { echo "buildkit: no budget folder without HOME, or BUILDKIT_ADMISSION_HOLDER=perl" >&2; exit 1; }
+    echo "buildkit: the compiled holder could not be built: ${bk_holder}.failed says why" >&2
+    exit 1
+fi
+
+if [ "${1:-}" = --buildkit-run ]; then
+    shift
+    [ "$bk_admission" = 1 ] || exec "$@"
+    # test executables live in <target>/<profile>/deps/ (and examples/); `cargo run` programs one
+    # level up
+    case $1 in
+        */deps/*) bk_admit test 0 "$@" ;;
+        *) bk_admit run 0 "$@" ;;
+    esac
+fi
+
+if [ "${1:-}" = --buildkit-rustdoc ]; then
+    shift
+    # the rustdoc of the toolchain cargo runs: beside $CARGO (cargo sets it for what it runs;
+    # under rustup, `cargo +nightly` is nightly's own cargo), else the one on PATH
+    bk_rustdoc=${CARGO:+${CARGO%/*}/rustdoc}
+    if [ -z "$bk_rustdoc" ] || [ ! -x "$bk_rustdoc" ] || [ -d "$bk_rustdoc" ]; then
+        bk_rustdoc=$(command -v rustdoc 2>/dev/null) || {
+            echo "buildkit: no rustdoc beside \$CARGO (${CARGO:-unset}) nor on PATH; install the toolchain's rust-docs component or set admission.rustdoc: false" >&2
+            exit 127
+        }
+    fi
+    [ "$bk_admission" = 1 ] || exec "$bk_rustdoc" "$@"
+    # doctests (`--test`: every one compiled and run) are tests; `cargo doc` renders like a compile
+    bk_kind=heavy
+    for bk_arg in "$@"; do
+        case $bk_arg in
+            -vV | -V | --version | --print | --print=*) exec "$bk_rustdoc" "$@" ;;
+            --test) bk_kind='test' ;;
+        esac
+    done
+    bk_admit "$bk_kind" 1 "$bk_rustdoc" "$@"
+fi
+
+# -- compiled dependencies, kept by their key ---------------------------------------------------
+# A crates.io or git dependency compiles alike in every worktree and repository of this user:
+# its sources are the registry's, which cargo itself never checks again once unpacked (it
+# judges such a unit by its version, features, profile and compiler, all in the arguments).
+# Its outputs are kept in <cache dir>/keyed/ under a key of the compile as any worktree runs it
+# (the arguments without this target dir's paths, each --extern library by its sha-256, the
+# package's variables), with what else it read: a file its build script generated (OUT_DIR, by
+# content) and the variables it read (env!), checked before a hit. A hit puts the outputs back
+# in a few milliseconds, with no CPU slot, no rustc and no server: the .rlib as a link to the one
+# copy, the rest as this worktree's own files. The program is the perl at the end of this file
+# (`perl -x`: sh never reads it). Proc-macros and build scripts are kept too.
+# bk_keyed_dir: true when this compile may use the store (then in bk_kdir)
+bk_keyed_dir() {
+    case ${BUILDKIT_CACHE:-on}-${BUILDKIT_KEYED:-on} in
+        off-* | 0-* | false-* | no-* | *-off | *-0 | *-false | *-no) return 1 ;;
+    esac
+    [ "$bk_engine" = sccache ] || return 1
+    case ${CARGO_MANIFEST_DIR:-} in
+        */registry/src/*/* | */git/checkouts/*/*) ;;
+        *) return 1 ;;
+    esac
+    command -v perl >/dev/null 2>&1 || return 1
+    bk_cdir=${BUILDKIT_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/buildkit/sccache}
+    if [ ! -d "$bk_cdir" ]; then (umask 077 && mkdir -p -- "$bk_cdir") 2>/dev/null || return 1; fi
+    { [ -O "$bk_cdir" ] && [ -w "$bk_cdir" ]; } || return 1
+    bk_kdir=$bk_cdir/keyed
+    bk_self_path
+}
+
+# looked up before admission: a hit needs no CPU slot; a miss carries its key to the compile
+if [ "${1:-}" != --buildkit-admitted ] && [ "${1:-}" != --stats ] && bk_keyed_dir; then
+    bk_key=$(perl -x "$bk_self" lookup "$bk_kdir" - "$@")
+    case $? in
+        0) exit 0 ;;
+        1)
+            BUILDKIT_UNIT_KEY=$bk_key
+            export BUILDKIT_UNIT_KEY
+            ;;
+        # not one the store keeps: a build script probing rustc (metadata only, into its
+        # OUT_DIR) would cost sccache a second rustc run, and its server a start, for a key of
+        # this worktree's paths; rustc alone, unless the team's store is set. (One that links,
+        # with a native library's path, still goes to sccache: its .rlib becomes one file.)
+        2)
+            if [ "$bk_remote_kind" = none ]; then
+                bk_unkept=1
+                for bk_a in "$@"; do
+                    case $bk_a in --emit=*link*) bk_unkept='' ;; esac
+                done
+            fi
+            ;;
+    esac
+fi
+
+if [ "${1:-}" = --buildkit-admitted ]; then
+    shift
+elif [ "$bk_admission" = 1 ] && [ "${1:-}" != --stats ]; then
+    # a question to rustc (`-vV`, `--print …`) compiles nothing: answered at once
+    bk_kind=heavy
+    for bk_arg in "$@"; do
+        case $bk_arg in
+            -vV | -V | --version | --print | --print=*) exec "$@" ;;
+            --emit=*link*) bk_kind=heavy ;;
+            --emit=*) bk_kind=light ;;
+        esac
+    done
+    bk_self_path
+    # a compile that generates code may lend itself free slots (2); a metadata-only one needs one
+    bk_lend=1
+    [ "$bk_kind" = light ] || bk_lend=2
+    [ -n "${BUILDKIT_UNIT_KEY:-}" ] || bk_cacheable "$@" || bk_admit "$bk_kind" "$bk_lend" "$@"
+    bk_admit "$bk_kind" "$bk_lend" /bin/sh "$bk_self" --buildkit-admitted "$@"
+fi
+
+# -- the compiler cache ---------------------------------------------------------------------
+# compile directly; asked for statistics, say why there are none
+bk_direct() {
+    if [ "${1:-}" = --stats ]; then
+        echo "buildkit: the compiler cache is off or not installed here: no statistics" >&2
+        exit 1
+    fi
+    exec "$@"
+}
+
+case ${BUILDKIT_CACHE:-on} in
+    off | 0 | false | no) bk_direct "$@" ;;
+esac
+[ "$bk_engine" = sccache ] || bk_direct "$@"
+
+# a dependency the store did not have (looked up above): compiled, then kept. Through sccache
+# only for the team's store; locally the store above is the cache, so the compile is rustc's
+# alone (sccache would first run rustc once more to list the sources, then keep a second copy)
+bk_key=${BUILDKIT_UNIT_KEY:-}
+unset BUILDKIT_UNIT_KEY
+if [ -n "$bk_key" ] && bk_keyed_dir && { [ "$bk_remote_kind" = none ] || ! bk_cacheable "$@"; }; then
+    "$@"
+    bk_rc=$?
+    if [ "$bk_rc" = 0 ]; then perl -x "$bk_self" save "$bk_kdir" "$bk_key" "$@"; fi
+    exit "$bk_rc"
+fi
+
+if [ "${1:-}" != --stats ]; then bk_cacheable "$@" || exec "$@"; fi
+
+bk_sc=${BUILDKIT_SCCACHE:-}
+if [ -z "$bk_sc" ]; then
+    # on PATH, else where `buildkit init`/`provision` install the pinned version (no root)
+    bk_sc=$(command -v sccache 2>/dev/null) \
+        || bk_sc=${XDG_DATA_HOME:-${HOME:-/nonexistent}/.local/share}/buildkit/tools/sccache-$bk_sccache_version/bin/sccache
+fi
+[ -x "$bk_sc" ] || bk_direct "$@"
+
+# The store and the server's unix socket live in a directory of this user's own, mode 0700:
+# never a predictable path in a shared directory, and no TCP port another user could reach.
+bk_dir=${BUILDKIT_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/buildkit/sccache}
+if [ ! -d "$bk_dir" ]; then
+    (umask 077 && mkdir -p -- "$bk_dir") 2>/dev/null || bk_direct "$@"
+fi
+# a directory someone else owns, or one this process may not write (an agent's sandbox):
+# compile without the cache rather than fail
+if [ ! -O "$bk_dir" ] || [ ! -w "$bk_dir" ]; then bk_direct "$@"; fi
+# a unix socket's path must fit in 104 bytes (macOS; 108 on Linux)
+[ "${#bk_dir}" -le 96 ] || bk_direct "$@"
+
+# cargo has read these already (it passes `-C incremental` itself, and sccache compiles such
+# units uncached); left set, sccache refuses every compile when one is 1, and hashes them into
+# every key, so `cq test` (which sets CARGO_INCREMENTAL=0) and `cargo build` would never share
+unset CARGO_INCREMENTAL CARGO_BUILD_INCREMENTAL
+
+# The team's store: used when this destination's mode says so and its host answers. A store
+# that is down would cost each compile sccache's 60-second lookup timeout (and a server start
+# its 10-second startup timeout), so its host is checked before each compile (a TCP connect,
+# 2-second timeout; a failed check sets it aside for 5 minutes) and builds go on with the
+# local store alone.
+bk_sock=sock
+bk_remote_mode=off
+if [ "$bk_remote_kind" != none ]; then
+    bk_remote_mode=${BUILDKIT_CACHE_REMOTE:-$bk_remote_default}
+    case $bk_remote_mode in
+        read-write | read-only) ;;
+        *) bk_remote_mode=off ;;
+    esac
+    # the socket's longer name must still fit (see above)
+    [ "${#bk_dir}" -le 86 ] || bk_remote_mode=off
+fi
+# Kind gha (GitHub Actions' cache) has no host:port to check (bk_remote_probe is empty, so the
+# check below only honours a set-aside marker): sccache fails fast when GitHub's cache service
+# does not answer (exit 2, handled at the end). It needs the runner's cache token, which the
+# workflow exports: without one there is no GitHub cache here.
+if [ "$bk_remote_kind" = gha ] && [ -z "${ACTIONS_RUNTIME_TOKEN:-}" ]; then bk_remote_mode=off; fi
+if [ "$bk_remote_mode" != off ] && command -v perl >/dev/null 2>&1; then
+    # prints "up", "down", or "went-down" (this process found it down first: it says so)
+    bk_state=$(perl -MSocket -MFcntl -e '
+        my ($dir, $id, $target) = @ARGV;
+        my $down = "$dir/remote-down-$id";
+        my @st = stat $down;
+        if (@st && time - $st[9] < 300) { print "down"; exit }
+        my ($host, $port) = $target =~ /^\[?(.*?)\]?:(\d+)$/ or exit;
+        my ($err, @found) = Socket::getaddrinfo($host, $port, {socktype => SOCK_STREAM});
+        my $up = 0;
+        for my $ai ($err ? () : @found) {
+            socket(my $s, $ai->{family}, SOCK_STREAM, 0) or next;
+            fcntl($s, F_SETFL, fcntl($s, F_GETFL, 0) | O_NONBLOCK);
+            if (connect($s, $ai->{addr})) { $up = 1; last }
+            next unless $!{EINPROGRESS};
+            my $w = ""; vec($w, fileno($s), 1) = 1;
+            next unless select(undef, $w, undef, 2) > 0;
+            if (unpack("i", getsockopt($s, SOL_SOCKET, SO_ERROR)) == 0) { $up = 1; last }
+        }
+        if ($up) { unlink $down; print "up"; exit }
+        my $first = sysopen my $f, $down, O_CREAT | O_EXCL | O_WRONLY, 0600;
+        utime undef, undef, $down;
+        print $first ? "went-down" : "down";
+    ' "$bk_dir" "$bk_remote_id" "$bk_remote_probe" 2>/dev/null) || bk_state=up
+    case $bk_state in
+        went-down)
+            echo "buildkit: the team cache ($bk_remote_kind, $bk_remote_probe) is unreachable; building with the local cache only (checked again in 5 minutes)" >&2
+            bk_remote_mode=off ;;
+        down) bk_remote_mode=off ;;
+    esac
+fi
+if [ "$bk_remote_mode" != off ]; then
+    set -f
+    bk_ifs=$IFS
+    IFS='
+'
+    # the engine's settings, unless set in the environment already (yours win)
+    for bk_kv in $bk_remote_settings; do
+        bk_name=${bk_kv%%=*}
+        case $bk_name in '' | *[!A-Za-z0-9_]*) continue ;; esac
+        eval "bk_isset=\${$bk_name+x}"
+        # shellcheck disable=SC2163 # exports the NAME=VALUE the variable holds
+        [ -n "$bk_isset" ] || export "$bk_kv"
+    done
+    # credentials: copied from the variables the profile names, never written anywhere
+    for bk_kv in $bk_remote_credentials; do
+        bk_name=${bk_kv%%=*}
+        bk_from=${bk_kv#*=}
+        case $bk_name$bk_from in '' | *[!A-Za-z0-9_]*) continue ;; esac
+        eval "bk_value=\${$bk_from:-}"
+        eval "bk_isset=\${$bk_name+x}"
+        if [ -n "$bk_value" ] && [ -z "$bk_isset" ]; then export "$bk_name=$bk_value"; fi
+    done
+    IFS=$bk_ifs
+    set +f
+    SCCACHE_MULTILEVEL_CHAIN=${SCCACHE_MULTILEVEL_CHAIN:-disk,$bk_remote_kind}
+    export SCCACHE_MULTILEVEL_CHAIN
+    case $bk_remote_kind in
+        redis) bk_rw=REDIS ;; s3) bk_rw=S3 ;; gha) bk_rw=GHA ;; *) bk_rw=WEBDAV ;;
+    esac
+    if [ "$bk_remote_mode" = read-only ]; then
+        export "SCCACHE_${bk_rw}_RW_MODE=READ_ONLY"
+        bk_sock=sock-$bk_remote_id-ro
+    else
+        export "SCCACHE_${bk_rw}_RW_MODE=READ_WRITE"
+        bk_sock=sock-$bk_remote_id-rw
+    fi
+fi
+
+SCCACHE_DIR=${SCCACHE_DIR:-$bk_dir/store}
+SCCACHE_SERVER_UDS=${SCCACHE_SERVER_UDS:-$bk_dir/$bk_sock}
+SCCACHE_CACHE_SIZE=${SCCACHE_CACHE_SIZE:-$bk_cache_size}
+export SCCACHE_DIR SCCACHE_SERVER_UDS SCCACHE_CACHE_SIZE
+
+if [ "${1:-}" = --stats ]; then
+    if [ -S "$SCCACHE_SERVER_UDS" ]; then exec "$bk_sc" --show-stats; fi
+    echo "buildkit: no compiler cache server ran here ($SCCACHE_SERVER_UDS)" >&2
+    exit 1
+fi
+
+# -- one file for identical units ------------------------------------------------------------
+# A crates.io or git dependency's outputs are write-once: cargo names them by a hash of what goes
+# into them (-C extra-filename), and rustc and sccache replace an output by renaming a new file
+# over it, never by writing into it. So the same unit built in several worktrees (or
+# repositories) can be one file on disk: after the compile, its .rlib (the object code, most of
+# the bytes) becomes a hard link to the one copy in <cache dir>/units/, named by its sha-256.
+# The .rmeta stays this worktree's own file: links share one modification time, and cargo
+# decides what is fresh by the newest of a unit's outputs, so the fresh .rmeta keeps that
+# decision exactly what it would be without the link (a shared .rlib alone is older, never
+# newer). Only outputs this compile just wrote are touched; none of cargo's own files. The
+# workspace's own crates are left alone: their outputs change with every edit. `buildkit gc`
+# removes a copy no target dir links to any more.
+bk_units='' bk_rlib=''
+case ${CARGO_MANIFEST_DIR:-} in
+    */registry/src/*/* | */git/checkouts/*/*) bk_units=$bk_dir/units ;;
+esac
+if [ -n "$bk_units" ]; then
+    # only a compile that writes the .rlib (emits link): a metadata-only one (check) leaves any
+    # .rlib of that name alone
+    bk_prev='' bk_name='' bk_extra='' bk_outdir='' bk_lib=1 bk_link=''
+    for bk_a in "$@"; do
+        case $bk_prev in
+            --crate-name) bk_name=$bk_a ;;
+            --out-dir) bk_outdir=$bk_a ;;
+            --crate-type) case $bk_a in lib | rlib) ;; *) bk_lib='' ;; esac ;;
+            --emit) case $bk_a in *link*) bk_link=1 ;; esac ;;
+            -C) case $bk_a in extra-filename=*) bk_extra=${bk_a#extra-filename=} ;; esac ;;
+        esac
+        case $bk_a in
+            -Cextra-filename=*) bk_extra=${bk_a#-Cextra-filename=} ;;
+            --crate-type=lib | --crate-type=rlib) ;;
+            --crate-type=*) bk_lib='' ;;
+            --emit=*link*) bk_link=1 ;;
+            --out-dir=*) bk_outdir=${bk_a#--out-dir=} ;;
+        esac
+        bk_prev=$bk_a
+    done
+    if [ -n "$bk_lib" ] && [ -n "$bk_link" ] && [ -n "$bk_name" ] && [ -n "$bk_outdir" ]; then
+        bk_rlib=$bk_outdir/lib$bk_name$bk_extra.rlib
+        # an earlier output may be a link to the shared copy: it goes first, so that whatever
+        # writes the new one can never write into the copy other worktrees use
+        rm -f -- "$bk_rlib"
+    fi
+fi
+
+# bk_sha256 FILE: its sha-256, hex (coreutils on Linux, shasum on macOS)
+bk_sha256() {
+    if command -v sha256sum >/dev/null 2>&1; then
+        bk_sum=$(sha256sum -- "$1") || return 1
+    elif command -v shasum >/dev/null 2>&1; then
+        bk_sum=$(shasum -a 256 -- "$1") || return 1
+    else
+        return 1
+    fi
+    bk_sum=${bk_sum%%[!0-9a-f]*}
+    [ "${#bk_sum}" = 64 ]
+}
+
+# bk_share FILE: make FILE a link to the one copy of its content (publishing it when it is the
+# first); on any failure (another file system, no space) FILE simply stays as it is
+bk_share() {
+    [ -f "$1" ] && [ ! -h "$1" ] || return 0
+    bk_sha256 "$1" || return 0
+    bk_sub=$bk_units/$(printf %.2s "$bk_sum")
+    bk_obj=$bk_sub/$bk_sum
+    if [ -f "$bk_obj" ]; then
+        # same name, same bytes: a copy damaged by hand is never handed out
+        cmp -s -- "$bk_obj" "$1" || return 0
+        if ln -- "$bk_obj" "$1.bk-$$" 2>/dev/null; then
+            mv -f -- "$1.bk-$$" "$1" || rm -f -- "$1.bk-$$"
+        fi
+    else
+        (umask 077 && mkdir -p -- "$bk_sub") 2>/dev/null || return 0
+        if ln -- "$1" "$bk_obj.new-$$" 2>/dev/null; then
+            mv -f -- "$bk_obj.new-$$" "$bk_obj" || rm -f -- "$bk_obj.new-$$"
+        fi
+    fi
+    return 0
+}
+
+"$bk_sc" "$@"
+bk_rc=$?
+if [ "$bk_rc" = 0 ] && [ -n "$bk_key" ] && bk_keyed_dir; then
+    perl -x "$bk_self" save "$bk_kdir" "$bk_key" "$@"
+elif [ "$bk_rc" = 0 ] && [ -n "$bk_rlib" ]; then
+    bk_share "$bk_rlib"
+fi
+# sccache exits 2 when it could not serve the compile at all (its server failed to start, its
+# store is broken); rustc never exits 2. Compile directly: the line sccache printed says why.
+if [ "$bk_rc" = 2 ]; then
+    # with the team's store, the likeliest cause: set it aside like a failed check
+    if [ "$bk_remote_mode" != off ]; then
+        : >"$bk_dir/remote-down-$bk_remote_id" 2>/dev/null
+        echo "buildkit: the team cache ($bk_remote_kind) did not start; building without it (checked again in 5 minutes)" >&2
+    fi
+    bk_direct "$@"
+fi
+exit "$bk_rc"
+
+# The store of compiled dependencies (above: "compiled dependencies, kept by their key"), run as
+# `perl -x rustc-wrapper lookup|save STORE KEY RUSTC ARGS...`: perl starts at the line below
+# that names it and stops at __END__. Core perl only; Digest::SHA when it is there, else
+# sha256sum or shasum. sh never gets here (exit above).
+# shellcheck disable=SC2317 # never run: the text perl -x reads
+: <<'BK_UNITS_PL'
+#!perl
+use strict;
+BEGIN { $^W = 1 if $ENV{BUILDKIT_PERL_WARNINGS} }
+use Fcntl ();
+# MODE lookup: exit 0 restored (artifact messages printed), 1 not there (the key on stdout, the
+# unit outputs removed), 2 not a unit this store keeps. MODE save: publish what the compile wrote.
+my ($mode, $store, $key, @cmd) = @ARGV;
+my $out_env = $ENV{OUT_DIR};
+my $plain = qr{^[A-Za-z0-9._/+=,~@-]+$};
+sub skip { exit($mode eq "lookup" ? 2 : 0) }
+
+my $have_digest = eval { require Digest::SHA; 1 };
+sub sha_file {
+    my ($path) = @_;
+    if ($have_digest) {
+        my $d = Digest::SHA->new(256);
+        open my $fh, "<", $path or return undef;
+        binmode $fh;
+        $d->addfile($fh);
+        return $d->hexdigest;
+    }
+    for my $tool (["sha256sum", "--"], ["shasum", "-a", "256", "--"]) {
+        open my $fh, "-|", @$tool, $path or next;
+        my $line = <$fh>;
+        close $fh or next;
+        return $1 if defined $line && $line =~ /^([0-9a-f]{64})\b/;
+    }
+    return undef;
+}
+sub sha_text {
+    my ($text) = @_;
+    return Digest::SHA::sha256_hex($text) if $have_digest;
+    mkdir $store, 0700;
+    my $tmp = "$store/.key-$$";
+    open my $fh, ">", $tmp or skip();
+    print $fh $text;
+    close $fh or skip();
+    my $sum = sha_file($tmp);
+    unlink $tmp;
+    return $sum;
+}
+
+# -- what the compile is, from its arguments -------------------------------------------------
+my ($name, $extra, $out, $artifacts, @norm, @emit) = ("", "", "");
+my $argc = @cmd;
+for (my $i = 1; $i < $argc; $i++) {
+    my $a = $cmd[$i];
+    my ($opt, $val) = ($a, undef);
+    if ($a =~ /^(--out-dir|--extern|--crate-name|--emit|-L|-C|-o)=?(.*)$/s && length $2) { ($opt, $val) = ($1, $2) }
+    elsif ($a =~ /^(--out-dir|--extern|--crate-name|--emit|-L|-C|-o)$/) { ($opt, $val) = ($a, $cmd[++$i]) }
+    skip() unless defined $val || $opt eq $a;
+    if ($opt eq "--out-dir") { $out = $val; push @norm, "--out-dir" }
+    elsif ($opt eq "-L") { skip() unless $val =~ /^dependency=/ }
+    elsif ($opt eq "-o" || $a eq "--test" || $a =~ /^@/) { skip() }
+    elsif ($opt eq "--extern") {
+        if ($val =~ /^([^=]+)=(.+)$/s) {
+            my ($crate, $path) = ($1, $2);
+            my $sum = sha_file($path);
+            skip() unless defined $sum;
+            (my $base = $path) =~ s{.*/}{};
+            push @norm, "--extern", "$crate=$base=$sum";
+        } else { push @norm, "--extern", $val }
+    }
+    elsif ($opt eq "--crate-name") { $name = $val; push @norm, $opt, $val }
+    elsif ($opt eq "--emit") { push @emit, split /,/, $val; push @norm, $opt, $val }
+    elsif ($opt eq "-C") {
+        skip() if $val =~ /^incremental=/;
+        $extra = $1 if $val =~ /^extra-filename=(.*)$/s;
+        push @norm, $opt, $val;
+    }
+    elsif ($a =~ /^--(?:diagnostic-width|color)(?:=|$)/) {
+        # how diagnostics are drawn (cargo passes the width of its terminal): not the output
+        $i++ unless $a =~ /=/;
+    }
+    else {
+        $artifacts = 1 if $a =~ /^--json=.*artifacts/;
+        push @norm, $a;
+    }
+}
+skip() unless length $name && length $extra && length $out && @emit && $out =~ $plain && $out =~ m{^/};
+skip() if defined $out_env && length $out_env && $out_env !~ $plain;
+# a path of this target dir left in the arguments (a build script native library) keys nothing
+# that is the same in another worktree, and may name content this key does not cover
+for my $n (@norm) {
+    skip() if index($n, $out) >= 0 || (defined $out_env && length $out_env && index($n, $out_env) >= 0);
+}
+my $md = $ENV{CARGO_MANIFEST_DIR} // "";
+my $trusted;
+$trusted = $1 if $md =~ m{^(/.*?/registry/src/[^/]+/)} || $md =~ m{^(/.*?/git/checkouts/[^/]+/[^/]+/)};
+skip() unless defined $trusted;
+
+my $unit = qr{^(?:lib)?\Q$name$extra\E(?:\..+)?$}s;
+sub outputs {
+    opendir my $dh, $out or return ();
+    return sort grep { $_ =~ $unit && -f "$out/$_" && !-l "$out/$_" } readdir $dh;
+}
+
+# -- the key: the compile as any worktree runs it ------------------------------------------------
+if ($mode eq "lookup") {
+    my @env = map { "$_=$ENV{$_}" } sort grep { /^(CARGO_PKG_\w+|CARGO_CRATE_NAME|CARGO_MANIFEST_DIR|CARGO_MANIFEST_LINKS|CARGO_PRIMARY_PACKAGE|RUSTC_BOOTSTRAP)$/ } keys %ENV;
+    $key = sha_text(join "\0", "buildkit-unit-1", $cmd[0], @norm, "", @env);
+    skip() unless defined $key;
+}
+skip() unless $key =~ /^[0-9a-f]{64}$/;
+my $entry = "$store/" . substr($key, 0, 2) . "/$key";
+
+# rustc writes `\n`, `\r` and `\\` escaped in env-dep lines
+sub dep_escape { my ($v) = @_; $v =~ s/\\/\\\\/g; $v =~ s/\n/\\n/g; $v =~ s/\r/\\r/g; return $v }
+
+sub copy_file {
+    my ($from, $to, $perm) = @_;
+    open my $in, "<", $from or return 0;
+    binmode $in;
+    unlink $to;
+    sysopen my $o, $to, Fcntl::O_WRONLY() | Fcntl::O_CREAT() | Fcntl::O_EXCL(), $perm or return 0;
+    binmode $o;
+    my $buf;
+    while (1) {
+        my $n = sysread $in, $buf, 1 << 20;
+        return 0 unless defined $n;
+        last unless $n;
+        my $off = 0;
+        while ($off < $n) { my $w = syswrite $o, $buf, $n - $off, $off; return 0 unless $w; $off += $w }
+    }
+    return close $o;
+}
+
+if ($mode eq "lookup") {
+    my $hit = 0;
+    my (@files, $old_out, $old_env);
+    if (open my $mf, "<", "$entry/manifest") {
+        $hit = 1;
+        while (my $line = <$mf>) {
+            chomp $line;
+            my @f = split /\t/, $line, -1;
+            if ($f[0] eq "out") { $old_out = $f[1] }
+            elsif ($f[0] eq "out-env") { $old_env = $f[1] }
+            elsif ($f[0] eq "file") { push @files, [$f[1], oct $f[2]] }
+            elsif ($f[0] eq "env") {
+                my $now = exists $ENV{$f[1]} ? "1\t" . dep_escape($ENV{$f[1]}) : "0\t";
+                $hit = 0 unless $now eq "$f[2]\t$f[3]";
+            }
+            elsif ($f[0] eq "dep-out") {
+                my $sum = defined $out_env && length $out_env ? sha_file("$out_env/$f[1]") : undef;
+                $hit = 0 unless defined $sum && $sum eq $f[2];
+            }
+            elsif ($f[0] ne "end") { $hit = 0 }
+            $hit = 2 if $hit && $f[0] eq "end";
+            last unless $hit;
+        }
+    }
+    $hit = 0 unless $hit == 2 && @files && defined $old_out;
+    my @placed;
+    if ($hit) {
+        my $meta = grep { $_ eq "metadata" } @emit;
+        for my $f (@files) {
+            my ($file, $perm) = @$f;
+            my $tmp = "$out/.$file.bk-$$";
+            my $ok;
+            if ($file =~ /\.d$/) {
+                # the dep-info names this worktree paths (cargo reads it)
+                local $/;
+                if (open my $in, "<", "$entry/f/$file") {
+                    my $text = <$in>;
+                    $text =~ s/\Q$old_out\E/$out/g;
+                    $text =~ s/\Q$old_env\E/$out_env/g if defined $old_env && length $old_env && defined $out_env;
+                    if (open my $o, ">", $tmp) { print $o $text; $ok = close $o }
+                }
+            } elsif ($file =~ /\.rlib$/ && $meta) {
+                # the one copy: its fresh .rmeta keeps the unit as new as its dependencies
+                $ok = link "$entry/f/$file", $tmp;
+            }
+            $ok ||= copy_file("$entry/f/$file", $tmp, $perm);
+            if (!$ok) { unlink $tmp; $hit = 0; last }
+            chmod $perm, $tmp;
+            push @placed, [$tmp, "$out/$file"];
+        }
+    }
+    if ($hit) {
+        for my $p (@placed) { rename $p->[0], $p->[1] or $hit = 0 }
+    }
+    if (!$hit) {
+        unlink map { $_->[0] } @placed;
+        # a miss: the outputs of an earlier compile go first, so that whatever writes the new
+        # ones never writes into a file this store shares
+        unlink map { "$out/$_" } outputs();
+        print "$key\n";
+        exit 1;
+    }
+    utime undef, undef, "$entry/manifest";
+    if ($artifacts) {
+        my %kind = (rmeta => "metadata", rlib => "link", d => "dep-info");
+        for my $f (sort { ($a->[0] =~ /\.rmeta$/ ? 0 : 1) <=> ($b->[0] =~ /\.rmeta$/ ? 0 : 1) } @files) {
+            my ($ext) = $f->[0] =~ /\.([^.]+)$/;
+            my $emit = defined $ext ? $kind{$ext} : undef;
+            $emit = "link" if !defined $emit && $f->[0] !~ /\.(?:o|dwo|pdb)$/;
+            next unless defined $emit;
+            (my $path = "$out/$f->[0]") =~ s/(["\\])/\\$1/g;
+            print STDERR qq({"\$message_type":"artifact","artifact":"$path","emit":"$emit"}\n);
+        }
+    }
+    exit 0;
+}
+
+# -- save: after a compile that succeeded --------------------------------------------------------
+exit 0 unless $mode eq "save";
+my @files = outputs();
+my ($depinfo) = grep { /\.d$/ } @files;
+exit 0 unless @files && defined $depinfo;
+my (@manifest, %seen);
+{
+    open my $in, "<", "$out/$depinfo" or exit 0;
+    while (my $line = <$in>) {
+        chomp $line;
+        if ($line =~ /^# env-dep:([^=]+)(?:=(.*))?$/s) {
+            next if $1 eq "OUT_DIR";    # this worktree own, as every worktree has one
+            push @manifest, join "\t", "env", $1, defined $2 ? (1, $2) : (0, "");
+            next;
+        }
+        next unless $line =~ /^(.+?)(?<!\\):(?:\s|$)/;
+        (my $path = $1) =~ s/\\ / /g;
+        next if $seen{$path}++ || index($path, "$out/") == 0;
+        $path = "$md/$path" unless $path =~ m{^/};
+        next if index($path, $trusted) == 0;
+        exit 0 if $path =~ /[\t\n]/;
+        my $sum = sha_file($path);
+        exit 0 unless defined $sum;
+        # a file of this worktree other than its OUT_DIR (or of another worktree, or anywhere
+        # else) has no name every worktree shares: such a compile is not kept
+        exit 0 unless defined $out_env && length $out_env && index($path, "$out_env/") == 0;
+        push @manifest, join "\t", "dep-out", substr($path, length($out_env) + 1), $sum;
+    }
+}
+exit 0 if grep { /\n/ } @manifest;
+my $tmp = "$store/.new-$key-$$";
+mkdir $store, 0700;
+mkdir "$store/" . substr($key, 0, 2), 0700;
+mkdir $tmp, 0700 or exit 0;
+mkdir "$tmp/f", 0700 or exit 0;
+sub give_up { system "rm", "-rf", "--", $tmp; exit 0 }
+push @manifest, "out\t$out";
+push @manifest, "out-env\t$out_env" if defined $out_env && length $out_env;
+for my $file (@files) {
+    my @st = stat "$out/$file" or give_up();
+    my $perm = $st[2] & 0777;
+    # The .rlib and .rmeta are kept as this worktree own files (links): rustc replaces them by
+    # renaming a new file over them, never by writing into them, and this worktree keeps their
+    # modification time, which no other worktree shares (a hit links only the .rlib, see
+    # lookup). A linker may write into its output: proc-macros and build scripts are copied.
+    ($file =~ /\.r(?:lib|meta)$/ && link "$out/$file", "$tmp/f/$file") || copy_file("$out/$file", "$tmp/f/$file", $perm) or give_up();
+    push @manifest, sprintf "file\t%s\t%o", $file, $perm;
+}
+push @manifest, "end";
+open my $mf, ">", "$tmp/manifest" or give_up();
+print $mf map { "$_\n" } @manifest;
+close $mf or give_up();
+if (!rename $tmp, $entry) {
+    # an entry of the same key (another worktree raced us, or its sources changed): replaced
+    my $old = "$store/.old-$key-$$";
+    rename $entry, $old;
+    rename $tmp, $entry or give_up();
+    system "rm", "-rf", "--", $old;
+}
+exit 0;
+__END__
+BK_UNITS_PL
+
+# The perl holder (admission's fallback, above), run by bk_admit as `perl -e TEXT`: the lines
+# between these markers, read with sed. Out of sh's way here, so that no compile or test process
+# pays for parsing it.
+# shellcheck disable=SC2317 # never run: the text bk_admit reads
+: <<'BK_ADMIT_PL'
 use strict;
 # This runs for every compile and test binary, so its start is kept short: warnings.pm only
 # when asked (BUILDKIT_PERL_WARNINGS=1: the test suite; 1.5 ms a start), Fcntl without Exporter
@@ -377,18 +1154,12 @@ if ($rc & 127) {
     exit 128 + $sig;
 }
 exit $rc >> 8;
-'
+BK_ADMIT_PL
 
-# The compiled holder: the same program in Rust, which starts in about 1.5 ms against perl's 7
-# (every compile, test binary and doctest pays it). The wrapper compiles it once per machine and
-# version, with the toolchain's own rustc (std only: no cargo, no crates), into the budget's
-# folder as holder-<id>, <id> naming its source (tests/admission/test_holder.py checks it);
-# perl holds the slots while it is being built, where it cannot be built (holder-<id>.failed
-# says why; retried a day later) and when BUILDKIT_ADMISSION_HOLDER=perl.
-bk_holder_id=5be330309f3dfc0e
-bk_holder_source() {
-    cat <<'BK_HOLDER_RS'
-// buildkit's admission holder, compiled: the perl program bk_admit_pl above, with the same
+# The compiled holder's source (bk_holder_source, above), read with sed the same way.
+# shellcheck disable=SC2317 # never run: the text bk_build_holder reads
+: <<'BK_HOLDER_RS'
+// buildkit's admission holder, compiled: the perl holder (BK_ADMIT_PL) above, with the same
 // files and rules (both can share one budget), for about a tenth of perl's start-up cost,
 // which every compile, test binary and doctest pays. Plain std plus a few libc calls declared
 // here, so that rustc alone builds it (no cargo, no crates).
@@ -1032,754 +1803,3 @@ fn main() {
     exit(status.code().unwrap_or(1))
 }
 BK_HOLDER_RS
-}
-
-# bk_rustc_holder DIR [RUSTC-FLAGS...]: compile DIR/holder.rs to DIR/holder, rustc's messages
-# appended to DIR/log
-bk_rustc_holder() {
-    (
-        bk_out=$1
-        shift
-        unset CARGO_MAKEFLAGS MAKEFLAGS MFLAGS
-        exec "$bk_rustc" --edition 2021 -O -C codegen-units=1 -C strip=symbols -C panic=abort "$@" \
-            --crate-name buildkit_holder -o "$bk_out/holder" "$bk_out/holder.rs"
-    ) >>"$1/log" 2>&1
-}
-
-# bk_build_holder PATH: compile the holder to PATH unless someone else is doing it; true when
-# PATH is ready
-bk_build_holder() {
-    bk_hdir=${1%/*}
-    if [ -e "$1.failed" ]; then
-        [ -n "$(find "$1.failed" -mtime +0 2>/dev/null)" ] || return 1
-        rm -f -- "$1.failed"
-    fi
-    if [ ! -d "$bk_hdir" ]; then (umask 077 && mkdir -p -- "$bk_hdir") 2>/dev/null || return 1; fi
-    # only in a folder of this user's own that nobody else may enter (what the holder demands)
-    [ -O "$bk_hdir" ] || return 1
-    case $(ls -ld -- "$bk_hdir" 2>/dev/null) in
-        d???------*) ;;
-        *) return 1 ;;
-    esac
-    # one build at a time, its lock a directory; one left by a killed build is cleared after
-    # ten minutes
-    if ! mkdir -m 700 -- "$1.build" 2>/dev/null; then
-        [ -n "$(find "$1.build" -prune -mmin +10 2>/dev/null)" ] && rm -rf -- "$1.build"
-        return 1
-    fi
-    # the rustc of the toolchain cargo runs (beside $CARGO), else the one on PATH
-    bk_rustc=${CARGO:+${CARGO%/*}/rustc}
-    if [ -z "$bk_rustc" ] || [ ! -x "$bk_rustc" ]; then bk_rustc=$(command -v rustc 2>/dev/null) || bk_rustc=''; fi
-    # static on Linux, so that a container or machine with an older C library that shares this
-    # home runs it too; where the C library has no static archive (Fedora without glibc-static),
-    # dynamic
-    bk_static=''
-    [ "$(uname -s 2>/dev/null)" = Linux ] && bk_static=1
-    if [ -n "$bk_rustc" ] && bk_holder_source >"$1.build/holder.rs" \
-        && { { [ -n "$bk_static" ] && bk_rustc_holder "$1.build" -C target-feature=+crt-static; } \
-            || bk_rustc_holder "$1.build"; } \
-        && "$1.build/holder" --version >>"$1.build/log" 2>&1; then
-        mv -f -- "$1.build/holder" "$1"
-    else
-        [ -n "$bk_rustc" ] || echo "no rustc beside \$CARGO (${CARGO:-unset}) nor on PATH" >>"$1.build/log"
-        mv -f -- "$1.build/log" "$1.failed" 2>/dev/null || : >"$1.failed"
-    fi
-    rm -rf -- "$1.build"
-    [ -x "$1" ]
-}
-
-# bk_holder_path: where this user's compiled holder is (or goes), in bk_holder; empty when the
-# budget's folder is not known without the password file (perl finds it then)
-bk_holder_path() {
-    bk_holder=''
-    [ "${BUILDKIT_ADMISSION_HOLDER:-}" != perl ] || return 0
-    if [ -n "${BUILDKIT_ADMISSION_DIR:-}" ]; then
-        bk_holder=$BUILDKIT_ADMISSION_DIR
-    else
-        case ${HOME:-} in
-            /*) bk_holder=$HOME/.cache/buildkit/admission ;;
-        esac
-    fi
-    case $bk_holder in
-        /*) bk_holder=${bk_holder%/}/holder-$bk_holder_id ;;
-        *) bk_holder='' ;;
-    esac
-}
-
-# bk_holder_ready: true when this user's compiled holder (in bk_holder) can run, built now if
-# it is missing and may be
-bk_holder_ready() {
-    bk_holder_path
-    [ -n "$bk_holder" ] || return 1
-    { [ -O "$bk_holder" ] && [ -x "$bk_holder" ]; } || bk_build_holder "$bk_holder"
-}
-
-# bk_admit KIND JOBSERVER CMD [ARGS...]: run CMD holding a slot of the budget (exec: never
-# returns); JOBSERVER=1 gives it a jobserver of the slots it holds (a compile, rustdoc), 2 also
-# lends it free slots while nobody waits (a compile that generates code).
-bk_admit() {
-    bk_kind=$1 bk_jobserver=$2
-    shift 2
-    if bk_holder_ready; then
-        exec "$bk_holder" "$bk_kind" "$bk_jobs" "$bk_compile_only" "$bk_jobserver" "$@"
-    fi
-    if ! command -v perl >/dev/null 2>&1; then
-        printf '%s\n' "buildkit admission: perl is not on PATH, so builds here are not kept within the CPU budget; install perl (perl-base) or set admission.enabled: false" >&2
-        exec "$@"
-    fi
-    exec perl -e "$bk_admit_pl" "$bk_kind" "$bk_jobs" "$bk_compile_only" "$bk_jobserver" "$@"
-}
-
-# rustc-wrapper --buildkit-holder: build the compiled holder if it is missing and print its path
-# (provisioning and the tests run it); exit 1 when there is none (holder-<id>.failed says why)
-if [ "${1:-}" = --buildkit-holder ]; then
-    if bk_holder_ready; then
-        printf '%s\n' "$bk_holder"
-        exit 0
-    fi
-    [ -n "$bk_holder" ] || { echo "buildkit: no budget folder without HOME, or BUILDKIT_ADMISSION_HOLDER=perl" >&2; exit 1; }
-    echo "buildkit: the compiled holder could not be built: ${bk_holder}.failed says why" >&2
-    exit 1
-fi
-
-if [ "${1:-}" = --buildkit-run ]; then
-    shift
-    [ "$bk_admission" = 1 ] || exec "$@"
-    # test executables live in <target>/<profile>/deps/ (and examples/); `cargo run` programs one
-    # level up
-    case $1 in
-        */deps/*) bk_admit test 0 "$@" ;;
-        *) bk_admit run 0 "$@" ;;
-    esac
-fi
-
-if [ "${1:-}" = --buildkit-rustdoc ]; then
-    shift
-    # the rustdoc of the toolchain cargo runs: beside $CARGO (cargo sets it for what it runs;
-    # under rustup, `cargo +nightly` is nightly's own cargo), else the one on PATH
-    bk_rustdoc=${CARGO:+${CARGO%/*}/rustdoc}
-    if [ -z "$bk_rustdoc" ] || [ ! -x "$bk_rustdoc" ] || [ -d "$bk_rustdoc" ]; then
-        bk_rustdoc=$(command -v rustdoc 2>/dev/null) || {
-            echo "buildkit: no rustdoc beside \$CARGO (${CARGO:-unset}) nor on PATH; install the toolchain's rust-docs component or set admission.rustdoc: false" >&2
-            exit 127
-        }
-    fi
-    [ "$bk_admission" = 1 ] || exec "$bk_rustdoc" "$@"
-    # doctests (`--test`: every one compiled and run) are tests; `cargo doc` renders like a compile
-    bk_kind=heavy
-    for bk_arg in "$@"; do
-        case $bk_arg in
-            -vV | -V | --version | --print | --print=*) exec "$bk_rustdoc" "$@" ;;
-            --test) bk_kind='test' ;;
-        esac
-    done
-    bk_admit "$bk_kind" 1 "$bk_rustdoc" "$@"
-fi
-
-# -- compiled dependencies, kept by their key ---------------------------------------------------
-# A crates.io or git dependency compiles alike in every worktree and repository of this user:
-# its sources are the registry's, which cargo itself never checks again once unpacked (it
-# judges such a unit by its version, features, profile and compiler, all in the arguments).
-# Its outputs are kept in <cache dir>/keyed/ under a key of the compile as any worktree runs it
-# (the arguments without this target dir's paths, each --extern library by its sha-256, the
-# package's variables), with what else it read: a file its build script generated (OUT_DIR, by
-# content) and the variables it read (env!), checked before a hit. A hit puts the outputs back
-# in a few milliseconds, with no CPU slot, no rustc and no server: the .rlib as a link to the one
-# copy, the rest as this worktree's own files. The program is the perl at the end of this file
-# (`perl -x`: sh never reads it). Proc-macros and build scripts are kept too.
-# bk_keyed_dir: true when this compile may use the store (then in bk_kdir)
-bk_keyed_dir() {
-    case ${BUILDKIT_CACHE:-on}-${BUILDKIT_KEYED:-on} in
-        off-* | 0-* | false-* | no-* | *-off | *-0 | *-false | *-no) return 1 ;;
-    esac
-    [ "$bk_engine" = sccache ] || return 1
-    case ${CARGO_MANIFEST_DIR:-} in
-        */registry/src/*/* | */git/checkouts/*/*) ;;
-        *) return 1 ;;
-    esac
-    command -v perl >/dev/null 2>&1 || return 1
-    bk_cdir=${BUILDKIT_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/buildkit/sccache}
-    if [ ! -d "$bk_cdir" ]; then (umask 077 && mkdir -p -- "$bk_cdir") 2>/dev/null || return 1; fi
-    { [ -O "$bk_cdir" ] && [ -w "$bk_cdir" ]; } || return 1
-    bk_kdir=$bk_cdir/keyed
-    bk_self_path
-}
-
-# bk_self_path: this script's absolute path, in bk_self (perl -x reads it; admission reruns it)
-bk_self_path() {
-    case $0 in
-        /*) bk_self=$0 ;;
-        *) bk_self=$(pwd -P)/$0 ;;
-    esac
-}
-
-# looked up before admission: a hit needs no CPU slot; a miss carries its key to the compile
-if [ "${1:-}" != --buildkit-admitted ] && [ "${1:-}" != --stats ] && bk_keyed_dir; then
-    bk_key=$(perl -x "$bk_self" lookup "$bk_kdir" - "$@")
-    case $? in
-        0) exit 0 ;;
-        1)
-            BUILDKIT_UNIT_KEY=$bk_key
-            export BUILDKIT_UNIT_KEY
-            ;;
-        # not one the store keeps: a build script probing rustc (metadata only, into its
-        # OUT_DIR) would cost sccache a second rustc run, and its server a start, for a key of
-        # this worktree's paths; rustc alone, unless the team's store is set. (One that links,
-        # with a native library's path, still goes to sccache: its .rlib becomes one file.)
-        2)
-            if [ "$bk_remote_kind" = none ]; then
-                bk_unkept=1
-                for bk_a in "$@"; do
-                    case $bk_a in --emit=*link*) bk_unkept='' ;; esac
-                done
-            fi
-            ;;
-    esac
-fi
-
-if [ "${1:-}" = --buildkit-admitted ]; then
-    shift
-elif [ "$bk_admission" = 1 ] && [ "${1:-}" != --stats ]; then
-    # a question to rustc (`-vV`, `--print …`) compiles nothing: answered at once
-    bk_kind=heavy
-    for bk_arg in "$@"; do
-        case $bk_arg in
-            -vV | -V | --version | --print | --print=*) exec "$@" ;;
-            --emit=*link*) bk_kind=heavy ;;
-            --emit=*) bk_kind=light ;;
-        esac
-    done
-    bk_self_path
-    # a compile that generates code may lend itself free slots (2); a metadata-only one needs one
-    bk_lend=1
-    [ "$bk_kind" = light ] || bk_lend=2
-    [ -n "${BUILDKIT_UNIT_KEY:-}" ] || bk_cacheable "$@" || bk_admit "$bk_kind" "$bk_lend" "$@"
-    bk_admit "$bk_kind" "$bk_lend" /bin/sh "$bk_self" --buildkit-admitted "$@"
-fi
-
-# -- the compiler cache ---------------------------------------------------------------------
-# compile directly; asked for statistics, say why there are none
-bk_direct() {
-    if [ "${1:-}" = --stats ]; then
-        echo "buildkit: the compiler cache is off or not installed here: no statistics" >&2
-        exit 1
-    fi
-    exec "$@"
-}
-
-case ${BUILDKIT_CACHE:-on} in
-    off | 0 | false | no) bk_direct "$@" ;;
-esac
-[ "$bk_engine" = sccache ] || bk_direct "$@"
-
-# a dependency the store did not have (looked up above): compiled, then kept. Through sccache
-# only for the team's store; locally the store above is the cache, so the compile is rustc's
-# alone (sccache would first run rustc once more to list the sources, then keep a second copy)
-bk_key=${BUILDKIT_UNIT_KEY:-}
-unset BUILDKIT_UNIT_KEY
-if [ -n "$bk_key" ] && bk_keyed_dir && { [ "$bk_remote_kind" = none ] || ! bk_cacheable "$@"; }; then
-    "$@"
-    bk_rc=$?
-    if [ "$bk_rc" = 0 ]; then perl -x "$bk_self" save "$bk_kdir" "$bk_key" "$@"; fi
-    exit "$bk_rc"
-fi
-
-if [ "${1:-}" != --stats ]; then bk_cacheable "$@" || exec "$@"; fi
-
-bk_sc=${BUILDKIT_SCCACHE:-}
-if [ -z "$bk_sc" ]; then
-    # on PATH, else where `buildkit init`/`provision` install the pinned version (no root)
-    bk_sc=$(command -v sccache 2>/dev/null) \
-        || bk_sc=${XDG_DATA_HOME:-${HOME:-/nonexistent}/.local/share}/buildkit/tools/sccache-$bk_sccache_version/bin/sccache
-fi
-[ -x "$bk_sc" ] || bk_direct "$@"
-
-# The store and the server's unix socket live in a directory of this user's own, mode 0700:
-# never a predictable path in a shared directory, and no TCP port another user could reach.
-bk_dir=${BUILDKIT_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/buildkit/sccache}
-if [ ! -d "$bk_dir" ]; then
-    (umask 077 && mkdir -p -- "$bk_dir") 2>/dev/null || bk_direct "$@"
-fi
-# a directory someone else owns, or one this process may not write (an agent's sandbox):
-# compile without the cache rather than fail
-if [ ! -O "$bk_dir" ] || [ ! -w "$bk_dir" ]; then bk_direct "$@"; fi
-# a unix socket's path must fit in 104 bytes (macOS; 108 on Linux)
-[ "${#bk_dir}" -le 96 ] || bk_direct "$@"
-
-# cargo has read these already (it passes `-C incremental` itself, and sccache compiles such
-# units uncached); left set, sccache refuses every compile when one is 1, and hashes them into
-# every key, so `cq test` (which sets CARGO_INCREMENTAL=0) and `cargo build` would never share
-unset CARGO_INCREMENTAL CARGO_BUILD_INCREMENTAL
-
-# The team's store: used when this destination's mode says so and its host answers. A store
-# that is down would cost each compile sccache's 60-second lookup timeout (and a server start
-# its 10-second startup timeout), so its host is checked before each compile (a TCP connect,
-# 2-second timeout; a failed check sets it aside for 5 minutes) and builds go on with the
-# local store alone.
-bk_sock=sock
-bk_remote_mode=off
-if [ "$bk_remote_kind" != none ]; then
-    bk_remote_mode=${BUILDKIT_CACHE_REMOTE:-$bk_remote_default}
-    case $bk_remote_mode in
-        read-write | read-only) ;;
-        *) bk_remote_mode=off ;;
-    esac
-    # the socket's longer name must still fit (see above)
-    [ "${#bk_dir}" -le 86 ] || bk_remote_mode=off
-fi
-# Kind gha (GitHub Actions' cache) has no host:port to check (bk_remote_probe is empty, so the
-# check below only honours a set-aside marker): sccache fails fast when GitHub's cache service
-# does not answer (exit 2, handled at the end). It needs the runner's cache token, which the
-# workflow exports: without one there is no GitHub cache here.
-if [ "$bk_remote_kind" = gha ] && [ -z "${ACTIONS_RUNTIME_TOKEN:-}" ]; then bk_remote_mode=off; fi
-if [ "$bk_remote_mode" != off ] && command -v perl >/dev/null 2>&1; then
-    # prints "up", "down", or "went-down" (this process found it down first: it says so)
-    bk_state=$(perl -MSocket -MFcntl -e '
-        my ($dir, $id, $target) = @ARGV;
-        my $down = "$dir/remote-down-$id";
-        my @st = stat $down;
-        if (@st && time - $st[9] < 300) { print "down"; exit }
-        my ($host, $port) = $target =~ /^\[?(.*?)\]?:(\d+)$/ or exit;
-        my ($err, @found) = Socket::getaddrinfo($host, $port, {socktype => SOCK_STREAM});
-        my $up = 0;
-        for my $ai ($err ? () : @found) {
-            socket(my $s, $ai->{family}, SOCK_STREAM, 0) or next;
-            fcntl($s, F_SETFL, fcntl($s, F_GETFL, 0) | O_NONBLOCK);
-            if (connect($s, $ai->{addr})) { $up = 1; last }
-            next unless $!{EINPROGRESS};
-            my $w = ""; vec($w, fileno($s), 1) = 1;
-            next unless select(undef, $w, undef, 2) > 0;
-            if (unpack("i", getsockopt($s, SOL_SOCKET, SO_ERROR)) == 0) { $up = 1; last }
-        }
-        if ($up) { unlink $down; print "up"; exit }
-        my $first = sysopen my $f, $down, O_CREAT | O_EXCL | O_WRONLY, 0600;
-        utime undef, undef, $down;
-        print $first ? "went-down" : "down";
-    ' "$bk_dir" "$bk_remote_id" "$bk_remote_probe" 2>/dev/null) || bk_state=up
-    case $bk_state in
-        went-down)
-            echo "buildkit: the team cache ($bk_remote_kind, $bk_remote_probe) is unreachable; building with the local cache only (checked again in 5 minutes)" >&2
-            bk_remote_mode=off ;;
-        down) bk_remote_mode=off ;;
-    esac
-fi
-if [ "$bk_remote_mode" != off ]; then
-    set -f
-    bk_ifs=$IFS
-    IFS='
-'
-    # the engine's settings, unless set in the environment already (yours win)
-    for bk_kv in $bk_remote_settings; do
-        bk_name=${bk_kv%%=*}
-        case $bk_name in '' | *[!A-Za-z0-9_]*) continue ;; esac
-        eval "bk_isset=\${$bk_name+x}"
-        # shellcheck disable=SC2163 # exports the NAME=VALUE the variable holds
-        [ -n "$bk_isset" ] || export "$bk_kv"
-    done
-    # credentials: copied from the variables the profile names, never written anywhere
-    for bk_kv in $bk_remote_credentials; do
-        bk_name=${bk_kv%%=*}
-        bk_from=${bk_kv#*=}
-        case $bk_name$bk_from in '' | *[!A-Za-z0-9_]*) continue ;; esac
-        eval "bk_value=\${$bk_from:-}"
-        eval "bk_isset=\${$bk_name+x}"
-        if [ -n "$bk_value" ] && [ -z "$bk_isset" ]; then export "$bk_name=$bk_value"; fi
-    done
-    IFS=$bk_ifs
-    set +f
-    SCCACHE_MULTILEVEL_CHAIN=${SCCACHE_MULTILEVEL_CHAIN:-disk,$bk_remote_kind}
-    export SCCACHE_MULTILEVEL_CHAIN
-    case $bk_remote_kind in
-        redis) bk_rw=REDIS ;; s3) bk_rw=S3 ;; gha) bk_rw=GHA ;; *) bk_rw=WEBDAV ;;
-    esac
-    if [ "$bk_remote_mode" = read-only ]; then
-        export "SCCACHE_${bk_rw}_RW_MODE=READ_ONLY"
-        bk_sock=sock-$bk_remote_id-ro
-    else
-        export "SCCACHE_${bk_rw}_RW_MODE=READ_WRITE"
-        bk_sock=sock-$bk_remote_id-rw
-    fi
-fi
-
-SCCACHE_DIR=${SCCACHE_DIR:-$bk_dir/store}
-SCCACHE_SERVER_UDS=${SCCACHE_SERVER_UDS:-$bk_dir/$bk_sock}
-SCCACHE_CACHE_SIZE=${SCCACHE_CACHE_SIZE:-$bk_cache_size}
-export SCCACHE_DIR SCCACHE_SERVER_UDS SCCACHE_CACHE_SIZE
-
-if [ "${1:-}" = --stats ]; then
-    if [ -S "$SCCACHE_SERVER_UDS" ]; then exec "$bk_sc" --show-stats; fi
-    echo "buildkit: no compiler cache server ran here ($SCCACHE_SERVER_UDS)" >&2
-    exit 1
-fi
-
-# -- one file for identical units ------------------------------------------------------------
-# A crates.io or git dependency's outputs are write-once: cargo names them by a hash of what goes
-# into them (-C extra-filename), and rustc and sccache replace an output by renaming a new file
-# over it, never by writing into it. So the same unit built in several worktrees (or
-# repositories) can be one file on disk: after the compile, its .rlib (the object code, most of
-# the bytes) becomes a hard link to the one copy in <cache dir>/units/, named by its sha-256.
-# The .rmeta stays this worktree's own file: links share one modification time, and cargo
-# decides what is fresh by the newest of a unit's outputs, so the fresh .rmeta keeps that
-# decision exactly what it would be without the link (a shared .rlib alone is older, never
-# newer). Only outputs this compile just wrote are touched; none of cargo's own files. The
-# workspace's own crates are left alone: their outputs change with every edit. `buildkit gc`
-# removes a copy no target dir links to any more.
-bk_units='' bk_rlib=''
-case ${CARGO_MANIFEST_DIR:-} in
-    */registry/src/*/* | */git/checkouts/*/*) bk_units=$bk_dir/units ;;
-esac
-if [ -n "$bk_units" ]; then
-    # only a compile that writes the .rlib (emits link): a metadata-only one (check) leaves any
-    # .rlib of that name alone
-    bk_prev='' bk_name='' bk_extra='' bk_outdir='' bk_lib=1 bk_link=''
-    for bk_a in "$@"; do
-        case $bk_prev in
-            --crate-name) bk_name=$bk_a ;;
-            --out-dir) bk_outdir=$bk_a ;;
-            --crate-type) case $bk_a in lib | rlib) ;; *) bk_lib='' ;; esac ;;
-            --emit) case $bk_a in *link*) bk_link=1 ;; esac ;;
-            -C) case $bk_a in extra-filename=*) bk_extra=${bk_a#extra-filename=} ;; esac ;;
-        esac
-        case $bk_a in
-            -Cextra-filename=*) bk_extra=${bk_a#-Cextra-filename=} ;;
-            --crate-type=lib | --crate-type=rlib) ;;
-            --crate-type=*) bk_lib='' ;;
-            --emit=*link*) bk_link=1 ;;
-            --out-dir=*) bk_outdir=${bk_a#--out-dir=} ;;
-        esac
-        bk_prev=$bk_a
-    done
-    if [ -n "$bk_lib" ] && [ -n "$bk_link" ] && [ -n "$bk_name" ] && [ -n "$bk_outdir" ]; then
-        bk_rlib=$bk_outdir/lib$bk_name$bk_extra.rlib
-        # an earlier output may be a link to the shared copy: it goes first, so that whatever
-        # writes the new one can never write into the copy other worktrees use
-        rm -f -- "$bk_rlib"
-    fi
-fi
-
-# bk_sha256 FILE: its sha-256, hex (coreutils on Linux, shasum on macOS)
-bk_sha256() {
-    if command -v sha256sum >/dev/null 2>&1; then
-        bk_sum=$(sha256sum -- "$1") || return 1
-    elif command -v shasum >/dev/null 2>&1; then
-        bk_sum=$(shasum -a 256 -- "$1") || return 1
-    else
-        return 1
-    fi
-    bk_sum=${bk_sum%%[!0-9a-f]*}
-    [ "${#bk_sum}" = 64 ]
-}
-
-# bk_share FILE: make FILE a link to the one copy of its content (publishing it when it is the
-# first); on any failure (another file system, no space) FILE simply stays as it is
-bk_share() {
-    [ -f "$1" ] && [ ! -h "$1" ] || return 0
-    bk_sha256 "$1" || return 0
-    bk_sub=$bk_units/$(printf %.2s "$bk_sum")
-    bk_obj=$bk_sub/$bk_sum
-    if [ -f "$bk_obj" ]; then
-        # same name, same bytes: a copy damaged by hand is never handed out
-        cmp -s -- "$bk_obj" "$1" || return 0
-        if ln -- "$bk_obj" "$1.bk-$$" 2>/dev/null; then
-            mv -f -- "$1.bk-$$" "$1" || rm -f -- "$1.bk-$$"
-        fi
-    else
-        (umask 077 && mkdir -p -- "$bk_sub") 2>/dev/null || return 0
-        if ln -- "$1" "$bk_obj.new-$$" 2>/dev/null; then
-            mv -f -- "$bk_obj.new-$$" "$bk_obj" || rm -f -- "$bk_obj.new-$$"
-        fi
-    fi
-    return 0
-}
-
-"$bk_sc" "$@"
-bk_rc=$?
-if [ "$bk_rc" = 0 ] && [ -n "$bk_key" ] && bk_keyed_dir; then
-    perl -x "$bk_self" save "$bk_kdir" "$bk_key" "$@"
-elif [ "$bk_rc" = 0 ] && [ -n "$bk_rlib" ]; then
-    bk_share "$bk_rlib"
-fi
-# sccache exits 2 when it could not serve the compile at all (its server failed to start, its
-# store is broken); rustc never exits 2. Compile directly: the line sccache printed says why.
-if [ "$bk_rc" = 2 ]; then
-    # with the team's store, the likeliest cause: set it aside like a failed check
-    if [ "$bk_remote_mode" != off ]; then
-        : >"$bk_dir/remote-down-$bk_remote_id" 2>/dev/null
-        echo "buildkit: the team cache ($bk_remote_kind) did not start; building without it (checked again in 5 minutes)" >&2
-    fi
-    bk_direct "$@"
-fi
-exit "$bk_rc"
-
-# The store of compiled dependencies (above: "compiled dependencies, kept by their key"), run as
-# `perl -x rustc-wrapper lookup|save STORE KEY RUSTC ARGS...`: perl starts at the line below
-# that names it and stops at __END__. Core perl only; Digest::SHA when it is there, else
-# sha256sum or shasum. sh never gets here (exit above).
-# shellcheck disable=SC2317 # never run: the text perl -x reads
-: <<'BK_UNITS_PL'
-#!perl
-use strict;
-BEGIN { $^W = 1 if $ENV{BUILDKIT_PERL_WARNINGS} }
-use Fcntl ();
-# MODE lookup: exit 0 restored (artifact messages printed), 1 not there (the key on stdout, the
-# unit outputs removed), 2 not a unit this store keeps. MODE save: publish what the compile wrote.
-my ($mode, $store, $key, @cmd) = @ARGV;
-my $out_env = $ENV{OUT_DIR};
-my $plain = qr{^[A-Za-z0-9._/+=,~@-]+$};
-sub skip { exit($mode eq "lookup" ? 2 : 0) }
-
-my $have_digest = eval { require Digest::SHA; 1 };
-sub sha_file {
-    my ($path) = @_;
-    if ($have_digest) {
-        my $d = Digest::SHA->new(256);
-        open my $fh, "<", $path or return undef;
-        binmode $fh;
-        $d->addfile($fh);
-        return $d->hexdigest;
-    }
-    for my $tool (["sha256sum", "--"], ["shasum", "-a", "256", "--"]) {
-        open my $fh, "-|", @$tool, $path or next;
-        my $line = <$fh>;
-        close $fh or next;
-        return $1 if defined $line && $line =~ /^([0-9a-f]{64})\b/;
-    }
-    return undef;
-}
-sub sha_text {
-    my ($text) = @_;
-    return Digest::SHA::sha256_hex($text) if $have_digest;
-    mkdir $store, 0700;
-    my $tmp = "$store/.key-$$";
-    open my $fh, ">", $tmp or skip();
-    print $fh $text;
-    close $fh or skip();
-    my $sum = sha_file($tmp);
-    unlink $tmp;
-    return $sum;
-}
-
-# -- what the compile is, from its arguments -------------------------------------------------
-my ($name, $extra, $out, $artifacts, @norm, @emit) = ("", "", "");
-my $argc = @cmd;
-for (my $i = 1; $i < $argc; $i++) {
-    my $a = $cmd[$i];
-    my ($opt, $val) = ($a, undef);
-    if ($a =~ /^(--out-dir|--extern|--crate-name|--emit|-L|-C|-o)=?(.*)$/s && length $2) { ($opt, $val) = ($1, $2) }
-    elsif ($a =~ /^(--out-dir|--extern|--crate-name|--emit|-L|-C|-o)$/) { ($opt, $val) = ($a, $cmd[++$i]) }
-    skip() unless defined $val || $opt eq $a;
-    if ($opt eq "--out-dir") { $out = $val; push @norm, "--out-dir" }
-    elsif ($opt eq "-L") { skip() unless $val =~ /^dependency=/ }
-    elsif ($opt eq "-o" || $a eq "--test" || $a =~ /^@/) { skip() }
-    elsif ($opt eq "--extern") {
-        if ($val =~ /^([^=]+)=(.+)$/s) {
-            my ($crate, $path) = ($1, $2);
-            my $sum = sha_file($path);
-            skip() unless defined $sum;
-            (my $base = $path) =~ s{.*/}{};
-            push @norm, "--extern", "$crate=$base=$sum";
-        } else { push @norm, "--extern", $val }
-    }
-    elsif ($opt eq "--crate-name") { $name = $val; push @norm, $opt, $val }
-    elsif ($opt eq "--emit") { push @emit, split /,/, $val; push @norm, $opt, $val }
-    elsif ($opt eq "-C") {
-        skip() if $val =~ /^incremental=/;
-        $extra = $1 if $val =~ /^extra-filename=(.*)$/s;
-        push @norm, $opt, $val;
-    }
-    elsif ($a =~ /^--(?:diagnostic-width|color)(?:=|$)/) {
-        # how diagnostics are drawn (cargo passes the width of its terminal): not the output
-        $i++ unless $a =~ /=/;
-    }
-    else {
-        $artifacts = 1 if $a =~ /^--json=.*artifacts/;
-        push @norm, $a;
-    }
-}
-skip() unless length $name && length $extra && length $out && @emit && $out =~ $plain && $out =~ m{^/};
-skip() if defined $out_env && length $out_env && $out_env !~ $plain;
-# a path of this target dir left in the arguments (a build script native library) keys nothing
-# that is the same in another worktree, and may name content this key does not cover
-for my $n (@norm) {
-    skip() if index($n, $out) >= 0 || (defined $out_env && length $out_env && index($n, $out_env) >= 0);
-}
-my $md = $ENV{CARGO_MANIFEST_DIR} // "";
-my $trusted;
-$trusted = $1 if $md =~ m{^(/.*?/registry/src/[^/]+/)} || $md =~ m{^(/.*?/git/checkouts/[^/]+/[^/]+/)};
-skip() unless defined $trusted;
-
-my $unit = qr{^(?:lib)?\Q$name$extra\E(?:\..+)?$}s;
-sub outputs {
-    opendir my $dh, $out or return ();
-    return sort grep { $_ =~ $unit && -f "$out/$_" && !-l "$out/$_" } readdir $dh;
-}
-
-# -- the key: the compile as any worktree runs it ------------------------------------------------
-if ($mode eq "lookup") {
-    my @env = map { "$_=$ENV{$_}" } sort grep { /^(CARGO_PKG_\w+|CARGO_CRATE_NAME|CARGO_MANIFEST_DIR|CARGO_MANIFEST_LINKS|CARGO_PRIMARY_PACKAGE|RUSTC_BOOTSTRAP)$/ } keys %ENV;
-    $key = sha_text(join "\0", "buildkit-unit-1", $cmd[0], @norm, "", @env);
-    skip() unless defined $key;
-}
-skip() unless $key =~ /^[0-9a-f]{64}$/;
-my $entry = "$store/" . substr($key, 0, 2) . "/$key";
-
-# rustc writes `\n`, `\r` and `\\` escaped in env-dep lines
-sub dep_escape { my ($v) = @_; $v =~ s/\\/\\\\/g; $v =~ s/\n/\\n/g; $v =~ s/\r/\\r/g; return $v }
-
-sub copy_file {
-    my ($from, $to, $perm) = @_;
-    open my $in, "<", $from or return 0;
-    binmode $in;
-    unlink $to;
-    sysopen my $o, $to, Fcntl::O_WRONLY() | Fcntl::O_CREAT() | Fcntl::O_EXCL(), $perm or return 0;
-    binmode $o;
-    my $buf;
-    while (1) {
-        my $n = sysread $in, $buf, 1 << 20;
-        return 0 unless defined $n;
-        last unless $n;
-        my $off = 0;
-        while ($off < $n) { my $w = syswrite $o, $buf, $n - $off, $off; return 0 unless $w; $off += $w }
-    }
-    return close $o;
-}
-
-if ($mode eq "lookup") {
-    my $hit = 0;
-    my (@files, $old_out, $old_env);
-    if (open my $mf, "<", "$entry/manifest") {
-        $hit = 1;
-        while (my $line = <$mf>) {
-            chomp $line;
-            my @f = split /\t/, $line, -1;
-            if ($f[0] eq "out") { $old_out = $f[1] }
-            elsif ($f[0] eq "out-env") { $old_env = $f[1] }
-            elsif ($f[0] eq "file") { push @files, [$f[1], oct $f[2]] }
-            elsif ($f[0] eq "env") {
-                my $now = exists $ENV{$f[1]} ? "1\t" . dep_escape($ENV{$f[1]}) : "0\t";
-                $hit = 0 unless $now eq "$f[2]\t$f[3]";
-            }
-            elsif ($f[0] eq "dep-out") {
-                my $sum = defined $out_env && length $out_env ? sha_file("$out_env/$f[1]") : undef;
-                $hit = 0 unless defined $sum && $sum eq $f[2];
-            }
-            elsif ($f[0] ne "end") { $hit = 0 }
-            $hit = 2 if $hit && $f[0] eq "end";
-            last unless $hit;
-        }
-    }
-    $hit = 0 unless $hit == 2 && @files && defined $old_out;
-    my @placed;
-    if ($hit) {
-        my $meta = grep { $_ eq "metadata" } @emit;
-        for my $f (@files) {
-            my ($file, $perm) = @$f;
-            my $tmp = "$out/.$file.bk-$$";
-            my $ok;
-            if ($file =~ /\.d$/) {
-                # the dep-info names this worktree paths (cargo reads it)
-                local $/;
-                if (open my $in, "<", "$entry/f/$file") {
-                    my $text = <$in>;
-                    $text =~ s/\Q$old_out\E/$out/g;
-                    $text =~ s/\Q$old_env\E/$out_env/g if defined $old_env && length $old_env && defined $out_env;
-                    if (open my $o, ">", $tmp) { print $o $text; $ok = close $o }
-                }
-            } elsif ($file =~ /\.rlib$/ && $meta) {
-                # the one copy: its fresh .rmeta keeps the unit as new as its dependencies
-                $ok = link "$entry/f/$file", $tmp;
-            }
-            $ok ||= copy_file("$entry/f/$file", $tmp, $perm);
-            if (!$ok) { unlink $tmp; $hit = 0; last }
-            chmod $perm, $tmp;
-            push @placed, [$tmp, "$out/$file"];
-        }
-    }
-    if ($hit) {
-        for my $p (@placed) { rename $p->[0], $p->[1] or $hit = 0 }
-    }
-    if (!$hit) {
-        unlink map { $_->[0] } @placed;
-        # a miss: the outputs of an earlier compile go first, so that whatever writes the new
-        # ones never writes into a file this store shares
-        unlink map { "$out/$_" } outputs();
-        print "$key\n";
-        exit 1;
-    }
-    utime undef, undef, "$entry/manifest";
-    if ($artifacts) {
-        my %kind = (rmeta => "metadata", rlib => "link", d => "dep-info");
-        for my $f (sort { ($a->[0] =~ /\.rmeta$/ ? 0 : 1) <=> ($b->[0] =~ /\.rmeta$/ ? 0 : 1) } @files) {
-            my ($ext) = $f->[0] =~ /\.([^.]+)$/;
-            my $emit = defined $ext ? $kind{$ext} : undef;
-            $emit = "link" if !defined $emit && $f->[0] !~ /\.(?:o|dwo|pdb)$/;
-            next unless defined $emit;
-            (my $path = "$out/$f->[0]") =~ s/(["\\])/\\$1/g;
-            print STDERR qq({"\$message_type":"artifact","artifact":"$path","emit":"$emit"}\n);
-        }
-    }
-    exit 0;
-}
-
-# -- save: after a compile that succeeded --------------------------------------------------------
-exit 0 unless $mode eq "save";
-my @files = outputs();
-my ($depinfo) = grep { /\.d$/ } @files;
-exit 0 unless @files && defined $depinfo;
-my (@manifest, %seen);
-{
-    open my $in, "<", "$out/$depinfo" or exit 0;
-    while (my $line = <$in>) {
-        chomp $line;
-        if ($line =~ /^# env-dep:([^=]+)(?:=(.*))?$/s) {
-            next if $1 eq "OUT_DIR";    # this worktree own, as every worktree has one
-            push @manifest, join "\t", "env", $1, defined $2 ? (1, $2) : (0, "");
-            next;
-        }
-        next unless $line =~ /^(.+?)(?<!\\):(?:\s|$)/;
-        (my $path = $1) =~ s/\\ / /g;
-        next if $seen{$path}++ || index($path, "$out/") == 0;
-        $path = "$md/$path" unless $path =~ m{^/};
-        next if index($path, $trusted) == 0;
-        exit 0 if $path =~ /[\t\n]/;
-        my $sum = sha_file($path);
-        exit 0 unless defined $sum;
-        # a file of this worktree other than its OUT_DIR (or of another worktree, or anywhere
-        # else) has no name every worktree shares: such a compile is not kept
-        exit 0 unless defined $out_env && length $out_env && index($path, "$out_env/") == 0;
-        push @manifest, join "\t", "dep-out", substr($path, length($out_env) + 1), $sum;
-    }
-}
-exit 0 if grep { /\n/ } @manifest;
-my $tmp = "$store/.new-$key-$$";
-mkdir $store, 0700;
-mkdir "$store/" . substr($key, 0, 2), 0700;
-mkdir $tmp, 0700 or exit 0;
-mkdir "$tmp/f", 0700 or exit 0;
-sub give_up { system "rm", "-rf", "--", $tmp; exit 0 }
-push @manifest, "out\t$out";
-push @manifest, "out-env\t$out_env" if defined $out_env && length $out_env;
-for my $file (@files) {
-    my @st = stat "$out/$file" or give_up();
-    my $perm = $st[2] & 0777;
-    # The .rlib and .rmeta are kept as this worktree own files (links): rustc replaces them by
-    # renaming a new file over them, never by writing into them, and this worktree keeps their
-    # modification time, which no other worktree shares (a hit links only the .rlib, see
-    # lookup). A linker may write into its output: proc-macros and build scripts are copied.
-    ($file =~ /\.r(?:lib|meta)$/ && link "$out/$file", "$tmp/f/$file") || copy_file("$out/$file", "$tmp/f/$file", $perm) or give_up();
-    push @manifest, sprintf "file\t%s\t%o", $file, $perm;
-}
-push @manifest, "end";
-open my $mf, ">", "$tmp/manifest" or give_up();
-print $mf map { "$_\n" } @manifest;
-close $mf or give_up();
-if (!rename $tmp, $entry) {
-    # an entry of the same key (another worktree raced us, or its sources changed): replaced
-    my $old = "$store/.old-$key-$$";
-    rename $entry, $old;
-    rename $tmp, $entry or give_up();
-    system "rm", "-rf", "--", $old;
-}
-exit 0;
-__END__
-BK_UNITS_PL

@@ -80,7 +80,7 @@ Holder = Literal["compiled", "perl", "none"]
 def holder_source() -> tuple[str, str]:
     """The compiled holder's source in the wrapper template, and the id the template gives it."""
     text = WRAPPER_TEMPLATE.read_text()
-    source = text.split("cat <<'BK_HOLDER_RS'\n", 1)[1].split("BK_HOLDER_RS\n", 1)[0]
+    source = text.split("\n: <<'BK_HOLDER_RS'\n", 1)[1].split("\nBK_HOLDER_RS\n", 1)[0] + "\n"
     found = HOLDER_ID.search(text)
     assert found, "no bk_holder_id line in the wrapper template"
     return source, found.group(1)

@@ -176,3 +176,40 @@ def test_where_the_holder_cannot_be_built_perl_holds_and_says_why_once(tmp_path:
     assert proc.returncode == 0
     assert failed.stat().st_mtime_ns == before, "the failed build was tried again at once"
     assert not (folder / f"holder-{ident}").exists()
+
+
+def test_the_runner_builds_the_holder_from_the_wrapper_beside_it(tmp_path: Path) -> None:
+    """The runner reads the wrapper into its own shell, where $0 is the runner: the holder's
+    source, kept out of the shell's way at the wrapper's end, is read from the wrapper's file."""
+    home = make_home(tmp_path, holder="none")
+    crate = rendered_crate(tmp_path, home)
+    env = build_env(home, tmp_path / "cq-state")
+    _, ident = holder_source()
+    holder = admission_dir(home) / f"holder-{ident}"
+    runner = crate / ".config/buildkit/bin/runner"
+    done = subprocess.run(
+        [str(runner), "sh", "-c", "echo ran"], cwd=crate, env=env, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ran\n", "")
+    assert holder.is_file(), f"no {holder}: {list(admission_dir(home).iterdir())}"
+    assert not holder.with_name(holder.name + ".failed").exists()
+
+
+def test_a_wrapper_without_its_perl_holder_says_so_and_runs_the_program(tmp_path: Path) -> None:
+    """The perl holder is text at the wrapper's end, read when it is needed: a wrapper cut short
+    (a partial copy) must not run nothing and report success."""
+    home = make_home(tmp_path, holder="perl")
+    crate = rendered_crate(tmp_path, home)
+    env = build_env(home, tmp_path / "cq-state")
+    wrapper = crate / ".config/buildkit/bin/rustc-wrapper"
+    text = wrapper.read_text()
+    assert "\n: <<'BK_ADMIT_PL'\n" in text
+    wrapper.write_text(text.split("\n: <<'BK_ADMIT_PL'\n", 1)[0] + "\n")
+    done = subprocess.run(
+        ["sh", str(wrapper), "--buildkit-run", "sh", "-c", "echo ran; exit 3"],
+        env=dict(env, BUILDKIT_ADMISSION_HOLDER="perl"),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 3 and done.stdout == "ran\n"
+    assert done.stderr.count("\n") == 1 and "cannot read the perl holder" in done.stderr
