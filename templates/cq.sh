@@ -361,17 +361,21 @@ cq_run() {
     # command: the edit-test loop runs cq once a turn)
     cq_since=$cq_started
     [ "$cq_told" = 0 ] || cq_since=$(date +%s)
-    # the ticket goes first: it gives the child the moment its setsid takes, so that the loop
-    # below rarely sleeps (10 ms of every command's wall time when it did, each time)
-    rm -f -- "$cq_ticket"
-    cq_ticket=''
     # The record names the group only once it exists: setsid runs in the child a moment after
     # the fork (longer where perl stands in), and `cq kill`/gc must find the group it names.
-    while ! kill -0 "-$cq_g" 2>/dev/null && kill -0 "$cq_g" 2>/dev/null; do
-        sleep 0.01
+    # A bounded spin first: setsid takes about a millisecond, a `sleep` 10 ms of every
+    # command's wall time.
+    cq_spin=0
+    while { ! kill -0 "-$cq_g" && kill -0 "$cq_g"; } 2>/dev/null; do
+        cq_spin=$((cq_spin + 1))
+        [ "$cq_spin" -le 500 ] || sleep 0.01
     done
     cq_write "$cq_holder" 'pid=%s\npgid=%s\nstarted=%s\ncwd=%s\ncmd=%s\nqueue=%s\n' "$$" \
         "$cq_g" "$cq_since" "$cq_cwd" "$cq_cmd" "$cq_key"
+    # the ticket goes once the record is there: a live cq always shows one or the other
+    # (worktree removal refuses a worktree whose build either names)
+    if [ -n "$cq_ticket" ]; then rm -f -- "$cq_ticket"; fi
+    cq_ticket=''
     exec 8<&-
     wait "$cq_g"
     cq_rc=$?
@@ -465,9 +469,27 @@ cq_hold() {
     export CQ_HOLDER_PID CQ_QUEUE
     # keep stdin for the command (a background job would get /dev/null); it may be closed
     { command exec 5<&0; } 2>/dev/null || exec 5</dev/null
-    cq_take_ticket
-    cq_wait_turn
+    # A queue nobody waits in and nobody holds is taken at once, without a ticket (four
+    # processes less: the edit-test loop runs cq once a turn). Anyone who took a ticket first is
+    # seen in the waiting room and served first; one who takes it a moment later finds the lock
+    # held and waits as always.
+    cq_told=0
+    if cq_queue_idle && { exec 9<"$cq_qd/lock"; } 2>/dev/null && cq_flock exnb 9 2>/dev/null; then
+        :
+    else
+        cq_take_ticket
+        cq_wait_turn
+    fi
     cq_run "$@"
+}
+
+# cq_queue_idle: nobody is in the waiting room (a ticket of a waiter that died counts: the
+# waiters clear those)
+cq_queue_idle() {
+    for cq_t in "$cq_wd"/*; do
+        if [ -e "$cq_t" ] || [ -L "$cq_t" ]; then return 1; fi
+    done
+    return 0
 }
 
 # -- cargo: which commands queue, and their environment ------------------------------------

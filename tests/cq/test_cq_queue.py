@@ -109,6 +109,74 @@ def test_without_cq_the_same_builds_overlap(repo: list[Path], tmp_path: Path) ->
     assert overlaps >= 1
 
 
+def test_a_newcomer_never_takes_a_free_queue_ahead_of_a_waiter(
+    runner: Runner,
+    cq: Path,
+    repo: list[Path],
+    state: Path,
+    tmp_path: Path,
+    procs: list[subprocess.Popen[str]],
+) -> None:
+    """A free queue is taken at once only when nobody waits: the moment the holder ends, the
+    waiter may still be asleep between two looks at the lock, and a command that arrives then
+    must queue behind it, not take the lock first."""
+    gate = tmp_path / "gate"
+    order = tmp_path / "order"
+    env = cq_env(state, runner.path)
+    holder = _hold(runner, cq, repo[0], state, gate, procs)
+    append = 'echo "$1" >> "$0"'
+    waiter = start(
+        runner.shell, cq, ["exec", "sh", "-c", append, str(order), "waiter"], repo[1], env
+    )
+    procs.append(waiter)
+    wait_for(lambda: any(n.endswith(f".{waiter.pid}") for n in tickets(state)), 30, "the ticket")
+    gate.touch()
+    assert holder.wait(timeout=30) == 0
+    newcomer = start(
+        runner.shell, cq, ["exec", "sh", "-c", append, str(order), "newcomer"], repo[2], env
+    )
+    procs.append(newcomer)
+    assert waiter.wait(timeout=30) == 0 and newcomer.wait(timeout=30) == 0
+    assert order.read_text().split() == ["waiter", "newcomer"]
+
+
+def test_a_free_queue_is_taken_without_a_ticket(
+    runner: Runner, cq: Path, repo: list[Path], state: Path, tmp_path: Path
+) -> None:
+    """Nobody waits and nobody holds: cq takes the lock at once, without drawing a ticket (no
+    ticket number is drawn: the queue's `seq` stays unwritten). The holder record is still
+    written while the command runs (status, kill and worktree removal read it)."""
+    seen = tmp_path / "seen"
+    # the record is written a moment after the command starts (once its process group exists)
+    script = (
+        'i=0; while [ ! -s "$1" ] && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i + 1)); done; '
+        'cat "$1" > "$0"; ls -A "$2" >> "$0"'
+    )
+    done = subprocess.run(
+        [
+            runner.shell,
+            str(cq),
+            "exec",
+            "sh",
+            "-c",
+            script,
+            str(seen),
+            str(state / "user.holder"),
+            str(state / "user.d" / "waiters"),
+        ],
+        cwd=repo[0],
+        env=cq_env(state, runner.path),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and "waiting" not in done.stderr, done.stderr
+    record = dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
+    assert record["cwd"] == str(repo[0]) and record["pgid"].isdigit()
+    assert [line for line in seen.read_text().splitlines() if "=" not in line] == []
+    assert holder_record(state) is None and tickets(state) == []
+    assert not (state / "user.d" / "seq").exists(), "a ticket was drawn for a free queue"
+
+
 def test_status_shows_holder_and_waiters_and_a_dead_waiter_is_skipped(
     runner: Runner,
     cq: Path,

@@ -141,9 +141,14 @@ def test_a_symlink_planted_at_a_record_is_replaced_not_followed(
     victim.write_text("precious\n")
     (state / "user.d").mkdir(mode=0o700)
     (state / planted).symlink_to(victim)
+    # a ticket left by a waiter that died: the queue is not free, so cq draws a ticket (and
+    # writes `seq`) instead of taking the lock at once
+    (state / "user.d" / "waiters").mkdir(mode=0o700)
+    (state / "user.d" / "waiters" / "000000000000.999999").write_text("pid=999999\n")
     assert _exec_true(shell, cq, cq_env(state)).returncode == 0
     assert victim.read_text() == "precious\n"
     assert not (state / planted).is_symlink()
+    assert not list((state / "user.d" / "waiters").iterdir())
 
 
 def test_the_script_never_names_a_shared_temporary_dir(cq: Path) -> None:
