@@ -86,9 +86,12 @@ bk_cacheable() {
 
 # bk_self_path: this script's absolute path, in bk_self (perl -x and sed read it; admission
 # reruns it). The runner and the rustdoc script, which read this file into their own shell, name
-# it in bk_wrapper_file ($0 is theirs).
+# it in bk_wrapper_file ($0 is theirs); a value of any other name is not this file.
 bk_self_path() {
-    bk_self=${bk_wrapper_file:-$0}
+    case ${bk_wrapper_file:-} in
+        */rustc-wrapper) bk_self=$bk_wrapper_file ;;
+        *) bk_self=$0 ;;
+    esac
     case $bk_self in
         /*) ;;
         *) bk_self=$(pwd -P)/$bk_self ;;
@@ -117,6 +120,12 @@ bk_holder_id=74563e7e7dace9c6
 bk_holder_source() {
     bk_self_path
     sed -e "1,/^: <<'BK_HOLDER_RS'\$/d" -e '/^BK_HOLDER_RS$/,$d' -- "$bk_self"
+}
+
+# bk_admit_text: the perl holder's text (BK_ADMIT_PL, at this file's end)
+bk_admit_text() {
+    bk_self_path
+    sed -e "1,/^: <<'BK_ADMIT_PL'\$/d" -e '/^BK_ADMIT_PL$/,$d' -- "$bk_self"
 }
 
 # bk_rustc_holder DIR [RUSTC-FLAGS...]: compile DIR/holder.rs to DIR/holder, rustc's messages
@@ -152,6 +161,12 @@ bk_build_holder() {
         [ -n "$(find "$1.build" -prune -mmin +10 2>/dev/null)" ] && rm -rf -- "$1.build"
         return 1
     fi
+    # a source that cannot be read (this file cut short) is no reason to set the holder aside
+    # for a day in every repository: perl holds the slots this time
+    if ! { bk_holder_source >"$1.build/holder.rs" && [ -s "$1.build/holder.rs" ]; }; then
+        rm -rf -- "$1.build"
+        return 1
+    fi
     # the rustc of the toolchain cargo runs (beside $CARGO), else the one on PATH
     bk_rustc=${CARGO:+${CARGO%/*}/rustc}
     if [ -z "$bk_rustc" ] || [ ! -x "$bk_rustc" ]; then bk_rustc=$(command -v rustc 2>/dev/null) || bk_rustc=''; fi
@@ -160,7 +175,7 @@ bk_build_holder() {
     # dynamic
     bk_static=''
     [ "$(uname -s 2>/dev/null)" = Linux ] && bk_static=1
-    if [ -n "$bk_rustc" ] && bk_holder_source >"$1.build/holder.rs" \
+    if [ -n "$bk_rustc" ] \
         && { { [ -n "$bk_static" ] && bk_rustc_holder "$1.build" -C target-feature=+crt-static; } \
             || bk_rustc_holder "$1.build"; } \
         && "$1.build/holder" --version >>"$1.build/log" 2>&1; then
@@ -213,10 +228,9 @@ bk_admit() {
         exec "$@"
     fi
     bk_self_path
-    bk_admit_pl=$(sed -e "1,/^: <<'BK_ADMIT_PL'\$/d" -e '/^BK_ADMIT_PL$/,$d' -- "$bk_self") \
-        || bk_admit_pl=''
+    bk_admit_pl=$(bk_admit_text) || bk_admit_pl=''
     if [ -z "$bk_admit_pl" ]; then
-        printf '%s\n' "buildkit admission: cannot read the perl holder from $bk_self, so this runs outside the CPU budget; reinstall it (buildkit render --force)" >&2
+        printf '%s\n' "buildkit admission: cannot read the perl holder from $bk_self, so this runs outside the CPU budget; write buildkit's scripts again (buildkit render --force in a repository, buildkit provision for your home's)" >&2
         exec "$@"
     fi
     exec perl -e "$bk_admit_pl" "$bk_kind" "$bk_jobs" "$bk_compile_only" "$bk_jobserver" "$@"

@@ -213,3 +213,26 @@ def test_a_wrapper_without_its_perl_holder_says_so_and_runs_the_program(tmp_path
     )
     assert done.returncode == 3 and done.stdout == "ran\n"
     assert done.stderr.count("\n") == 1 and "cannot read the perl holder" in done.stderr
+
+
+def test_a_holder_source_that_cannot_be_read_sets_nothing_aside(tmp_path: Path) -> None:
+    """A runner that does not name the wrapper's file (one written before it had to) makes the
+    wrapper read its texts from the runner, which has none. That must not record a failed
+    build: holder-<id>.failed would send every repository's compiles to perl for a day."""
+    home = make_home(tmp_path, holder="none")
+    crate = rendered_crate(tmp_path, home)
+    env = build_env(home, tmp_path / "cq-state")
+    _, ident = holder_source()
+    holder = admission_dir(home) / f"holder-{ident}"
+    bin_dir = crate / ".config/buildkit/bin"
+    runner = bin_dir / "runner"
+    text = runner.read_text()
+    assert "bk_wrapper_file=" in text
+    runner.write_text("\n".join(x for x in text.splitlines() if "bk_wrapper_file" not in x) + "\n")
+    done = subprocess.run(
+        [str(runner), "sh", "-c", "echo ran"], cwd=crate, env=env, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stdout) == (0, "ran\n"), done.stderr
+    assert "cannot read the perl holder" in done.stderr
+    assert not holder.with_name(holder.name + ".failed").exists()
+    assert not holder.exists()
