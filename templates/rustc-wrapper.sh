@@ -117,15 +117,13 @@ bk_self_path() {
 # perl holds the slots while it is being built, where it cannot be built (holder-<id>.failed
 # says why; retried a day later) and when BUILDKIT_ADMISSION_HOLDER=perl.
 bk_holder_id=74563e7e7dace9c6
-bk_holder_source() {
-    bk_self_path
-    sed -e "1,/^: <<'BK_HOLDER_RS'\$/d" -e '/^BK_HOLDER_RS$/,$d' -- "$bk_self"
-}
 
-# bk_admit_text: the perl holder's text (BK_ADMIT_PL, at this file's end)
-bk_admit_text() {
+# bk_section NAME: the text between `: <<'NAME'` and `NAME` at this file's end (BK_ADMIT_PL,
+# the perl holder; BK_HOLDER_RS, the compiled holder's source). They sit after the last exit so
+# the shell of every compile never parses them; NAME is one of those two, never user input.
+bk_section() {
     bk_self_path
-    sed -e "1,/^: <<'BK_ADMIT_PL'\$/d" -e '/^BK_ADMIT_PL$/,$d' -- "$bk_self"
+    sed -e "1,/^: <<'$1'\$/d" -e "/^$1\$/,\$d" -- "$bk_self"
 }
 
 # bk_rustc_holder DIR [RUSTC-FLAGS...]: compile DIR/holder.rs to DIR/holder, rustc's messages
@@ -163,7 +161,7 @@ bk_build_holder() {
     fi
     # a source that cannot be read (this file cut short) is no reason to set the holder aside
     # for a day in every repository: perl holds the slots this time
-    if ! { bk_holder_source >"$1.build/holder.rs" && [ -s "$1.build/holder.rs" ]; }; then
+    if ! { bk_section BK_HOLDER_RS >"$1.build/holder.rs" && [ -s "$1.build/holder.rs" ]; }; then
         rm -rf -- "$1.build"
         return 1
     fi
@@ -228,7 +226,7 @@ bk_admit() {
         exec "$@"
     fi
     bk_self_path
-    bk_admit_pl=$(bk_admit_text) || bk_admit_pl=''
+    bk_admit_pl=$(bk_section BK_ADMIT_PL) || bk_admit_pl=''
     if [ -z "$bk_admit_pl" ]; then
         printf '%s\n' "buildkit admission: cannot read the perl holder from $bk_self, so this runs outside the CPU budget; write buildkit's scripts again (buildkit render --force in a repository, buildkit provision for your home's)" >&2
         exec "$@"
@@ -1170,7 +1168,7 @@ if ($rc & 127) {
 exit $rc >> 8;
 BK_ADMIT_PL
 
-# The compiled holder's source (bk_holder_source, above), read with sed the same way.
+# The compiled holder's source (bk_section BK_HOLDER_RS, above), read with sed the same way.
 # shellcheck disable=SC2317 # never run: the text bk_build_holder reads
 : <<'BK_HOLDER_RS'
 // buildkit's admission holder, compiled: the perl holder (BK_ADMIT_PL) above, with the same
