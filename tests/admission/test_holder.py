@@ -52,6 +52,20 @@ def held_by(pid: int) -> str:
     return "perl" if name.startswith("perl") else "compiled" if name.startswith("holder-") else name
 
 
+def crate_in_home(tmp_path: Path, holder: str) -> tuple[Path, Path, dict[str, str]]:
+    """A home whose holder is HOLDER ("none": not built yet), a crate rendered in it, and the
+    environment of its builds: (home, crate, env)."""
+    home = make_home(tmp_path, holder=holder)
+    crate = rendered_crate(tmp_path, home)
+    return home, crate, build_env(home, tmp_path / "cq-state")
+
+
+def compiled_holder(home: Path) -> Path:
+    """Where the wrapper builds the compiled holder of this source in HOME's budget folder."""
+    _, ident = holder_source()
+    return admission_dir(home) / f"holder-{ident}"
+
+
 def test_the_holders_id_names_its_source() -> None:
     """holder-<id> is rebuilt when the source changes only if <id> changes with it."""
     source, ident = holder_source()
@@ -62,12 +76,9 @@ def test_the_holders_id_names_its_source() -> None:
 
 
 def test_the_first_compile_builds_the_holder_which_then_waits_and_holds(tmp_path: Path) -> None:
-    home = make_home(tmp_path, holder="none")
-    crate = rendered_crate(tmp_path, home)
-    env = build_env(home, tmp_path / "cq-state")
+    home, crate, env = crate_in_home(tmp_path, "none")
     folder = admission_dir(home)
-    _, ident = holder_source()
-    holder = folder / f"holder-{ident}"
+    holder = compiled_holder(home)
     assert not holder.exists()
     with budget_held(home):
         proc = subprocess.Popen(
@@ -181,11 +192,8 @@ def test_where_the_holder_cannot_be_built_perl_holds_and_says_why_once(tmp_path:
 def test_the_runner_builds_the_holder_from_the_wrapper_beside_it(tmp_path: Path) -> None:
     """The runner reads the wrapper into its own shell, where $0 is the runner: the holder's
     source, kept out of the shell's way at the wrapper's end, is read from the wrapper's file."""
-    home = make_home(tmp_path, holder="none")
-    crate = rendered_crate(tmp_path, home)
-    env = build_env(home, tmp_path / "cq-state")
-    _, ident = holder_source()
-    holder = admission_dir(home) / f"holder-{ident}"
+    home, crate, env = crate_in_home(tmp_path, "none")
+    holder = compiled_holder(home)
     runner = crate / ".config/buildkit/bin/runner"
     done = subprocess.run(
         [str(runner), "sh", "-c", "echo ran"], cwd=crate, env=env, capture_output=True, text=True
@@ -198,9 +206,7 @@ def test_the_runner_builds_the_holder_from_the_wrapper_beside_it(tmp_path: Path)
 def test_a_wrapper_without_its_perl_holder_says_so_and_runs_the_program(tmp_path: Path) -> None:
     """The perl holder is text at the wrapper's end, read when it is needed: a wrapper cut short
     (a partial copy) must not run nothing and report success."""
-    home = make_home(tmp_path, holder="perl")
-    crate = rendered_crate(tmp_path, home)
-    env = build_env(home, tmp_path / "cq-state")
+    _, crate, env = crate_in_home(tmp_path, "perl")
     wrapper = crate / ".config/buildkit/bin/rustc-wrapper"
     text = wrapper.read_text()
     assert "\n: <<'BK_ADMIT_PL'\n" in text
@@ -219,11 +225,8 @@ def test_a_holder_source_that_cannot_be_read_sets_nothing_aside(tmp_path: Path) 
     """A runner that does not name the wrapper's file (one written before it had to) makes the
     wrapper read its texts from the runner, which has none. That must not record a failed
     build: holder-<id>.failed would send every repository's compiles to perl for a day."""
-    home = make_home(tmp_path, holder="none")
-    crate = rendered_crate(tmp_path, home)
-    env = build_env(home, tmp_path / "cq-state")
-    _, ident = holder_source()
-    holder = admission_dir(home) / f"holder-{ident}"
+    home, crate, env = crate_in_home(tmp_path, "none")
+    holder = compiled_holder(home)
     bin_dir = crate / ".config/buildkit/bin"
     runner = bin_dir / "runner"
     text = runner.read_text()
