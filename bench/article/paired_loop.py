@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import statistics
 import subprocess
@@ -49,6 +50,18 @@ def turn(base: Path, side: str, source: str, step: int) -> tuple[float, float]:
     return cpu, wall
 
 
+def first_free_step(trees: list[Path], sources: list[str]) -> int:
+    """The first edit number no earlier run on these worktrees used (a second run on the same
+    kept worktrees would otherwise add a constant that is already there, and fail to compile)."""
+    used = [
+        int(n)
+        for tree in trees
+        for source in sources
+        for n in re.findall(r"\bBENCH_EDIT_(\d+)\b", (tree / source).read_text())
+    ]
+    return max([999, *used]) + 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base", type=Path, help="a folder run.py kept, with before/ and after/")
@@ -63,7 +76,7 @@ def main() -> int:
     runs: dict[str, dict[str, list[tuple[float, float]]]] = {
         side: {s: [] for s in sources} for side in SIDES
     }
-    step = 1000
+    step = first_free_step(trees, sources)
     for rep in range(args.reps):
         for index, source in enumerate(sources):
             order = list(SIDES) if (rep + index) % 2 == 0 else list(reversed(SIDES))
