@@ -244,3 +244,75 @@ def test_a_registry_unit_compiled_in_one_worktree_is_served_to_another(tmp_path:
     (twin_rlib,) = (twin / "target").rglob("libcfg_if-*.rlib")
     assert main_rlib.stat().st_ino == twin_rlib.stat().st_ino, "the twin compiled cfg-if again"
     assert rig.binary_output("twin", "app") == expected("main")
+
+
+# A proc-macro that reads CARGO_MANIFEST_DIR when it expands, as rust-embed's debug mode and
+# sqlx's migrate! do: rustc's dep-info does not record that read, so nothing in the compile's
+# inputs says the output holds this worktree's path.
+EMBED_PATH_FILES = {
+    "Cargo.toml": '[workspace]\nmembers = ["embedpath", "app"]\nresolver = "2"\n',
+    ".gitignore": "/target\n",
+    "embedpath/Cargo.toml": (
+        '[package]\nname = "embedpath"\nversion = "0.1.0"\nedition = "2021"\n\n'
+        "[lib]\nproc-macro = true\n"
+    ),
+    "embedpath/src/lib.rs": (
+        "use proc_macro::TokenStream;\n\n#[proc_macro]\n"
+        "pub fn data_dir(_: TokenStream) -> TokenStream {\n"
+        '    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();\n'
+        '    format!("{:?}", format!("{dir}/data")).parse().unwrap()\n}\n'
+    ),
+    "app/Cargo.toml": (
+        '[package]\nname = "app"\nversion = "0.1.0"\nedition = "2021"\n\n'
+        '[dependencies]\nembedpath = { path = "../embedpath" }\n'
+    ),
+    "app/src/lib.rs": (
+        "pub fn greeting() -> String {\n"
+        '    std::fs::read_to_string(concat!(embedpath::data_dir!(), "/greeting.txt")).unwrap()\n'
+        "}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n"
+        '    fn prints() {\n        println!("GREETING={}", super::greeting().trim());\n    }\n}\n'
+    ),
+    "app/data/greeting.txt": "main\n",
+}
+
+
+def test_a_proc_macro_reading_its_crates_folder_reads_its_own_worktrees(tmp_path: Path) -> None:
+    # Two worktrees with the same sources, the same arguments but for their path, and a data
+    # file that differs. A cache that shares the workspace's own crates by content (kache's,
+    # keys with paths normalized) hands the twin main's compile, and the twin's test reads
+    # main's file: tried with kache 2.0.0, the twin printed main's greeting. buildkit shares
+    # only registry and git dependencies, so each compile here is the worktree's own; the
+    # control is the compiled test itself: each holds its own worktree's path, and only its
+    # own, so a compile served from the other worktree would be seen.
+    main = build_file_tree(tmp_path / "repo" / "main", EMBED_PATH_FILES)
+    git(main, "init", "-q", "-b", "main")
+    render_buildkit(main)
+    git(main, "add", "-A")
+    git(main, "commit", "-qm", "main")
+    twin = tmp_path / "repo" / "twin"
+    git(main, "worktree", "add", "-q", "--detach", str(twin))
+    (twin / "app" / "data" / "greeting.txt").write_text("twin\n")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    env = cq_env(state, CARGO_NET_OFFLINE="true")
+    for checkout, greeting in ((main, "main"), (twin, "twin"), (main, "main")):
+        done = subprocess.run(
+            ["dash", str(checkout / "scripts" / "cq"), "test", "-q", "-p", "app"]
+            + ["--", "--nocapture"],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"GREETING={greeting}" in done.stdout.split(), (checkout, done.stdout)
+    for checkout, other in ((main, twin), (twin, main)):
+        (test_binary,) = [
+            p
+            for p in (checkout / "target" / "debug" / "deps").glob("app-*")
+            if p.suffix != ".d" and os.access(p, os.X_OK)
+        ]
+        compiled = test_binary.read_bytes()
+        assert f"{checkout}/app/data".encode() in compiled
+        assert f"{other}/app/data".encode() not in compiled
