@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from buildkit.diagnose import admission
 from conftest import run_buildkit
 from doctor.doctor_helpers import cargo, doctor_json, du, find, gc_json, git, listing
 
@@ -332,3 +333,40 @@ def test_max_size_counts_the_keyed_store_and_trims_its_least_recently_used_entri
     again = gc_json(built)
     assert not [r for r in again["removals"] if "keyed store" in r["reason"]]  # type: ignore[index]
     assert _compiled(built, "build") == []
+
+
+def test_holders_other_versions_built_go_once_unused_for_the_period(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each upgrade that changes the holder's source leaves the old holder-<id> (1.5 MB) behind
+    folder = tmp_path / "admission"
+    folder.mkdir(mode=0o700)
+    monkeypatch.setenv("BUILDKIT_ADMISSION_DIR", str(folder))
+    current = admission.holder_id(built)
+    assert current is not None
+    now = time.time()
+    old = now - 40 * 86400  # past gc's default period, 30 days
+    planted = {
+        f"holder-{current}": (old, old),  # this repository's: stays however old
+        "holder-aaaaaaaaaaaaaaaa": (old, old),
+        "holder-aaaaaaaaaaaaaaaa.failed": (old, old),
+        "holder-bbbbbbbbbbbbbbbb": (now, now),  # built lately
+        "holder-cccccccccccccccc": (now, old),  # built long ago, run lately (access time)
+        "holder-not-a-holder-id": (old, old),
+        "slot-000.lock": (old, old),
+    }
+    for name, (used, built_at) in planted.items():
+        (folder / name).write_bytes(b"\x7fELF" + os.urandom(4096))
+        os.utime(folder / name, (used, built_at))
+    expected = [
+        str(folder / "holder-aaaaaaaaaaaaaaaa"),
+        str(folder / "holder-aaaaaaaaaaaaaaaa.failed"),
+    ]
+    dry = gc_json(built, "--dry-run")
+    assert sorted(r["path"] for r in dry["removals"] if "holder" in r["reason"]) == expected  # type: ignore[union-attr, index]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(planted)
+    done = gc_json(built)
+    assert sorted(r["path"] for r in done["removals"] if "holder" in r["reason"]) == expected  # type: ignore[union-attr, index]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        n for n in planted if not n.startswith("holder-aaaa")
+    )

@@ -3,13 +3,14 @@
 Every compile, test binary and doctest starts a slot holder (templates/rustc-wrapper.sh). The
 compiled one is built on a machine's first compile; where it could not be built, perl holds the
 slots and each of those processes pays perl's start (about 6 ms more). Read-only: nothing is
-built or removed here.
+built or removed here; ``old_holders`` lists for gc the holders older buildkits built.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from buildkit.render.cache import WRAPPER
 from buildkit.resources import data_dir
 
 HOLDER_ID = re.compile(r"^bk_holder_id=([0-9a-f]+)$", re.M)
+# holder-<id> and what its build leaves: holder-<id>.failed (a log), holder-<id>.build (a lock)
+HOLDER_FILE = re.compile(r"^holder-([0-9a-f]{16})(\.failed|\.build)?$")
 
 
 def budget_dir() -> Path | None:
@@ -40,6 +43,47 @@ def holder_id(root: Path) -> str | None:
         if found:
             return found.group(1)
     return None
+
+
+def old_holders(root: Path, cutoff: float) -> list[tuple[Path, int]]:
+    """The budget folder's holders (with their logs and locks) of other versions than the one
+    this repository's wrapper and buildkit's own run, not used since ``cutoff``, with their
+    bytes. Each buildkit upgrade that changes the holder's source leaves one (about 1.5 MB);
+    another repository still on that version builds it again on its next compile, once."""
+    folder = budget_dir()
+    if folder is None:
+        return []
+    current = {holder_id(root), _packaged_holder_id()}
+    found = []
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    for name in names:
+        match = HOLDER_FILE.match(name)
+        if match is None or match.group(1) in current:
+            continue
+        path = folder / name
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        # a run reads the file: the access time says when it was last used, where the disk
+        # keeps it (relatime, Linux's default, updates it once a day)
+        if st.st_uid != os.getuid() or max(st.st_atime, st.st_mtime) >= cutoff:
+            continue
+        if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+            found.append((path, st.st_blocks * 512))
+    return found
+
+
+def _packaged_holder_id() -> str | None:
+    try:
+        text = (data_dir("templates") / "rustc-wrapper.sh").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    found = HOLDER_ID.search(text)
+    return found.group(1) if found else None
 
 
 def _enabled(root: Path) -> bool:

@@ -5,7 +5,8 @@ directories and compiled units not used for DURATION, units built by toolchains 
 installed, target directories of worktrees that no longer exist, and, with a size budget,
 least-recently-used whole units until the target and build dirs fit, then the compiler
 cache's least-recently-used store entries and the keyed store's compiled dependencies until
-everything buildkit makes fits; compiled dependencies not used for DURATION go too. Every removal
+everything buildkit makes fits; compiled dependencies not used for DURATION go too, and so do
+the CPU budget's compiled holders that other buildkit versions built. Every removal
 is checked to lie inside a target directory; a symbolic link is removed as a link and never
 followed.
 
@@ -28,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from buildkit.diagnose import cache_store, queue, toolchains
+from buildkit.diagnose import admission, cache_store, queue, toolchains
 from buildkit.diagnose.doctor import resolve_repo
 from buildkit.diagnose.sizes import FreedCounter, ProgressFn
 from buildkit.diagnose.targets import (
@@ -231,6 +232,11 @@ def collect(
     for entry in stale_keyed:
         reason = "compiled dependency (keyed store) not used for the period"
         _remove_cache_file(entry, cache_store.keyed_dir(), reason, result, dry_run=dry_run)
+    # compiled admission holders older buildkits built, not run for DURATION
+    for path, size in admission.old_holders(root, cutoff):
+        reason = "CPU budget's holder of another buildkit version, not used for the period"
+        entry = cache_store.StoreEntry(path, 0.0, size)
+        _remove_cache_file(entry, path.parent, reason, result, dry_run=dry_run)
     counter = FreedCounter()
     plans: list[tuple[TargetScan, list[Removal]]] = []
     for scan in scans:
