@@ -129,7 +129,7 @@ cq_private_dir() {
         cq_die 77 "$2 is not owned by you (uid $(id -u)); refusing to use it: $3"
     fi
     [ "${4:-}" = inside ] && return 0
-    cq_mode=$(ls -ld -- "$1" 2>/dev/null) || cq_die 77 "cannot inspect $2: $3"
+    cq_mode=$(ls -ldn -- "$1" 2>/dev/null) || cq_die 77 "cannot inspect $2: $3"
     case $cq_mode in
         d???------[[:space:].@]*) ;;
         *)

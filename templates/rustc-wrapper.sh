@@ -149,7 +149,7 @@ bk_build_holder() {
     if [ ! -d "$bk_hdir" ]; then (umask 077 && mkdir -p -- "$bk_hdir") 2>/dev/null || return 1; fi
     # only in a folder of this user's own that nobody else may enter (what the holder demands)
     [ -O "$bk_hdir" ] || return 1
-    case $(ls -ld -- "$bk_hdir" 2>/dev/null) in
+    case $(ls -ldn -- "$bk_hdir" 2>/dev/null) in
         d???------*) ;;
         *) return 1 ;;
     esac
