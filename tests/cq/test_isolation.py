@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import build_file_tree, run_buildkit
+from conftest import REPO, build_file_tree, run_buildkit
 from cq.cq_helpers import cq_env, git
 from cq.worktree_workspace import expected, make_worktrees, outside_files, source_files
 
@@ -246,34 +247,10 @@ def test_a_registry_unit_compiled_in_one_worktree_is_served_to_another(tmp_path:
     assert rig.binary_output("twin", "app") == expected("main")
 
 
-# A proc-macro that reads CARGO_MANIFEST_DIR when it expands, as rust-embed's debug mode and
-# sqlx's migrate! do: rustc's dep-info does not record that read, so nothing in the compile's
-# inputs says the output holds this worktree's path.
-EMBED_PATH_FILES = {
-    "Cargo.toml": '[workspace]\nmembers = ["embedpath", "app"]\nresolver = "2"\n',
-    ".gitignore": "/target\n",
-    "embedpath/Cargo.toml": (
-        '[package]\nname = "embedpath"\nversion = "0.1.0"\nedition = "2021"\n\n'
-        "[lib]\nproc-macro = true\n"
-    ),
-    "embedpath/src/lib.rs": (
-        "use proc_macro::TokenStream;\n\n#[proc_macro]\n"
-        "pub fn data_dir(_: TokenStream) -> TokenStream {\n"
-        '    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();\n'
-        '    format!("{:?}", format!("{dir}/data")).parse().unwrap()\n}\n'
-    ),
-    "app/Cargo.toml": (
-        '[package]\nname = "app"\nversion = "0.1.0"\nedition = "2021"\n\n'
-        '[dependencies]\nembedpath = { path = "../embedpath" }\n'
-    ),
-    "app/src/lib.rs": (
-        "pub fn greeting() -> String {\n"
-        '    std::fs::read_to_string(concat!(embedpath::data_dir!(), "/greeting.txt")).unwrap()\n'
-        "}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n"
-        '    fn prints() {\n        println!("GREETING={}", super::greeting().trim());\n    }\n}\n'
-    ),
-    "app/data/greeting.txt": "main\n",
-}
+# bench/workspaces/embedpath: a proc-macro that reads CARGO_MANIFEST_DIR when it expands, as
+# rust-embed's debug mode and sqlx's migrate! do; rustc's dep-info does not record that read, so
+# nothing in the compile's inputs says the output holds this worktree's path.
+EMBEDPATH = REPO / "bench" / "workspaces" / "embedpath"
 
 
 def test_a_proc_macro_reading_its_crates_folder_reads_its_own_worktrees(tmp_path: Path) -> None:
@@ -284,7 +261,8 @@ def test_a_proc_macro_reading_its_crates_folder_reads_its_own_worktrees(tmp_path
     # only registry and git dependencies, so each compile here is the worktree's own; the
     # control is the compiled test itself: each holds its own worktree's path, and only its
     # own, so a compile served from the other worktree would be seen.
-    main = build_file_tree(tmp_path / "repo" / "main", EMBED_PATH_FILES)
+    main = Path(shutil.copytree(EMBEDPATH, tmp_path / "repo" / "main"))
+    (main / ".gitignore").write_text("/target\n")
     git(main, "init", "-q", "-b", "main")
     render_buildkit(main)
     git(main, "add", "-A")
@@ -295,10 +273,10 @@ def test_a_proc_macro_reading_its_crates_folder_reads_its_own_worktrees(tmp_path
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
     env = cq_env(state, CARGO_NET_OFFLINE="true")
+    test = ["test", "-q", "-p", "app", "--", "--nocapture"]
     for checkout, greeting in ((main, "main"), (twin, "twin"), (main, "main")):
         done = subprocess.run(
-            ["dash", str(checkout / "scripts" / "cq"), "test", "-q", "-p", "app"]
-            + ["--", "--nocapture"],
+            ["dash", str(checkout / "scripts" / "cq"), *test],
             cwd=checkout,
             env=env,
             capture_output=True,
