@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from buildkit.diagnose import admission
-from conftest import run_buildkit
+from conftest import build_file_tree, run_buildkit
 from doctor.doctor_helpers import cargo, doctor_json, du, find, gc_json, git, listing
 
 OLD = time.time() - 90 * 86400
@@ -29,12 +29,14 @@ def test_gc_frees_the_bytes_it_reports_and_cargo_still_builds(built: Path) -> No
     assert result["freed_bytes"] > 0
     assert before - after == result["freed_bytes"]
     assert all(r["error"] is None for r in result["removals"])
-    # at most one incremental dir per crate is left, and every removal was one of them
+    # one incremental dir is left per target and compile mode of each crate, and every
+    # removal was one of the others: app1 is built, checked and tested (bin, its check, its
+    # test harness), app2 built and tested, core_lib built, checked and tested
     left = find(
         target, "-mindepth", "3", "-maxdepth", "3", "-type", "d", "-path", "*/incremental/*"
     )
-    crates = [Path(p).name.rsplit("-", 1)[0] for p in left]
-    assert len(crates) == len(set(crates))
+    crates = sorted(Path(p).name.rsplit("-", 1)[0] for p in left)
+    assert {c: crates.count(c) for c in crates} == {"app1": 3, "app2": 2, "core_lib": 3}
     assert all("/incremental/" in p for p in _removed(result))
     cargo(built, "build")
     cargo(built, "test")
@@ -370,3 +372,46 @@ def test_holders_other_versions_built_go_once_unused_for_the_period(
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         n for n in planted if not n.startswith("holder-aaaa")
     )
+
+
+# One package whose library and binary share the crate name `app`: `cargo build` and `cargo test`
+# leave four incremental dirs named app-<id> (library, binary, and each one's test harness), all
+# of them current.
+LIB_AND_BIN = {
+    "Cargo.toml": (
+        '[package]\nname = "app"\nversion = "0.1.0"\nedition = "2021"\n\n[features]\nloud = []\n'
+    ),
+    "src/lib.rs": (
+        "pub fn greet() -> &'static str {\n"
+        '    if cfg!(feature = "loud") { "HI" } else { "hi" }\n}\n'
+        "#[test]\nfn lib_test() {\n    assert!(!greet().is_empty());\n}\n"
+    ),
+    "src/main.rs": 'fn main() {\n    println!("{}", app::greet());\n}\n#[test]\nfn bin_test() {}\n',
+    ".gitignore": "/target\n",
+}
+
+
+def test_gc_keeps_each_current_incremental_dir_of_a_crate_and_drops_older_feature_mixes(
+    tmp_path: Path,
+) -> None:
+    root = build_file_tree(tmp_path / "ws", LIB_AND_BIN)
+    git(root, "init", "-q", "-b", "main")
+    incremental = root / "target" / "debug" / "incremental"
+    cargo(root, "build", "--features", "loud")  # an older feature mix: its dirs go
+    older = set(incremental.iterdir())
+    for path in older:  # built well before the current ones
+        for inner in [path, *path.rglob("*")]:
+            os.utime(inner, (OLD, OLD), follow_symlinks=False)
+    cargo(root, "build")
+    cargo(root, "test", "--no-run")
+    current = set(incremental.iterdir()) - older
+    assert len(current) >= 4, sorted(p.name for p in current)  # lib, bin, two test harnesses
+    assert {p.name.rsplit("-", 1)[0] for p in current} == {"app"}
+    report = doctor_json(root)
+    (finding,) = [f for f in report["findings"] if f["kind"] == "incremental"]  # type: ignore[index]
+    assert finding["message"].split("; ")[1].startswith(f"{len(older)} are older copies"), finding
+    result = gc_json(root, "--keep", "1", "--older-than", "10000d")
+    gone = {Path(p) for p in _removed(result) if "/incremental/" in p}
+    assert gone == older
+    assert set(incremental.iterdir()) == current
+    assert _compiled(root, "test", "--no-run") == []

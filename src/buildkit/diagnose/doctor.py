@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from buildkit.diagnose import admission, cache, procs, queue, sharing, toolchains
+from buildkit.diagnose import admission, cache, incremental, procs, queue, sharing, toolchains
 from buildkit.diagnose.sizes import ProgressFn
 from buildkit.diagnose.targets import (
     TargetScan,
@@ -294,24 +294,18 @@ def _findings(
                 )
             )
             continue
-        # The same choice as `buildkit gc --keep 1`: the newest dir per crate stays, so the
-        # bytes quoted here are the bytes gc frees.
-        by_crate: dict[tuple[str, str], list[tuple[float, int]]] = {}
-        for inc in scan.incremental:
-            by_crate.setdefault((inc.profile, inc.crate), []).append((inc.newest, inc.bytes))
-        extra = [
-            [size for _, size in sorted(dirs, reverse=True)[1:]]
-            for dirs in by_crate.values()
-            if len(dirs) > 1
-        ]
-        stale_inc = sum(sum(s) for s in extra)
+        # The same choice as `buildkit gc --keep 1`, so the bytes quoted here are the bytes
+        # gc frees.
+        extra = incremental.older_copies(scan, 1)
+        stale_inc = sum(inc.bytes for inc in extra)
         if extra:
-            count = sum(len(s) for s in extra)
+            count = len(extra)
             out.append(
                 _finding(
                     "incremental",
                     where,
-                    f"{len(scan.incremental)} incremental dirs{at}; {count} are older copies "
+                    f"{len(scan.incremental)} incremental dirs{at}; {count} "
+                    f"{'is an older copy' if count == 1 else 'are older copies'} "
                     "(Cargo never removes them)",
                     "buildkit gc --keep 1 (or gc.max_age in buildkit.yaml: cq runs it after "
                     "its builds); CARGO_INCREMENTAL=0 where a build is never repeated (CI)",

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from buildkit.diagnose import admission, cache_store, queue, toolchains
+from buildkit.diagnose import admission, cache_store, incremental, queue, toolchains
 from buildkit.diagnose.doctor import resolve_repo
 from buildkit.diagnose.sizes import FreedCounter, ProgressFn
 from buildkit.diagnose.targets import (
@@ -348,28 +348,14 @@ def _plan(
         skipped.append(f"{target}: a symlink to {scan.symlink_to}; not cleaned through a link")
         return []
     out: list[Removal] = []
-    groups: dict[tuple[str, str], list[Any]] = {}
-    for inc in scan.incremental:
-        groups.setdefault((inc.profile, inc.crate), []).append(inc)
-    for (profile, crate), dirs in sorted(groups.items()):
-        dirs.sort(key=lambda d: d.newest, reverse=True)
-        for n, inc in enumerate(dirs):
-            if n >= keep:
-                out.append(
-                    Removal(
-                        str(inc.path),
-                        target,
-                        f"incremental {profile}/{crate}: older than the newest {keep}",
-                    )
-                )
-            elif inc.newest < cutoff:
-                out.append(
-                    Removal(
-                        str(inc.path),
-                        target,
-                        f"incremental {profile}/{crate}: not used since the cutoff",
-                    )
-                )
+    older = {inc.path for inc in incremental.older_copies(scan, keep)}
+    for inc in sorted(scan.incremental, key=lambda d: (d.profile, d.crate, str(d.path))):
+        label = f"incremental {inc.profile}/{inc.crate}"
+        if inc.path in older:
+            why = f"older than the newest {keep} of each of its targets and compile modes"
+            out.append(Removal(str(inc.path), target, f"{label}: {why}"))
+        elif inc.newest < cutoff:
+            out.append(Removal(str(inc.path), target, f"{label}: not used since the cutoff"))
     for unit in sorted(scan.units.values(), key=lambda u: (u.profile, u.name, u.hash)):
         label = f"unit {unit.profile}/{unit.name}-{unit.hash}"
         if installed and unit.rustc_version and unit.rustc_version not in installed:
@@ -437,12 +423,10 @@ def _budget_candidates(
         label = f"unit {unit.profile}/{unit.name}-{unit.hash}"
         removals = _unit_removals(unit, target, f"{label}: least recently used, over budget")
         out.append((unit.last_used, f"{target}/{label}", index, removals))
-    newest_inc: dict[tuple[str, str], float] = {}
+    # the newest dir of each target and compile mode of a crate stays, as the units do
+    older = {inc.path for inc in incremental.older_copies(scan, 1)}
     for inc in scan.incremental:
-        k = (inc.profile, inc.crate)
-        newest_inc[k] = max(newest_inc.get(k, 0.0), inc.newest)
-    for inc in scan.incremental:
-        if str(inc.path) in taken or inc.newest >= newest_inc[(inc.profile, inc.crate)]:
+        if str(inc.path) in taken or inc.path not in older:
             continue
         reason = f"incremental {inc.profile}/{inc.crate}: least recently used, over budget"
         out.append((inc.newest, str(inc.path), index, [Removal(str(inc.path), target, reason)]))
