@@ -405,5 +405,30 @@ def _report(result: project.RenderResult, *, diff: bool, force: bool) -> None:
         raise typer.Exit(exit_code_of(refusal))
 
 
+# click's UsageError, whichever click typer runs on (its own copy since typer 0.2x): the base of
+# every error about the command line itself (unknown option or command, missing argument, bad
+# value)
+_USAGE_ERROR: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
+
+
 def main() -> None:
-    app()
+    """The `buildkit` command: typer's, with its usage errors on one line like every other
+    error, instead of a usage block in a box."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="buildkit", standalone_mode=False)
+    except _USAGE_ERROR as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `buildkit` alone: the help
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(2)
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "buildkit"
+        message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+        typer.echo(f"{where}: {message} (see '{where} --help')", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,38 @@ def test_doctor_says_when_cq_cannot_be_asked_instead_of_nobody(
     ran = run_buildkit("doctor", example)
     assert ran.exit_code == EXIT_FAILED
     assert ran.stderr.count("\n") == 1 and "__contract` failed" in ran.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["init", "--yess"], "No such option: --yess"),
+        (["chek"], "No such command 'chek'"),
+        (["worktree", "add"], "Missing argument 'name'"),
+        (["gc", "--keep", "x"], "Invalid value for '--keep'"),
+    ],
+)
+def test_a_command_line_mistake_is_one_line_naming_it(
+    args: list[str], needle: str, tmp_path: Path
+) -> None:
+    # the installed command (`buildkit` is `python -m buildkit`'s main), not typer's test
+    # runner: typer's own usage block is five lines in a box
+    ran = subprocess.run(
+        [sys.executable, "-m", "buildkit", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 2
+    assert ran.stdout == ""
+    assert ran.stderr.count("\n") == 1 and needle in ran.stderr, ran.stderr
+    assert "--help" in ran.stderr and "Traceback" not in ran.stderr
+
+
+def test_buildkit_alone_prints_its_help(tmp_path: Path) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-m", "buildkit"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert ran.returncode == 2
+    assert "Usage: buildkit" in ran.stdout + ran.stderr and "init" in ran.stdout + ran.stderr
