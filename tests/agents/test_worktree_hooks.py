@@ -285,20 +285,48 @@ def test_buildkit_worktree_add_and_remove_by_hand(repo: Path, env: dict[str, str
     cli = [sys.executable, "-m", "buildkit", "worktree"]
     added = subprocess.run([*cli, "add", "hand"], cwd=repo, env=env, capture_output=True, text=True)
     assert added.returncode == 0, added.stderr
+    assert "worktree-hand\n" not in added.stderr  # git check-ref-format's echo of the name
     wt = Path(added.stdout.strip())
     assert wt == repo / ".claude/worktrees/hand" and (wt / "secrets.env").is_file()
     assert git(wt, "branch", "--show-current").strip() == "worktree-hand"
     bad = subprocess.run([*cli, "add", "../up"], cwd=repo, env=env, capture_output=True, text=True)
     assert bad.returncode != 0 and len(bad.stderr.splitlines()) == 1, bad.stderr
-    gone = subprocess.run(
-        [*cli, "remove", ".claude/worktrees/hand"],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    # work on the branch and in the tree: removal takes both, and says how to get the commit back
+    (wt / "work.txt").write_text("committed\n")
+    git(wt, "add", "work.txt")
+    git(wt, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "work")
+    sha = git(wt, "rev-parse", "--short", "HEAD").strip()
+    (wt / "src" / "main.rs").write_text("fn main() {}\n")
+    (wt / "scratch.txt").write_text("not added\n")
+
+    def remove_by_hand(path: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*cli, "remove", path], cwd=repo, env=env, capture_output=True, text=True
+        )
+
+    gone = remove_by_hand(".claude/worktrees/hand")
     assert gone.returncode == 0, gone.stderr
     assert not wt.exists() and git(repo, "branch", "--list", "worktree-hand") == ""
+    assert gone.stderr.count("\n") == 1, gone.stderr
+    assert f"removed {wt} with 2 uncommitted changes" in gone.stderr
+    assert f"deleted branch worktree-hand (was {sha}); 1 commit on no other branch" in gone.stderr
+    assert f"git branch worktree-hand {sha} brings it back" in gone.stderr
+    git(repo, "branch", "worktree-hand", sha)
+    assert git(repo, "show", "worktree-hand:work.txt") == "committed\n"
+    # a path git knows no worktree at (a typo, or removed already): one line, exit 1
+    again = remove_by_hand(".claude/worktrees/hand")
+    assert again.returncode == 1 and again.stderr.count("\n") == 1, again.stderr
+    assert "no worktree at" in again.stderr
+    # a worktree deleted by hand: git's record is pruned, and that is said
+    other = Path(
+        subprocess.run(
+            [*cli, "add", "other"], cwd=repo, env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
+    subprocess.run(["rm", "-rf", str(other)], check=True)
+    pruned = remove_by_hand(str(other))
+    assert pruned.returncode == 0 and "already deleted" in pruned.stderr, pruned.stderr
+    assert str(other) not in registered(repo)
 
 
 def test_worktree_hooks_switch_off(repo: Path) -> None:
