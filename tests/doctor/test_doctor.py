@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import build_file_tree, run_buildkit
+from conftest import REPO, build_file_tree, run_buildkit
 from doctor.doctor_helpers import (
     WORKSPACE,
     cargo,
@@ -152,3 +152,40 @@ def test_workspace_in_a_subdirectory_of_each_worktree(tmp_path: Path) -> None:
         str(repo / "rust" / "target"),
         str(other / "rust" / "target"),
     }
+
+
+def _setup_findings(root: Path) -> list[str]:
+    return [
+        str(f["message"])
+        for f in doctor_json(root)["findings"]  # type: ignore[attr-defined]
+        if f["kind"] == "setup"
+    ]
+
+
+def test_setup_findings_a_broken_profile_and_a_state_dir_cq_refuses(
+    built: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    # a workspace without cq anywhere: one finding naming both places
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert any("no cq: not in the repository, not on PATH" in m for m in _setup_findings(built))
+    # its own cq is enough, on PATH or not
+    cq = built / "scripts" / "cq"
+    cq.parent.mkdir()
+    shutil.copy(REPO / "templates" / "cq.sh", cq)
+    cq.chmod(0o755)
+    assert not any("cq" in m for m in _setup_findings(built))
+    # a profile render and check refuse: said where, as they say it
+    (built / "buildkit.yaml").write_text("version: 1\ncargo:\n  jbos: 4\n")
+    (broken,) = [m for m in _setup_findings(built) if "buildkit.yaml" in m]
+    assert "buildkit.yaml:3: cargo.jbos: unknown key" in broken
+    # a state directory others may write to: cq refuses it on every command
+    loose = tmp_path / "loose-state"
+    loose.mkdir()
+    loose.chmod(0o777)
+    monkeypatch.setenv("CQ_STATE_DIR", str(loose))
+    (state,) = [m for m in _setup_findings(built) if "state directory" in m]
+    assert f"{loose} is open to others (mode drwxrwxrwx)" in state
+    refused = subprocess.run(["sh", str(cq), "status"], capture_output=True, text=True)
+    assert refused.returncode == 77  # the finding says what cq does
+    loose.chmod(0o700)
+    assert not [m for m in _setup_findings(built) if "state directory" in m]

@@ -139,7 +139,14 @@ def describe(section: dict[str, Any]) -> list[str]:
         why = " (BUILDKIT_ADMISSION_HOLDER=perl)"
     elif section["build_failed"]:
         why = f" (the compiled holder could not be built: {section['build_failed']})"
-    lines.append(f"  slots are held by: {section['holder_runs']}{why}")
+    runs = {
+        "compiled": "the compiled holder",
+        "perl": "the perl holder",
+        "compiled, once the next compile has built it": (
+            "the compiled holder, once the next compile has built it"
+        ),
+    }.get(section["holder_runs"], section["holder_runs"])
+    lines.append(f"  slots are held by: {runs}{why}")
     return lines
 
 

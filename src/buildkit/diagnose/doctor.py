@@ -242,19 +242,22 @@ def _orphan_json(proc: procs.Proc) -> dict[str, Any]:
 def _setup(root: Path) -> dict[str, Any]:
     profile_present = (root / PROFILE_FILE).is_file()
     hakari_wanted: bool | None = None
+    profile_error: str | None = None
     if profile_present:
         try:
             hakari_wanted = load_profile(root).hakari_enabled
-        except BuildkitError:  # doctor reports; a broken profile is `buildkit check`'s business
-            hakari_wanted = None
+        except BuildkitError as exc:  # a finding; render and check refuse to go on
+            profile_error = " ".join(str(exc).split())
     repo_cq = queue.repo_cq(root)
     on_path = shutil.which("cq")
     return {
         "profile": profile_present,
         "hakari_config": (root / ".config" / "hakari.toml").is_file(),
         "hakari_wanted": hakari_wanted,
+        "profile_error": profile_error,
         "cq_in_repo": str(repo_cq) if repo_cq else None,
         "cq_on_path": on_path,
+        "cq_state_problem": queue.state_problem(),
         "cargo_incremental_env": os.environ.get("CARGO_INCREMENTAL"),
     }
 
@@ -376,14 +379,38 @@ def _findings(
                 "run `buildkit render`",
             )
         )
-    if not setup["cq_on_path"]:
+    if setup["profile_error"]:
+        out.append(
+            _finding(
+                "setup",
+                PROFILE_FILE,
+                f"buildkit.yaml cannot be used: {setup['profile_error']}",
+                "correct it where the message says: `buildkit check` and `buildkit render` refuse "
+                "to go on until then",
+            )
+        )
+    if setup["cq_state_problem"]:
+        where = str(queue.state_dir())
+        out.append(
+            _finding(
+                "setup",
+                where,
+                f"cq's state directory {where} {setup['cq_state_problem']}: every cq command "
+                "refuses it (exit 77), so no build through cq runs",
+                f"run `chmod 700 '{where}'` if it is yours, or set CQ_STATE_DIR to a "
+                "directory of your own",
+            )
+        )
+    # the repository's own cq is enough (its .envrc puts scripts/ on PATH under direnv): only
+    # a repository with none is worth a finding
+    if not setup["cq_on_path"] and not setup["cq_in_repo"]:
         out.append(
             _finding(
                 "setup",
                 None,
-                "cq is not on PATH",
-                "install it for every repository (`buildkit provision`) or use "
-                "the repository's scripts/cq",
+                "no cq: not in the repository, not on PATH",
+                "run `buildkit init` here, or install it for every repository "
+                "(`buildkit provision`)",
             )
         )
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,28 @@ def contract(where: Path | None = None) -> dict[str, str]:
 
 def state_dir() -> Path:
     return Path(contract()["state_dir"])
+
+
+def state_problem() -> str | None:
+    """Why cq would refuse its state directory (it exits 77 then, on every command), as cq's
+    own check decides it: a symbolic link, someone else's, or open to others; None when cq
+    would use it or it does not exist yet (cq makes it private)."""
+    directory = state_dir()
+    try:
+        st = directory.lstat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be inspected ({exc.strerror})"
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link"
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a directory"
+    if st.st_uid != os.getuid():
+        return "is not yours"
+    if st.st_mode & 0o077:
+        return f"is open to others (mode {stat.filemode(st.st_mode)})"
+    return None
 
 
 def _alive(pid: int) -> bool:
