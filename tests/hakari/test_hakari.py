@@ -101,7 +101,7 @@ def test_check_names_hakari_when_a_member_lost_the_dependency(initialised: Path)
     manifest.write_text("".join(line for line in lines if not line.startswith("workspace-hack")))
     ran = run_buildkit("check", initialised)
     assert ran.exit_code == 1
-    assert "hakari: cargo hakari manage-deps --dry-run failed" in ran.stderr
+    assert "hakari: members' workspace-hack dependencies are out of date" in ran.stderr
     assert run_buildkit("render", initialised).exit_code == 0
     assert "workspace-hack" in member_deps(initialised, "app-db")
     assert run_buildkit("check", initialised).exit_code == 0
@@ -113,7 +113,7 @@ def test_check_names_generate_diff_when_the_hack_is_stale(initialised: Path) -> 
     hack.write_text("\n".join(ln for ln in text.splitlines() if not ln.startswith("sha2")) + "\n")
     ran = run_buildkit("check", initialised)
     assert ran.exit_code == 1
-    assert "hakari: cargo hakari generate --diff failed" in ran.stderr
+    assert "hakari: workspace-hack/Cargo.toml is out of date" in ran.stderr
 
 
 def test_a_new_dependency_updates_the_workspace_hack(initialised: Path) -> None:

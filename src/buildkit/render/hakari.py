@@ -321,14 +321,23 @@ class HakariStep:
                 f"verified; run `{INSTALL_SHOWN}`"
             )
         failures = []
+        # exit 1 of a dry run means "changes pending", not a failure: say which
+        pending = {
+            ("generate", "--diff"): f"{self.path}/Cargo.toml is out of date (the diff below)",
+            ("manage-deps", "--dry-run"): (
+                f"members' {self.package} dependencies are out of date (the changes below)"
+            ),
+        }
         for args in (("generate", "--diff"), ("manage-deps", "--dry-run"), ("verify",)):
             run = _hakari(root, *args, ok=None)
             if run.returncode != 0:
-                failures.append(
-                    StepFailure(
-                        f"cargo hakari {' '.join(args)} failed", (run.stdout + run.stderr).strip()
-                    )
+                shown = f"cargo hakari {' '.join(args)}"
+                what = (
+                    pending[args]
+                    if run.returncode == 1 and args in pending
+                    else f"{shown} failed (exit {run.returncode})"
                 )
+                failures.append(StepFailure(what, (run.stdout + run.stderr).strip()))
         return failures
 
     def _crate_exists(self, root: Path) -> bool:
