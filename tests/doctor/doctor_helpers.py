@@ -80,6 +80,15 @@ def build_all(root: Path) -> None:
         cargo(root, *args)
 
 
+def drop_units(root: Path, package: str) -> list[Path]:
+    """Remove a package's compiled units (fingerprints, deps/ files), as gc over budget or the
+    removal of an old toolchain's units does, and return the incremental dirs they leave."""
+    debug = root / "target" / "debug"
+    for path in [*debug.glob(f".fingerprint/{package}-*"), *debug.glob(f"deps/{package}-*")]:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return sorted(debug.glob(f"incremental/{package.replace('-', '_')}-*"))
+
+
 def du(path: Path) -> int:
     """Allocated bytes as GNU du counts them (hard links once)."""
     out = subprocess.run(

@@ -13,6 +13,7 @@ from doctor.doctor_helpers import (
     WORKSPACE,
     cargo,
     doctor_json,
+    drop_units,
     du,
     find,
     git,
@@ -38,6 +39,7 @@ def _incremental_per_crate(target: Path) -> dict[str, int]:
 
 def test_counts_equal_find_and_du(built: Path) -> None:
     target = built / "target"
+    drop_units(built, "app2")  # its incremental dirs are nobody's now: an `incremental` finding
     data = doctor_json(built)
     t = _target(data, target)
 
@@ -184,7 +186,8 @@ def test_setup_findings_a_broken_profile_and_a_state_dir_cq_refuses(
     loose.chmod(0o777)
     monkeypatch.setenv("CQ_STATE_DIR", str(loose))
     (state,) = [m for m in _setup_findings(built) if "state directory" in m]
-    assert f"{loose} is open to others (mode drwxrwxrwx)" in state
+    assert f"state directory {loose} is accessible to others" in state  # cq's own words
+    assert f"chmod 700 '{loose}'" in state
     refused = subprocess.run(["sh", str(cq), "status"], capture_output=True, text=True)
     assert refused.returncode == 77  # the finding says what cq does
     loose.chmod(0o700)

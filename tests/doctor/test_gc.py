@@ -12,7 +12,16 @@ import pytest
 
 from buildkit.diagnose import admission
 from conftest import build_file_tree, run_buildkit
-from doctor.doctor_helpers import cargo, doctor_json, du, find, gc_json, git, listing
+from doctor.doctor_helpers import (
+    cargo,
+    doctor_json,
+    drop_units,
+    du,
+    find,
+    gc_json,
+    git,
+    listing,
+)
 
 OLD = time.time() - 90 * 86400
 
@@ -21,23 +30,31 @@ def _removed(result: dict[str, Any]) -> list[str]:
     return sorted(r["path"] for r in result["removals"] if r["error"] is None)
 
 
+def _incremental_counts(target: Path) -> dict[str, int]:
+    left = find(
+        target, "-mindepth", "3", "-maxdepth", "3", "-type", "d", "-path", "*/incremental/*"
+    )
+    crates = sorted(Path(p).name.rsplit("-", 1)[0] for p in left)
+    return {c: crates.count(c) for c in crates}
+
+
 def test_gc_frees_the_bytes_it_reports_and_cargo_still_builds(built: Path) -> None:
     target = built / "target"
+    left_behind = drop_units(built, "app2")
+    assert len(left_behind) >= 2  # app2's binaries (one per core-lib feature mix), its test
+    counts_before = _incremental_counts(target)
     before = du(target)
     result = gc_json(built, "--keep", "1")
     after = du(target)
     assert result["freed_bytes"] > 0
     assert before - after == result["freed_bytes"]
     assert all(r["error"] is None for r in result["removals"])
-    # one incremental dir is left per target and compile mode of each crate, and every
-    # removal was one of the others: app1 is built, checked and tested (bin, its check, its
-    # test harness), app2 built and tested, core_lib built, checked and tested
-    left = find(
-        target, "-mindepth", "3", "-maxdepth", "3", "-type", "d", "-path", "*/incremental/*"
-    )
-    crates = sorted(Path(p).name.rsplit("-", 1)[0] for p in left)
-    assert {c: crates.count(c) for c in crates} == {"app1": 3, "app2": 2, "core_lib": 3}
-    assert all("/incremental/" in p for p in _removed(result))
+    # of the dirs no unit uses, the newest of the crate stays (--keep 1); every dir a unit uses
+    # stays, app1's and core_lib's for each feature mix and mode the fixture built
+    removed = _removed(result)
+    assert len(removed) == len(left_behind) - 1
+    assert set(removed) <= {str(p) for p in left_behind}
+    assert _incremental_counts(target) == {**counts_before, "app2": 1}
     cargo(built, "build")
     cargo(built, "test")
 
@@ -146,10 +163,12 @@ def test_bad_arguments_are_one_line_errors(built: Path) -> None:
 
 def test_doctor_quotes_the_bytes_gc_frees_for_incremental_dirs(built: Path) -> None:
     # doctor recommends `gc --keep 1`; the bytes it promises must be the bytes gc would free.
-    # Age the largest dir of each crate so that "newest" and "largest" pick different dirs.
+    # The dirs units no longer use: app2's and core_lib's; age the largest of each crate so
+    # that "newest" and "largest" pick different dirs.
+    orphans = drop_units(built, "app2") + drop_units(built, "core-lib")
     groups: dict[str, list[Path]] = {}
-    for d in find(built / "target", "-mindepth", "3", "-maxdepth", "3", "-path", "*/incremental/*"):
-        groups.setdefault(Path(d).name.rsplit("-", 1)[0], []).append(Path(d))
+    for d in orphans:
+        groups.setdefault(d.name.rsplit("-", 1)[0], []).append(d)
     aged = 0
     for dirs in groups.values():
         if len(dirs) > 1 and len({du(d) for d in dirs}) > 1:
@@ -346,10 +365,18 @@ def test_holders_other_versions_built_go_once_unused_for_the_period(
     monkeypatch.setenv("BUILDKIT_ADMISSION_DIR", str(folder))
     current = admission.holder_id(built)
     assert current is not None
+    # the home folder's wrapper (`buildkit provision`) runs an older holder: it stays too
+    home = tmp_path / "home"
+    libexec = home / ".local/share/buildkit/libexec"
+    libexec.mkdir(parents=True)
+    (libexec / "rustc-wrapper").write_text("#!/bin/sh\nbk_holder_id=dddddddddddddddd\n")
+    monkeypatch.setenv("HOME", str(home))
     now = time.time()
     old = now - 40 * 86400  # past gc's default period, 30 days
     planted = {
         f"holder-{current}": (old, old),  # this repository's: stays however old
+        "holder-dddddddddddddddd": (old, old),
+        "holder-eeeeeeeeeeeeeeee": (now - 1.5 * 86400, old),  # run a day and a half ago
         "holder-aaaaaaaaaaaaaaaa": (old, old),
         "holder-aaaaaaaaaaaaaaaa.failed": (old, old),
         "holder-bbbbbbbbbbbbbbbb": (now, now),  # built lately
@@ -367,6 +394,9 @@ def test_holders_other_versions_built_go_once_unused_for_the_period(
     dry = gc_json(built, "--dry-run")
     assert sorted(r["path"] for r in dry["removals"] if "holder" in r["reason"]) == expected  # type: ignore[union-attr, index]
     assert sorted(p.name for p in folder.iterdir()) == sorted(planted)
+    # a period shorter than the access time's day: a holder run since the day before stays
+    short = gc_json(built, "--dry-run", "--older-than", "1d")
+    assert sorted(r["path"] for r in short["removals"] if "holder" in r["reason"]) == expected  # type: ignore[union-attr, index]
     done = gc_json(built)
     assert sorted(r["path"] for r in done["removals"] if "holder" in r["reason"]) == expected  # type: ignore[union-attr, index]
     assert sorted(p.name for p in folder.iterdir()) == sorted(
@@ -391,27 +421,42 @@ LIB_AND_BIN = {
 }
 
 
-def test_gc_keeps_each_current_incremental_dir_of_a_crate_and_drops_older_feature_mixes(
+def _files_under(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*")}
+
+
+def test_gc_keeps_every_incremental_dir_a_unit_uses_and_drops_them_with_their_unit(
     tmp_path: Path,
 ) -> None:
+    # Interleaved as an agent does: tests, a build with a feature, a plain build. Every unit of
+    # those is on disk, so every incremental dir is some unit's: none goes. The feature build's
+    # units, once unused for the period, go, and their dirs with them.
     root = build_file_tree(tmp_path / "ws", LIB_AND_BIN)
     git(root, "init", "-q", "-b", "main")
-    incremental = root / "target" / "debug" / "incremental"
-    cargo(root, "build", "--features", "loud")  # an older feature mix: its dirs go
-    older = set(incremental.iterdir())
-    for path in older:  # built well before the current ones
-        for inner in [path, *path.rglob("*")]:
-            os.utime(inner, (OLD, OLD), follow_symlinks=False)
-    cargo(root, "build")
+    debug = root / "target" / "debug"
     cargo(root, "test", "--no-run")
-    current = set(incremental.iterdir()) - older
-    assert len(current) >= 4, sorted(p.name for p in current)  # lib, bin, two test harnesses
-    assert {p.name.rsplit("-", 1)[0] for p in current} == {"app"}
-    report = doctor_json(root)
-    (finding,) = [f for f in report["findings"] if f["kind"] == "incremental"]  # type: ignore[index]
-    assert finding["message"].split("; ")[1].startswith(f"{len(older)} are older copies"), finding
-    result = gc_json(root, "--keep", "1", "--older-than", "10000d")
-    gone = {Path(p) for p in _removed(result) if "/incremental/" in p}
-    assert gone == older
-    assert set(incremental.iterdir()) == current
+    before_loud = _files_under(debug)
+    cargo(root, "build", "--features", "loud")
+    loud = _files_under(debug) - before_loud
+    cargo(root, "build")
+    incremental = debug / "incremental"
+    dirs = set(incremental.iterdir())
+    loud_dirs = {d for d in dirs if d in loud}
+    assert len(loud_dirs) == 2 and len(dirs) >= 6, sorted(p.name for p in dirs)
+    assert {p.name.rsplit("-", 1)[0] for p in dirs} == {"app"}
+    assert not [f for f in doctor_json(root)["findings"] if f["kind"] == "incremental"]  # type: ignore[index]
+    kept = gc_json(root, "--keep", "1")
+    assert not [p for p in _removed(kept) if "/incremental/" in p]
+    assert set(incremental.iterdir()) == dirs
+    # the feature build's units unused for 90 days: they go, and so do the dirs they wrote
+    for path in loud:
+        if path.exists() and ("/.fingerprint/" in str(path) or "/deps/" in str(path)):
+            os.utime(path, (OLD, OLD), follow_symlinks=False)
+    for d in loud_dirs:
+        for inner in [d, *d.rglob("*")]:
+            os.utime(inner, (OLD, OLD), follow_symlinks=False)
+    result = gc_json(root, "--keep", "1")
+    assert {Path(p) for p in _removed(result) if "/incremental/" in p} == loud_dirs
+    assert set(incremental.iterdir()) == dirs - loud_dirs
     assert _compiled(root, "test", "--no-run") == []
+    assert _compiled(root, "build") == []

@@ -1,14 +1,15 @@
 """``buildkit gc``: remove what Cargo never collects, holding cq's queue while deleting.
 
-What goes: incremental directories beyond the newest N per (profile, crate), incremental
-directories and compiled units not used for DURATION, units built by toolchains no longer
-installed, target directories of worktrees that no longer exist, and, with a size budget,
+What goes: incremental directories no compiled unit uses beyond the newest N per (profile,
+crate), incremental directories and compiled units not used for DURATION, units built by
+toolchains no longer installed, target directories of worktrees that no longer exist, and, with
+a size budget,
 least-recently-used whole units until the target and build dirs fit, then the compiler
 cache's least-recently-used store entries and the keyed store's compiled dependencies until
 everything buildkit makes fits; compiled dependencies not used for DURATION go too, and so do
-the CPU budget's compiled holders that other buildkit versions built. Every removal
-is checked to lie inside a target directory; a symbolic link is removed as a link and never
-followed.
+the CPU budget's compiled holders that other buildkit versions built. Every removal from a
+target directory is checked to lie inside it; the caches' entries and old holders are found by
+name in buildkit's own folders; a symbolic link is removed as a link and never followed.
 
 ``run_gc`` runs the deletion phase (``buildkit.diagnose.gc_worker``) under ``cq exec``, so it
 waits for a running build and holds the queue while it scans and deletes.
@@ -348,22 +349,30 @@ def _plan(
         skipped.append(f"{target}: a symlink to {scan.symlink_to}; not cleaned through a link")
         return []
     out: list[Removal] = []
-    older = {inc.path for inc in incremental.older_copies(scan, keep)}
-    for inc in sorted(scan.incremental, key=lambda d: (d.profile, d.crate, str(d.path))):
-        label = f"incremental {inc.profile}/{inc.crate}"
-        if inc.path in older:
-            why = f"older than the newest {keep} of each of its targets and compile modes"
-            out.append(Removal(str(inc.path), target, f"{label}: {why}"))
-        elif inc.newest < cutoff:
-            out.append(Removal(str(inc.path), target, f"{label}: not used since the cutoff"))
+    gone: set[tuple[str, str]] = set()
     for unit in sorted(scan.units.values(), key=lambda u: (u.profile, u.name, u.hash)):
         label = f"unit {unit.profile}/{unit.name}-{unit.hash}"
         if installed and unit.rustc_version and unit.rustc_version not in installed:
-            out += _unit_removals(
-                unit, target, f"{label}: built by {unit.rustc_version}, no longer installed"
-            )
+            why = f"built by {unit.rustc_version}, no longer installed"
         elif unit.last_used and unit.last_used < cutoff:
-            out += _unit_removals(unit, target, f"{label}: not used since the cutoff")
+            why = "not used since the cutoff"
+        else:
+            continue
+        out += _unit_removals(unit, target, f"{label}: {why}")
+        gone.add((unit.profile, unit.hash))
+    # an incremental dir goes with its unit: a dir a remaining unit's compile wrote stays, however
+    # old (a crate nobody edited for months is still built from it); the others go beyond the
+    # newest `keep` of a crate, or once not written for DURATION
+    orphans = incremental.unowned(scan, frozenset(gone))
+    older = {inc.path for inc in incremental.older_copies(scan, keep, frozenset(gone))}
+    for inc in sorted(orphans, key=lambda d: (d.profile, d.crate, str(d.path))):
+        label = f"incremental {inc.profile}/{inc.crate}"
+        if inc.path in older:
+            why = f"no compiled unit uses it, older than the newest {keep} such"
+            out.append(Removal(str(inc.path), target, f"{label}: {why}"))
+        elif inc.newest < cutoff:
+            why = "no compiled unit uses it, not used since the cutoff"
+            out.append(Removal(str(inc.path), target, f"{label}: {why}"))
     return out
 
 
@@ -409,8 +418,8 @@ def protected_units(scan: TargetScan) -> set[tuple[str, str]]:
 def _budget_candidates(
     scan: TargetScan, planned: list[Removal], index: int
 ) -> list[tuple[float, str, int, list[Removal]]]:
-    """Whole units, and incremental dirs other than the newest of each crate, that a budget
-    may remove: (last used, label, which plan, removals)."""
+    """Whole units, and incremental dirs but those of the units the last builds used, that a
+    budget may remove: (last used, label, which plan, removals)."""
     if scan.location.stale or scan.symlink_to is not None:
         return []
     target = str(scan.path)
@@ -423,10 +432,11 @@ def _budget_candidates(
         label = f"unit {unit.profile}/{unit.name}-{unit.hash}"
         removals = _unit_removals(unit, target, f"{label}: least recently used, over budget")
         out.append((unit.last_used, f"{target}/{label}", index, removals))
-    # the newest dir of each target and compile mode of a crate stays, as the units do
-    older = {inc.path for inc in incremental.older_copies(scan, 1)}
+    # a dir goes with its unit: the dir of a unit the last builds used stays, as the unit does
+    owned = incremental.owners(scan)
     for inc in scan.incremental:
-        if str(inc.path) in taken or inc.path not in older:
+        units = owned[str(inc.path)]
+        if str(inc.path) in taken or any((u.profile, u.hash) in keep for u in units):
             continue
         reason = f"incremental {inc.profile}/{inc.crate}: least recently used, over budget"
         out.append((inc.newest, str(inc.path), index, [Removal(str(inc.path), target, reason)]))
