@@ -42,9 +42,8 @@ def test_doctor_names_the_holder_and_why_perl_holds(
     [finding] = found
     assert finding["path"] == str(failed) and "perl holds the slots" in str(finding["message"])
     text = run_buildkit("doctor", example)
-    assert "slots are held by: perl (the compiled holder could not be built: error: linking" in (
-        text.stdout
-    )
+    said = "slots are held by: the perl holder (the compiled holder could not be built: error"
+    assert said in text.stdout
 
     failed.unlink()
     shutil.copy2(prebuilt_holder(), folder / f"holder-{ident}")

@@ -70,14 +70,29 @@ def test_cq_keeps_the_target_dir_under_budget(tmp_path: Path) -> None:
     assert _compiled(final.stderr) == 0, final.stderr
 
 
+def _path_without_buildkit(path: str, mirrors: Path) -> str:
+    """PATH with every buildkit hidden, not only this interpreter's (a shell may hold another):
+    a folder holding one is replaced by a folder of links to its other programs, so that a
+    buildkit in /usr/bin does not take sh and git with it."""
+    out = []
+    for n, entry in enumerate(path.split(os.pathsep)):
+        folder = Path(entry)
+        if entry and (folder / "buildkit").exists():
+            mirror = mirrors / str(n)
+            mirror.mkdir(parents=True)
+            for program in folder.iterdir():
+                if program.name != "buildkit":
+                    (mirror / program.name).symlink_to(program)
+            entry = str(mirror)
+        out.append(entry)
+    return os.pathsep.join(out)
+
+
 def test_without_buildkit_cq_builds_and_says_so_once(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "ws")
     cq = render_cq(root / "scripts" / "cq", sections={"gc": {"max_size": "1M", "interval": "0s"}})
     env = cq_env(tmp_path / "state")
-    # every PATH entry with a buildkit goes, not only this interpreter's (a shell may hold another)
-    env["PATH"] = os.pathsep.join(
-        p for p in env["PATH"].split(os.pathsep) if p and not (Path(p) / "buildkit").exists()
-    )
+    env["PATH"] = _path_without_buildkit(env["PATH"], tmp_path / "path")
     assert subprocess.run(["sh", "-c", "command -v buildkit"], env=env).returncode != 0
     notes = []
     for args in (["check", "-p", "app1"], ["check", "-p", "app2"]):

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import re
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
 from buildkit.profile import PROFILE_FILE, load_profile
 from buildkit.render.agents import ADMISSION_PATH
 from buildkit.render.cache import WRAPPER
+from buildkit.render.home import LIBEXEC_DIR
 from buildkit.resources import data_dir
 
 HOLDER_ID = re.compile(r"^bk_holder_id=([0-9a-f]+)$", re.M)
@@ -53,7 +55,12 @@ def old_holders(root: Path, cutoff: float) -> list[tuple[Path, int]]:
     folder = budget_dir()
     if folder is None:
         return []
-    current = {holder_id(root), _packaged_holder_id()}
+    current = {holder_id(root), _wrapper_holder_id(data_dir("templates") / "rustc-wrapper.sh")}
+    home = os.environ.get("HOME", "")
+    if home.startswith("/"):  # the wrapper `buildkit provision` put in the home folder
+        current.add(_wrapper_holder_id(Path(home) / LIBEXEC_DIR / "rustc-wrapper"))
+    # an access time moves once a day (relatime): a shorter period would take a holder in use
+    cutoff = min(cutoff, time.time() - 2 * 86400)
     found = []
     try:
         names = sorted(os.listdir(folder))
@@ -77,9 +84,9 @@ def old_holders(root: Path, cutoff: float) -> list[tuple[Path, int]]:
     return found
 
 
-def _packaged_holder_id() -> str | None:
+def _wrapper_holder_id(wrapper: Path) -> str | None:
     try:
-        text = (data_dir("templates") / "rustc-wrapper.sh").read_text(encoding="utf-8")
+        text = wrapper.read_text(encoding="utf-8")
     except OSError:
         return None
     found = HOLDER_ID.search(text)

@@ -308,7 +308,7 @@ def _findings(
                     "incremental",
                     where,
                     f"{len(scan.incremental)} incremental dirs{at}; {count} "
-                    f"{'is an older copy' if count == 1 else 'are older copies'} "
+                    f"{'is an older copy' if count == 1 else 'are older copies'} no unit uses "
                     "(Cargo never removes them)",
                     "buildkit gc --keep 1 (or gc.max_age in buildkit.yaml: cq runs it after "
                     "its builds); CARGO_INCREMENTAL=0 where a build is never repeated (CI)",
@@ -390,15 +390,13 @@ def _findings(
             )
         )
     if setup["cq_state_problem"]:
-        where = str(queue.state_dir())
         out.append(
             _finding(
                 "setup",
-                where,
-                f"cq's state directory {where} {setup['cq_state_problem']}: every cq command "
-                "refuses it (exit 77), so no build through cq runs",
-                f"run `chmod 700 '{where}'` if it is yours, or set CQ_STATE_DIR to a "
-                "directory of your own",
+                str(queue.state_dir()),
+                "cq refuses its state directory, so every cq command exits 77 and no build "
+                f"through cq runs: {setup['cq_state_problem']}",
+                "do what cq says, or set CQ_STATE_DIR to a directory of your own",
             )
         )
     # the repository's own cq is enough (its .envrc puts scripts/ on PATH under direnv): only

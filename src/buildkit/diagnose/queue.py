@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,25 +66,22 @@ def state_dir() -> Path:
 
 
 def state_problem() -> str | None:
-    """Why cq would refuse its state directory (it exits 77 then, on every command), as cq's
-    own check decides it: a symbolic link, someone else's, or open to others; None when cq
-    would use it or it does not exist yet (cq makes it private)."""
-    directory = state_dir()
-    try:
-        st = directory.lstat()
-    except FileNotFoundError:
+    """cq's own one line on why it refuses its state directory (it exits 77 then, on every
+    command: a link, someone else's, open to others, setgid, an ACL), asked of cq itself so the
+    rules stay in one place; None when cq uses it, or it does not exist yet (cq makes it)."""
+    if not os.path.lexists(state_dir()):
         return None
-    except OSError as exc:
-        return f"cannot be inspected ({exc.strerror})"
-    if stat.S_ISLNK(st.st_mode):
-        return "is a symbolic link"
-    if not stat.S_ISDIR(st.st_mode):
-        return "is not a directory"
-    if st.st_uid != os.getuid():
-        return "is not yours"
-    if st.st_mode & 0o077:
-        return f"is open to others (mode {stat.filemode(st.st_mode)})"
-    return None
+    script = data_dir("templates") / CQ_SOURCE
+    try:
+        ran = subprocess.run(
+            ["sh", str(script), "status"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None  # contract() above already ran cq: this is not where a broken sh shows
+    if ran.returncode != 77:
+        return None
+    said = " ".join(ran.stderr.split()).removeprefix("cq: ")
+    return said or "cq exits 77 without saying why"
 
 
 def _alive(pid: int) -> bool:
