@@ -408,8 +408,12 @@ def _report(result: project.RenderResult, *, diff: bool, force: bool) -> None:
 # click's UsageError, whichever click typer runs on (its own copy since typer 0.2x): the base of
 # every error about the command line itself (unknown option or command, missing argument, bad
 # value)
+class _NoUsageError(Exception):
+    """Stands in (and matches nothing) should typer's classes ever lack a UsageError."""
+
+
 _USAGE_ERROR: type[Exception] = next(
-    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+    (c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"), _NoUsageError
 )
 
 
@@ -424,7 +428,9 @@ def main() -> None:
             exc.show()  # type: ignore[attr-defined]
             sys.exit(2)
         ctx = getattr(exc, "ctx", None)
-        where = ctx.command_path if ctx is not None else "buildkit"
+        # without a context (an option's value missing at the end), the subcommand as typed
+        typed = [a for a in sys.argv[1:3] if not a.startswith("-")]
+        where = ctx.command_path if ctx is not None else " ".join(["buildkit", *typed[:1]])
         message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
         typer.echo(f"{where}: {message} (see '{where} --help')", err=True)
         sys.exit(2)

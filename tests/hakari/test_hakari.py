@@ -116,6 +116,17 @@ def test_check_names_generate_diff_when_the_hack_is_stale(initialised: Path) -> 
     assert "hakari: workspace-hack/Cargo.toml is out of date" in ran.stderr
 
 
+def test_check_tells_a_hakari_error_from_pending_changes(initialised: Path) -> None:
+    # cargo-hakari exits 1 both when a dry run has changes and on an error: a config it cannot
+    # read is a failure, not an out-of-date workspace-hack that `buildkit render` would fix
+    config = initialised / ".config" / "hakari.toml"
+    config.write_text(config.read_text() + "resolver = [\n")
+    ran = run_buildkit("check", initialised)
+    assert ran.exit_code == 1
+    assert "hakari: cargo hakari generate --diff failed (exit 1)" in ran.stderr
+    assert "out of date" not in ran.stderr
+
+
 def test_a_new_dependency_updates_the_workspace_hack(initialised: Path) -> None:
     root = initialised
     hack = root / "workspace-hack" / "Cargo.toml"

@@ -332,9 +332,13 @@ class HakariStep:
             run = _hakari(root, *args, ok=None)
             if run.returncode != 0:
                 shown = f"cargo hakari {' '.join(args)}"
+                # cargo-hakari exits 1 on an error too: then it printed an error report
+                errored = any(
+                    line.lstrip().lower().startswith("error") for line in run.stderr.splitlines()
+                )
                 what = (
                     pending[args]
-                    if run.returncode == 1 and args in pending
+                    if run.returncode == 1 and args in pending and not errored
                     else f"{shown} failed (exit {run.returncode})"
                 )
                 failures.append(StepFailure(what, (run.stdout + run.stderr).strip()))
