@@ -329,7 +329,9 @@ def test_buildkit_worktree_add_and_remove_by_hand(repo: Path, env: dict[str, str
     link.symlink_to(repo)
     pruned = remove_by_hand(str(link / other.relative_to(repo)))
     assert pruned.returncode == 0 and "already deleted" in pruned.stderr, pruned.stderr
+    assert "deleted branch worktree-other (was " in pruned.stderr  # as with one still there
     assert str(other) not in registered(repo)
+    assert git(repo, "branch", "--list", "worktree-other") == ""
 
 
 def test_worktree_hooks_switch_off(repo: Path) -> None:
