@@ -15,16 +15,18 @@ worktree's file.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import run  # bench/article/run.py, next to this script
+
 WORKSPACE = Path(__file__).resolve().parent.parent / "workspaces" / "embedpath"
 PROFILE = "version: 1\nhakari:\n  enabled: false\nci:\n  enabled: false\n"
 TURNS = [("main", "main"), ("twin", "twin"), ("main", "main")]  # (worktree, its greeting)
+RUN_SIDES = {"plain": "before", "buildkit": "after", "kache": "kache"}
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -53,29 +55,11 @@ def worktrees(base: Path, side: str, buildkit: str) -> dict[str, Path]:
     return {"main": main, "twin": twin}
 
 
-def side_env(side: str, base: Path, kache: str | None) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CARGO_TARGET", "CARGO_BUILD", "RUSTC_WRAPPER", "KACHE_", "SCCACHE_"))
-        and k not in ("CQ_STATE_DIR", "BUILDKIT_CACHE_DIR", "CARGO_INCREMENTAL")
-    }
-    if side == "buildkit":
-        (base / "cq-state").mkdir(mode=0o700)
-        env["CQ_STATE_DIR"] = str(base / "cq-state")
-        env["BUILDKIT_CACHE_DIR"] = str(base / "cache")
-    if side == "kache":
-        assert kache is not None
-        env["RUSTC_WRAPPER"] = kache
-        env["KACHE_CACHE_DIR"] = str(base / "cache")
-        env["KACHE_RUNTIME_DIR"] = str(base / "kache-run")
-    return env
-
-
 def greetings(side: str, base: Path, buildkit: str, kache: str | None) -> list[str]:
     """What each turn's test read, in TURNS' order ("failed: ..." when it did not run)."""
     trees = worktrees(base, side, buildkit)
-    env = side_env(side, base, kache)
+    # run.py's environment of its sides: plain cargo is `before`, buildkit's default `after`
+    env = run.side_env(RUN_SIDES[side], trees["main"], base, kache)
     cargo = ["scripts/cq"] if side == "buildkit" else ["cargo"]
     read = []
     for tree, _ in TURNS:

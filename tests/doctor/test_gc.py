@@ -421,10 +421,6 @@ LIB_AND_BIN = {
 }
 
 
-def _files_under(root: Path) -> set[Path]:
-    return {p for p in root.rglob("*")}
-
-
 def test_gc_keeps_every_incremental_dir_a_unit_uses_and_drops_them_with_their_unit(
     tmp_path: Path,
 ) -> None:
@@ -435,9 +431,9 @@ def test_gc_keeps_every_incremental_dir_a_unit_uses_and_drops_them_with_their_un
     git(root, "init", "-q", "-b", "main")
     debug = root / "target" / "debug"
     cargo(root, "test", "--no-run")
-    before_loud = _files_under(debug)
+    before_loud = set(debug.rglob("*"))
     cargo(root, "build", "--features", "loud")
-    loud = _files_under(debug) - before_loud
+    loud = set(debug.rglob("*")) - before_loud
     cargo(root, "build")
     incremental = debug / "incremental"
     dirs = set(incremental.iterdir())

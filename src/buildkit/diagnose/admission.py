@@ -37,14 +37,7 @@ def budget_dir() -> Path | None:
 
 def holder_id(root: Path) -> str | None:
     """The holder the repository's wrapper runs (the packaged wrapper's without one)."""
-    for wrapper in (root / WRAPPER, data_dir("templates") / "rustc-wrapper.sh"):
-        try:
-            found = HOLDER_ID.search(wrapper.read_text(encoding="utf-8"))
-        except OSError:
-            continue
-        if found:
-            return found.group(1)
-    return None
+    return _wrapper_holder_id(root / WRAPPER) or _wrapper_holder_id(_packaged_wrapper())
 
 
 def old_holders(root: Path, cutoff: float) -> list[tuple[Path, int]]:
@@ -55,7 +48,7 @@ def old_holders(root: Path, cutoff: float) -> list[tuple[Path, int]]:
     folder = budget_dir()
     if folder is None:
         return []
-    current = {holder_id(root), _wrapper_holder_id(data_dir("templates") / "rustc-wrapper.sh")}
+    current = {holder_id(root), _wrapper_holder_id(_packaged_wrapper())}
     home = os.environ.get("HOME", "")
     if home.startswith("/"):  # the wrapper `buildkit provision` put in the home folder
         current.add(_wrapper_holder_id(Path(home) / LIBEXEC_DIR / "rustc-wrapper"))
@@ -84,7 +77,12 @@ def old_holders(root: Path, cutoff: float) -> list[tuple[Path, int]]:
     return found
 
 
+def _packaged_wrapper() -> Path:
+    return data_dir("templates") / "rustc-wrapper.sh"
+
+
 def _wrapper_holder_id(wrapper: Path) -> str | None:
+    """The holder id a wrapper script names (bk_holder_id=...), None without one."""
     try:
         text = wrapper.read_text(encoding="utf-8")
     except OSError:

@@ -299,7 +299,7 @@ def _findings(
             continue
         # The same choice as `buildkit gc --keep 1`, so the bytes quoted here are the bytes
         # gc frees.
-        extra = incremental.older_copies(scan, 1)
+        extra = incremental.beyond_newest(incremental.unowned(scan), 1)
         stale_inc = sum(inc.bytes for inc in extra)
         if extra:
             count = len(extra)

@@ -364,7 +364,7 @@ def _plan(
     # old (a crate nobody edited for months is still built from it); the others go beyond the
     # newest `keep` of a crate, or once not written for DURATION
     orphans = incremental.unowned(scan, frozenset(gone))
-    older = {inc.path for inc in incremental.older_copies(scan, keep, frozenset(gone))}
+    older = {inc.path for inc in incremental.beyond_newest(orphans, keep)}
     for inc in sorted(orphans, key=lambda d: (d.profile, d.crate, str(d.path))):
         label = f"incremental {inc.profile}/{inc.crate}"
         if inc.path in older:

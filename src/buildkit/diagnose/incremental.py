@@ -17,61 +17,27 @@ and budget); a directory no unit's compile covers is one whose unit is gone, an 
 
 from __future__ import annotations
 
-import os
-
 from buildkit.diagnose.targets import IncrementalDir, TargetScan
-from buildkit.diagnose.units import Unit
+from buildkit.diagnose.units import Unit, crate_of
 
 # rustc's last write to the directory and cargo's to the fingerprint are a moment apart; file
 # times may be coarse (whole seconds on some file systems)
 SLACK_SECONDS = 2.0
 
-# cargo's fingerprint file name: [flavor]<kind>-<target name>, e.g. lib-app_core,
-# test-lib-app_core, test-bin-app-cli, build-script-build-script-build
-FLAVORS = ("test-", "doc-", "run-")
-KINDS = ("integration-test-", "build-script-", "lib-", "bin-", "example-", "bench-")
-
-
-def crate_of(memo: str) -> str | None:
-    """The crate name a unit's fingerprint file name is for (as in its incremental dir)."""
-    for flavor in FLAVORS:
-        if memo.startswith(flavor):
-            memo = memo[len(flavor) :]
-            break
-    for kind in KINDS:
-        if memo.startswith(kind):
-            return memo[len(kind) :].replace("-", "_")
-    return None
-
-
-def _compile_window(unit: Unit) -> tuple[float, float] | None:
-    """When the unit's last compile ran, from its fingerprint files' times."""
-    if unit.fingerprint_dir is None or not unit.written:
-        return None
-    start = unit.written
-    try:
-        for name in os.listdir(unit.fingerprint_dir):
-            start = min(start, os.lstat(unit.fingerprint_dir / name).st_mtime)
-    except OSError:
-        return None
-    return start - SLACK_SECONDS, unit.written + SLACK_SECONDS
-
 
 def owners(scan: TargetScan) -> dict[str, list[Unit]]:
     """Each incremental directory (by path) -> the units of its crate whose last compile wrote
     it last (usually one; units compiled side by side may share a window)."""
-    windows: dict[tuple[str, str], list[tuple[float, float, Unit]]] = {}
+    windows: dict[tuple[str, str], list[Unit]] = {}
     for unit in scan.units.values():
-        main = unit.main
-        crate = crate_of(main.memo) if main is not None else None
-        window = _compile_window(unit) if crate is not None else None
-        if crate is not None and window is not None:
-            windows.setdefault((unit.profile, crate), []).append((*window, unit))
+        crate = crate_of(unit.main.memo) if unit.main is not None else None
+        if crate is not None and unit.written:
+            windows.setdefault((unit.profile, crate), []).append(unit)
     return {
         str(inc.path): [
             unit
-            for start, end, unit in windows.get((inc.profile, inc.crate), [])
-            if start <= inc.newest <= end
+            for unit in windows.get((inc.profile, inc.crate), [])
+            if unit.started - SLACK_SECONDS <= inc.newest <= unit.written + SLACK_SECONDS
         ]
         for inc in scan.incremental
     }
@@ -90,16 +56,14 @@ def unowned(
     ]
 
 
-def older_copies(
-    scan: TargetScan, keep: int, gone: frozenset[tuple[str, str]] = frozenset()
-) -> list[IncrementalDir]:
-    """The directories no unit uses, beyond the newest ``keep`` of those per crate (a margin
-    for a unit whose files another tool re-dated)."""
+def beyond_newest(dirs: list[IncrementalDir], keep: int) -> list[IncrementalDir]:
+    """Of DIRS (directories no unit uses), those beyond the newest ``keep`` per crate: the
+    margin is for a unit whose files another tool re-dated."""
     groups: dict[tuple[str, str], list[IncrementalDir]] = {}
-    for inc in unowned(scan, gone):
+    for inc in dirs:
         groups.setdefault((inc.profile, inc.crate), []).append(inc)
     older = []
-    for _, dirs in sorted(groups.items()):
-        dirs.sort(key=lambda d: (d.newest, str(d.path)), reverse=True)
-        older += dirs[keep:]
+    for _, group in sorted(groups.items()):
+        group.sort(key=lambda d: (d.newest, str(d.path)), reverse=True)
+        older += group[keep:]
     return older

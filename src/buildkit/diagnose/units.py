@@ -57,7 +57,8 @@ class Unit:
     fingerprint_dir: Path | None = None
     outputs: list[Path] = field(default_factory=list)
     fingerprints: list[Fingerprint] = field(default_factory=list)
-    written: float = 0.0  # when Cargo last wrote its fingerprint
+    written: float = 0.0  # when Cargo last wrote its fingerprint (its last compile's end)
+    started: float = 0.0  # its oldest record file: the dep-info, dated to that compile's start
     rustc_version: str | None = None
     source_version: str | None = None
 
@@ -125,6 +126,24 @@ def read_fingerprint(directory: Path, memo: str) -> Fingerprint | None:
     )
 
 
+# A fingerprint file's name (memo): [flavor]<kind>-<target name>, e.g. lib-app_core,
+# test-lib-app_core, test-bin-app-cli, build-script-build-script-build
+MEMO_FLAVORS = ("test-", "doc-", "run-")
+MEMO_KINDS = ("integration-test-", "build-script-", "lib-", "bin-", "example-", "bench-")
+
+
+def crate_of(memo: str) -> str | None:
+    """The crate name a fingerprint file is for, as rustc names the crate's incremental dir."""
+    for flavor in MEMO_FLAVORS:
+        if memo.startswith(flavor):
+            memo = memo[len(flavor) :]
+            break
+    for kind in MEMO_KINDS:
+        if memo.startswith(kind):
+            return memo[len(kind) :].replace("-", "_")
+    return None
+
+
 def _memo_order(memo: str) -> tuple[int, str]:
     # the unit's main record first: a library before the run of a build script
     return (0 if memo.startswith("lib-") else 1, memo)
@@ -144,11 +163,14 @@ def read_unit_records(unit: Unit) -> None:
         fp = read_fingerprint(directory, memo)
         if fp is not None:
             unit.fingerprints.append(fp)
+    times = []
     for name in names:
         try:
-            unit.written = max(unit.written, os.lstat(directory / name).st_mtime)
+            times.append(os.lstat(directory / name).st_mtime)
         except OSError:
             continue
+    if times:
+        unit.written, unit.started = max(times), min(times)
     unit.rustc_version = _rustc_of(unit.outputs)
     unit.source_version = _source_version(unit.outputs)
 
