@@ -114,6 +114,13 @@ def test_one_folder_per_unit_layout(tmp_path: Path) -> None:
     }
     assert str(strange) in t["unrecognised"]
     assert any(f["kind"] == "unrecognised_layout" for f in data["findings"])
+    # each incremental dir belongs to its unit in this layout too: both of core_lib's feature
+    # mixes are on disk, so gc --keep 1 takes none of their dirs
+    incremental = sorted((target / "debug" / "incremental").iterdir())
+    assert len([d for d in incremental if d.name.startswith("core_lib-")]) == 2
+    kept = gc_json(root, "--keep", "1")
+    assert not [r for r in kept["removals"] if "/incremental/" in r["path"]]
+    assert sorted((target / "debug" / "incremental").iterdir()) == incremental
 
     result = gc_json(root, "--older-than", "0s", "--keep", "0")
     removed = {r["path"] for r in result["removals"] if r["error"] is None}
